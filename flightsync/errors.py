@@ -1,0 +1,169 @@
+"""The one exception tree of flightsync.
+
+Every error the package raises on purpose derives from :class:`FlightsyncError`; the CLI
+translates them into the exit codes of DESIGN.md section 2 in exactly one place.
+
+    FlightsyncError                      exit 70 unless a subclass says otherwise
+    ├── ConfigError                      2   bad config file, policy, environment
+    ├── InputError                       2   bad flight number, date, batch file, payload
+    ├── ProviderError                    (caught by the engine; a flight fails with exit 1)
+    │   ├── ProviderTimeout
+    │   ├── ProviderUnavailable          connection refused, 5xx
+    │   ├── ProviderAuthError            bad credentials, token refused
+    │   ├── ProviderBadResponse          unparseable or schema-violating body
+    │   ├── ProviderRateLimited          429, carries retry_after (seconds or None)
+    │   ├── ProviderQuotaExhausted       quota gone (Amadeus 38195): not retryable
+    │   └── FlightNotFound               404 / empty result: not a provider failure
+    ├── CircuitOpenError                 provider skipped because its breaker is open
+    ├── NoProviderError                  2   no usable provider configured
+    ├── StoreError                       5   database unreachable, state dir not writable
+    │   ├── SchemaBehindError            4   run `flightsync migrate`
+    │   └── ConcurrentUpdateError            optimistic version check lost
+    ├── WebhookError                     2
+    │   ├── WebhookSignatureError
+    │   ├── WebhookPayloadError
+    │   └── WebhookReplayError           (reported as duplicate, exit 0)
+    └── NotImplementedYet                64  a command a later issue fills in
+"""
+
+from __future__ import annotations
+
+
+class FlightsyncError(Exception):
+    """Base of every deliberate flightsync error."""
+
+    exit_code: int = 70
+    code: str = "internal_error"
+
+    def __init__(self, message: str, **context: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.context = context
+
+
+class ConfigError(FlightsyncError):
+    """A configuration or policy file, or an environment variable, is invalid."""
+
+    exit_code = 2
+    code = "invalid_config"
+
+
+class InputError(FlightsyncError):
+    """User input (flight designator, date, batch file, payload) is invalid."""
+
+    exit_code = 2
+    code = "invalid_input"
+
+    def __init__(self, message: str, *, code: str | None = None, **context: object) -> None:
+        super().__init__(message, **context)
+        if code is not None:
+            self.code = code
+
+
+class ProviderError(FlightsyncError):
+    """A provider call failed. ``retryable`` and ``counts_for_breaker`` drive resilience."""
+
+    exit_code = 1
+    code = "provider_error"
+    retryable: bool = False
+    counts_for_breaker: bool = True
+
+    def __init__(self, message: str, *, provider: str, status: int | None = None,
+                 **context: object) -> None:
+        super().__init__(message, provider=provider, status=status, **context)
+        self.provider = provider
+        self.status = status
+
+
+class ProviderTimeout(ProviderError):
+    code = "provider_timeout"
+    retryable = True
+
+
+class ProviderUnavailable(ProviderError):
+    code = "provider_unavailable"
+    retryable = True
+
+
+class ProviderAuthError(ProviderError):
+    code = "provider_auth"
+
+
+class ProviderBadResponse(ProviderError):
+    code = "provider_bad_response"
+
+
+class ProviderRateLimited(ProviderError):
+    code = "provider_rate_limited"
+    retryable = True
+
+    def __init__(self, message: str, *, provider: str, retry_after: float | None = None,
+                 status: int | None = 429, **context: object) -> None:
+        super().__init__(message, provider=provider, status=status, retry_after=retry_after,
+                         **context)
+        self.retry_after = retry_after
+
+
+class ProviderQuotaExhausted(ProviderError):
+    code = "provider_quota_exhausted"
+
+
+class FlightNotFound(ProviderError):
+    """The provider answered and knows no such flight: not held against the provider."""
+
+    code = "flight_not_found"
+    counts_for_breaker = False
+
+
+class CircuitOpenError(FlightsyncError):
+    exit_code = 1
+    code = "circuit_open"
+
+    def __init__(self, message: str, *, provider: str, **context: object) -> None:
+        super().__init__(message, provider=provider, **context)
+        self.provider = provider
+
+
+class NoProviderError(FlightsyncError):
+    exit_code = 2
+    code = "no_provider"
+
+
+class StoreError(FlightsyncError):
+    exit_code = 5
+    code = "store_unavailable"
+
+
+class SchemaBehindError(StoreError):
+    exit_code = 4
+    code = "schema_behind"
+
+
+class ConcurrentUpdateError(StoreError):
+    exit_code = 70
+    code = "concurrent_update"
+
+
+class WebhookError(FlightsyncError):
+    exit_code = 2
+    code = "invalid_webhook"
+
+
+class WebhookSignatureError(WebhookError):
+    code = "invalid_signature"
+
+
+class WebhookPayloadError(WebhookError):
+    code = "invalid_payload"
+
+
+class WebhookReplayError(WebhookError):
+    exit_code = 0
+    code = "duplicate_event"
+
+
+class NotImplementedYet(FlightsyncError):
+    """A command whose capability a later issue delivers; says so instead of pretending."""
+
+    exit_code = 64
+    code = "not_implemented"

@@ -1,0 +1,106 @@
+"""HTTP edge shared by every adapter: httpx errors and HTTP statuses mapped once, table-driven,
+into the ProviderError tree (STYLE.md habit 4), plus the time parsing every format needs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from flightsync.errors import (
+    FlightNotFound,
+    ProviderAuthError,
+    ProviderBadResponse,
+    ProviderError,
+    ProviderRateLimited,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+
+# Transport failures, most specific first; every httpx.HTTPError lands on one row.
+_TRANSPORT_ERRORS: tuple[tuple[type[httpx.HTTPError], type[ProviderError], str], ...] = (
+    (httpx.TimeoutException, ProviderTimeout, "timed out"),
+    (httpx.ConnectError, ProviderUnavailable, "connection failed"),
+    (httpx.TransportError, ProviderUnavailable, "transport error"),
+    (httpx.HTTPError, ProviderUnavailable, "HTTP error"),
+)
+
+
+@contextmanager
+def mapped_transport_errors(provider: str) -> Iterator[None]:
+    """Turn any httpx exception raised inside the block into the matching ProviderError."""
+    try:
+        yield
+    except httpx.HTTPError as exc:
+        for source, target, what in _TRANSPORT_ERRORS:
+            if isinstance(exc, source):
+                raise target(f"{provider}: {what}: {type(exc).__name__}",
+                             provider=provider) from exc
+        raise  # pragma: no cover - the last row matches every httpx.HTTPError
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """``Retry-After`` as seconds (delta-seconds or an HTTP date), or None."""
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def raise_for_status(response: httpx.Response, provider: str) -> None:
+    """Map a non-2xx answer to the error tree. Adapters handle provider-specific bodies
+    (e.g. Amadeus quota code 38195, token-expired 401s) before calling this."""
+    status = response.status_code
+    if status < 300:
+        return
+    detail = response.text[:200].replace("\n", " ")
+    if status == 404:
+        raise FlightNotFound(f"{provider}: no such flight", provider=provider, status=status)
+    if status == 429:
+        raise ProviderRateLimited(f"{provider}: rate limited", provider=provider,
+                                  retry_after=retry_after_seconds(response))
+    if status in (401, 403):
+        raise ProviderAuthError(f"{provider}: authorization refused ({status})",
+                                provider=provider, status=status)
+    if status >= 500:
+        raise ProviderUnavailable(f"{provider}: server error {status}", provider=provider,
+                                  status=status)
+    raise ProviderBadResponse(f"{provider}: unexpected status {status}: {detail}",
+                              provider=provider, status=status)
+
+
+def json_body(response: httpx.Response, provider: str) -> Any:
+    """The decoded JSON body, or ProviderBadResponse naming the problem."""
+    try:
+        return json.loads(response.content)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProviderBadResponse(f"{provider}: response is not valid JSON",
+                                  provider=provider, status=response.status_code) from exc
+
+
+def parse_aware(text: str, provider: str, what: str) -> datetime:
+    """An ISO 8601 time with an offset or ``Z`` (milliseconds allowed) as aware UTC."""
+    try:
+        parsed = datetime.fromisoformat(text)
+    except (TypeError, ValueError) as exc:
+        raise ProviderBadResponse(f"{provider}: bad time in {what}: {str(text)[:40]!r}",
+                                  provider=provider) from exc
+    if parsed.tzinfo is None:
+        raise ProviderBadResponse(f"{provider}: time without offset in {what}: {text!r}",
+                                  provider=provider)
+    return parsed.astimezone(UTC)

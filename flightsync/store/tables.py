@@ -1,0 +1,158 @@
+"""SQLModel tables (DESIGN.md section 5). Alembic owns the schema: a change here needs a
+migration in ``migrations/versions`` (tests/test_migrations.py checks they agree)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def _utc(**kw: object) -> object:
+    # Aware timestamps on every backend (SQLite stores them as text).
+    return Field(default=None, sa_column=Column(DateTime(timezone=True), **kw))  # type: ignore[call-overload]
+
+
+class Flight(SQLModel, table=True):
+    """One row per leg; identity (carrier, flight_number, suffix, departure_date, leg_index)."""
+
+    __tablename__ = "flight"
+    __table_args__ = (
+        UniqueConstraint("carrier", "flight_number", "suffix", "departure_date", "leg_index",
+                         name="uq_flight_identity"),
+        Index("ix_flight_due", "tracked", "next_sync_due_at"),
+        Index("ix_flight_open_conflict", "has_open_conflict"),
+        Index("ix_flight_departure", "scheduled_departure"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    carrier: str = Field(max_length=3)
+    flight_number: int
+    suffix: str = Field(default="", max_length=1)
+    departure_date: date
+    leg_index: int = 0
+    origin: str = Field(max_length=3)
+    destination: str | None = Field(default=None, max_length=3)
+    status: str = Field(default="unknown", max_length=16)
+    scheduled_departure: datetime | None = _utc()  # type: ignore[assignment]
+    estimated_departure: datetime | None = _utc()  # type: ignore[assignment]
+    actual_departure: datetime | None = _utc()  # type: ignore[assignment]
+    scheduled_arrival: datetime | None = _utc()  # type: ignore[assignment]
+    estimated_arrival: datetime | None = _utc()  # type: ignore[assignment]
+    actual_arrival: datetime | None = _utc()  # type: ignore[assignment]
+    departure_terminal: str | None = Field(default=None, max_length=16)
+    departure_gate: str | None = Field(default=None, max_length=16)
+    arrival_terminal: str | None = Field(default=None, max_length=16)
+    arrival_gate: str | None = Field(default=None, max_length=16)
+    baggage_belt: str | None = Field(default=None, max_length=16)
+    aircraft_type: str | None = Field(default=None, max_length=8)
+    aircraft_registration: str | None = Field(default=None, max_length=16)
+    codeshares: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    operating_carrier: str | None = Field(default=None, max_length=3)
+    operating_flight_number: int | None = None
+    diverted_to: str | None = Field(default=None, max_length=3)
+    # sync tracking
+    sync_status: str = Field(default="synced", max_length=16)
+    tracked: bool = True
+    last_synced_at: datetime | None = _utc()  # type: ignore[assignment]
+    last_attempt_at: datetime | None = _utc()  # type: ignore[assignment]
+    next_sync_due_at: datetime | None = _utc()  # type: ignore[assignment]
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_expires_at: datetime | None = _utc()  # type: ignore[assignment]
+    sync_attempts: int = 0
+    consecutive_failures: int = 0
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    source_of_truth: str | None = Field(default=None, max_length=32)
+    content_hash: str | None = Field(default=None, max_length=64)
+    version: int = 1
+    has_open_conflict: bool = False
+    created_at: datetime | None = _utc(nullable=False)  # type: ignore[assignment]
+    updated_at: datetime | None = _utc(nullable=False)  # type: ignore[assignment]
+
+
+class FlightChange(SQLModel, table=True):
+    """Audit trail: one row per changed field."""
+
+    __tablename__ = "flight_change"
+    __table_args__ = (Index("ix_flight_change_flight", "flight_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    flight_id: int = Field(foreign_key="flight.id", ondelete="CASCADE")
+    field: str = Field(max_length=32)
+    old: str | None = Field(default=None, sa_column=Column(Text))  # JSON-encoded value
+    new: str | None = Field(default=None, sa_column=Column(Text))  # JSON-encoded value
+    source: str | None = Field(default=None, max_length=32)
+    rule: str | None = Field(default=None, max_length=32)
+    run_id: str | None = Field(default=None, max_length=64)
+    version: int = 1  # the flight's version this change produced
+    at: datetime | None = _utc(nullable=False)  # type: ignore[assignment]
+
+
+class SourceObservation(SQLModel, table=True):
+    """What one provider reported for one leg at one sync."""
+
+    __tablename__ = "source_observation"
+    __table_args__ = (Index("ix_source_observation_flight", "flight_id", "observed_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    flight_id: int = Field(foreign_key="flight.id", ondelete="CASCADE")
+    source: str = Field(max_length=32)
+    values: dict[str, object] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    provider_updated_at: datetime | None = _utc()  # type: ignore[assignment]
+    observed_at: datetime | None = _utc(nullable=False)  # type: ignore[assignment]
+    run_id: str | None = Field(default=None, max_length=64)
+    raw: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class Conflict(SQLModel, table=True):
+    __tablename__ = "conflict"
+    __table_args__ = (Index("ix_conflict_status", "status", "flight_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    flight_id: int = Field(foreign_key="flight.id", ondelete="CASCADE")
+    field: str = Field(max_length=32)
+    candidates: dict[str, object] = Field(default_factory=dict,
+                                          sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="open", max_length=16)  # open | resolved
+    rule: str | None = Field(default=None, max_length=32)
+    resolution: str | None = Field(default=None, sa_column=Column(Text))  # JSON-encoded value
+    resolved_source: str | None = Field(default=None, max_length=32)
+    resolved_by: str | None = Field(default=None, max_length=64)
+    created_at: datetime | None = _utc(nullable=False)  # type: ignore[assignment]
+    resolved_at: datetime | None = _utc()  # type: ignore[assignment]
+
+
+class SyncRun(SQLModel, table=True):
+    __tablename__ = "sync_run"
+    __table_args__ = (Index("ix_sync_run_started", "kind", "started_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(max_length=64, unique=True)
+    kind: str = Field(max_length=16)  # sync | batch | batch_due | webhook
+    host: str | None = Field(default=None, max_length=128)
+    started_at: datetime | None = _utc(nullable=False)  # type: ignore[assignment]
+    finished_at: datetime | None = _utc()  # type: ignore[assignment]
+    requested: int = 0
+    synced: int = 0
+    from_cache: int = 0
+    failed: int = 0
+    conflicts: int = 0
+    cache_hits: int = 0
+    cache_misses: int = 0
+    outcome: str | None = Field(default=None, max_length=16)  # ok | partial | failed | running
+
+
+class WebhookEvent(SQLModel, table=True):
+    __tablename__ = "webhook_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(max_length=128, unique=True)
+    source: str = Field(max_length=32)
+    received_at: datetime | None = _utc(nullable=False)  # type: ignore[assignment]
+    payload_hash: str = Field(max_length=64)
+    outcome: str = Field(max_length=32)
+    flight_id: int | None = Field(default=None, foreign_key="flight.id", ondelete="SET NULL")
+
+
+ALL_TABLES = (Flight, FlightChange, SourceObservation, Conflict, SyncRun, WebhookEvent)
