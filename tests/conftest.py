@@ -1,0 +1,58 @@
+"""Hermetic tests by construction (STYLE.md habit 14): every test gets its own state
+directory and SQLite database under tmp_path, no FLIGHTSYNC_* or provider variables leak in,
+and retries do not sleep."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import stamina
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+_PROVIDER_PREFIXES = ("FLIGHTSYNC_", "FLIGHT_SYNC_", "AMADEUS_", "LUFTHANSA_", "AFKLM_", "BA_",
+                      "FLIGHTAWARE_", "NOTIFY_")
+
+
+@pytest.fixture(autouse=True)
+def _hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    for name in list(os.environ):
+        if name.startswith(_PROVIDER_PREFIXES):
+            monkeypatch.delenv(name)
+    state = tmp_path / "state"
+    monkeypatch.setenv("FLIGHTSYNC_STATE_DIR", str(state))
+    monkeypatch.setenv("FLIGHTSYNC_RAISE_ERRORS", "0")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    stamina.set_testing(True)
+    try:
+        yield state
+    finally:
+        stamina.set_testing(False)
+
+
+@pytest.fixture
+def state_dir(_hermetic: Path) -> Path:
+    """This test's private state directory (FLIGHTSYNC_STATE_DIR)."""
+    return _hermetic
+
+
+def _postgres_reachable() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def pg_url() -> str:
+    """The PostgreSQL test database URL; skips when unreachable, except under CI=true."""
+    if not _postgres_reachable():
+        if os.environ.get("CI") == "true":
+            pytest.fail("PostgreSQL at 127.0.0.1:5432 is required under CI=true")
+        pytest.skip("PostgreSQL at 127.0.0.1:5432 is not reachable")
+    return PG_URL
