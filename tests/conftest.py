@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,10 +50,21 @@ def _postgres_reachable() -> bool:
 
 
 @pytest.fixture
-def pg_url() -> str:
-    """The PostgreSQL test database URL; skips when unreachable, except under CI=true."""
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test (dropped afterwards), created on the
+    server of PG_URL; skips when unreachable, except under CI=true where it fails."""
     if not _postgres_reachable():
         if os.environ.get("CI") == "true":
             pytest.fail("PostgreSQL at 127.0.0.1:5432 is required under CI=true")
         pytest.skip("PostgreSQL at 127.0.0.1:5432 is not reachable")
-    return PG_URL
+    import psycopg
+
+    name = f"fs_test_{uuid.uuid4().hex[:12]}"
+    admin = PG_URL.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
