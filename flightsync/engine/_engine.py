@@ -1,0 +1,387 @@
+"""The sync engine: cache -> breaker -> parallel fetch -> resolve -> one write per flight.
+
+A single sync is a batch of one. Provider calls for every flight of a run go to one bounded
+pool; the calling thread alone writes to the database, flight by flight as their answers
+complete, in grouped transactions (each flight all-or-nothing, a failed group redone flight by
+flight).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+
+from flightsync.config import Settings
+from flightsync.engine import _ops
+from flightsync.engine._fetch import Fetcher, FetchOutcome
+from flightsync.engine._merge import merge
+from flightsync.engine._results import BatchResult, failed_result, sync_status_of
+from flightsync.errors import (
+    ConcurrentUpdateError,
+    FlightsyncError,
+    InputError,
+    NoProviderError,
+)
+from flightsync.models import (
+    FlightQuery,
+    Leg,
+    Observation,
+    SourceOutcome,
+    SyncResult,
+    SyncStatus,
+)
+from flightsync.policy import Policy
+from flightsync.providers import ProviderSet
+from flightsync.resilience import Breakers, ObservationCache, RateLimiters, StateStore
+from flightsync.store import Database
+from flightsync.store import repository as repo
+
+log = structlog.get_logger(__name__)
+
+WRITE_GROUP = 64  # flights per transaction in a batch: fewer commits, each flight still whole
+
+
+@dataclass(slots=True)
+class _Plan:
+    """One flight's progress through a run."""
+
+    query: FlightQuery
+    providers: list[str]
+    observations: dict[str, Observation] = field(default_factory=dict)
+    outcomes: dict[str, SourceOutcome] = field(default_factory=dict)
+    fresh: dict[str, Observation] = field(default_factory=dict)
+    pending: int = 0
+
+
+class Engine:
+    """Everything a command needs, built once per invocation by ``open_engine``."""
+
+    def __init__(self, *, settings: Settings, database: Database, state: StateStore,
+                 providers: ProviderSet, policy: Policy, breakers: Breakers,
+                 cache: ObservationCache, limiters: RateLimiters, run_id: str,
+                 run_kind: str, notifier: Any = None) -> None:
+        self.settings = settings
+        self.database = database
+        self.state = state
+        self.provider_set = providers
+        self.policy = policy
+        self.breakers = breakers
+        self.cache = cache
+        self.run_id = run_id
+        self.run_kind = run_kind
+        self.notifier = notifier
+        self._fetcher = Fetcher(providers, breakers, limiters, settings.retry,
+                                settings.http.max_workers)
+        self._ranks = {name: providers.priority(name) for name in providers.adapters}
+        self._hits = 0
+        self._misses = 0
+
+    def close(self) -> None:
+        """Stop the fetch pool; the providers and database belong to ``open_engine``."""
+        self._fetcher.close()
+
+    # -- operator views and controls (flightsync.engine._ops) ------------------------------
+    def explain(self, query: FlightQuery) -> dict[str, Any]:
+        return _ops.explain(self, query)
+
+    def conflicts(self, *, include_resolved: bool = False) -> list[dict[str, Any]]:
+        return _ops.conflicts(self, include_resolved=include_resolved)
+
+    def resolve_conflict(self, conflict_id: int, *, use_source: str | None = None,
+                         value: str | None = None) -> dict[str, Any]:
+        return _ops.resolve_conflict(self, conflict_id, use_source=use_source, value=value)
+
+    def status(self) -> dict[str, Any]:
+        return _ops.status(self)
+
+    def providers(self) -> list[dict[str, Any]]:
+        return _ops.providers(self)
+
+    def reset_breaker(self, name: str | None = None) -> list[str]:
+        names = [name] if name else sorted(self.provider_set.adapters)
+        self.breakers.reset(name)
+        return names
+
+    def clear_cache(self, query: FlightQuery | None = None) -> int:
+        return self.cache.drop(query) if query is not None else self.cache.clear()
+
+    # -- choosing providers -------------------------------------------------------------
+    def providers_for(self, query: FlightQuery, sources: Sequence[str] | None) -> list[str]:
+        """The usable providers that cover this flight's carrier, limited to ``sources``."""
+        if sources:
+            for name in sources:
+                if name not in self.provider_set.adapters:
+                    why = self.provider_set.skipped.get(name)
+                    raise InputError(
+                        f"unknown or unusable source {name!r}"
+                        + (f": {why}" if why else
+                           f"; configured: {', '.join(sorted(self.provider_set.adapters))}"),
+                        code="invalid_source")
+            names = list(dict.fromkeys(sources))
+        else:
+            names = list(self.provider_set.adapters)
+        chosen = [n for n in names if self.provider_set.covers(n, query.carrier)]
+        if not self.provider_set.adapters:
+            raise NoProviderError(
+                "no provider is configured: set a provider's credentials (see `flightsync "
+                "providers`) or use --sandbox")
+        return chosen
+
+    def own_adapter(self, carrier: str) -> str | None:
+        """The operating airline's own adapter (one that names the carrier explicitly)."""
+        for name in self.provider_set.adapters:
+            carriers = self.provider_set.carriers(name)
+            if carriers is not None and carrier in carriers:
+                return name
+        return None
+
+    # -- the runs -----------------------------------------------------------------------
+    def sync(self, query: FlightQuery, *, force: bool = False,
+             sources: Sequence[str] | None = None, notify: bool = True) -> SyncResult:
+        names = self.providers_for(query, sources)
+        if not names:
+            raise NoProviderError(
+                f"no configured provider covers carrier {query.carrier}; "
+                "see `flightsync providers`")
+        self._start_run(1)
+        results = self._run([query], force=force, sources=sources, notify=notify)
+        result = results[0]
+        self._finish_run(results)
+        return result
+
+    def batch(self, queries: Iterable[FlightQuery], *, force: bool = False,
+              notify: bool = True, progress: Callable[[int], None] | None = None,
+              ) -> BatchResult:
+        started = datetime.now(UTC)
+        unique = list(dict.fromkeys(queries))
+        self._start_run(len(unique))
+        results = self._run(unique, force=force, sources=None, notify=notify,
+                            progress=progress)
+        self._finish_run(results)
+        return BatchResult.of(self.run_id, results, started)
+
+    def batch_due(self, *, limit: int, notify: bool = True,
+                  progress: Callable[[int], None] | None = None) -> BatchResult:
+        """Claim due flights ``batch.size`` at a time (leases: no two workers share one)."""
+        started = datetime.now(UTC)
+        owner = f"{socket.gethostname()}:{self.run_id}"
+        self._start_run(0)
+        results: list[SyncResult] = []
+        while len(results) < limit:
+            size = min(self.settings.batch.size, limit - len(results))
+            with self.database.session() as session:
+                claimed = repo.claim_due(
+                    session, now=datetime.now(UTC), limit=size, owner=owner,
+                    lease_seconds=self.settings.batch.lease_seconds,
+                    postgres=self.database.dialect == "postgresql")
+            if not claimed:
+                break
+            try:
+                results.extend(self._run(claimed, force=True, sources=None, notify=notify,
+                                         progress=progress))
+            finally:
+                with self.database.session() as session:
+                    repo.release_leases(session, [repo.key_of(q) for q in claimed], owner)
+        self._finish_run(results, requested=len(results))
+        return BatchResult.of(self.run_id, results, started)
+
+    def _plan(self, queries: Sequence[FlightQuery], *, force: bool,
+              sources: Sequence[str] | None) -> tuple[dict[FlightQuery, SyncResult], list[_Plan]]:
+        """Settle what the cache can; plan provider calls for the rest."""
+        done: dict[FlightQuery, SyncResult] = {}
+        plans: list[_Plan] = []
+        for query in queries:
+            try:
+                names = self.providers_for(query, sources)
+            except FlightsyncError as exc:
+                done[query] = failed_result(query, (), exc)
+                continue
+            if not names:
+                done[query] = failed_result(query, (), NoProviderError(
+                    f"no configured provider covers carrier {query.carrier}"))
+                continue
+            if not force:
+                cached_result = self.cache.get_result(query, names)
+                if cached_result is not None:
+                    self._hits += len(names)
+                    done[query] = cached_result
+                    continue
+            plan = _Plan(query=query, providers=names)
+            if not force:
+                for name, obs in self.cache.get_many(names, query).items():
+                    plan.observations[name] = obs
+                    plan.outcomes[name] = SourceOutcome(name=name, ok=True, ms=0,
+                                                        from_cache=True)
+                self._hits += len(plan.observations)
+            plans.append(plan)
+        return done, plans
+
+    def _run(self, queries: Sequence[FlightQuery], *, force: bool,
+             sources: Sequence[str] | None, notify: bool,
+             progress: Callable[[int], None] | None = None) -> list[SyncResult]:
+        done, plans = self._plan(queries, force=force, sources=sources)
+        if progress is not None and done:
+            progress(len(done))
+        futures: dict[Future[FetchOutcome], _Plan] = {}
+        ready: list[_Plan] = []
+        for plan in plans:
+            for name in plan.providers:
+                if name not in plan.observations:
+                    futures[self._fetcher.submit(plan.query, name)] = plan
+                    plan.pending += 1
+                    self._misses += 1
+            if plan.pending == 0:
+                ready.append(plan)
+        waiting = set(futures)
+        while waiting or ready:
+            if waiting and len(ready) < WRITE_GROUP:
+                finished, waiting = wait(waiting, timeout=None if not ready else 0,
+                                         return_when=FIRST_COMPLETED)
+                for future in finished:
+                    plan = futures.pop(future)
+                    self._absorb(plan, future.result())
+                    if plan.pending == 0:
+                        ready.append(plan)
+                if waiting and len(ready) < WRITE_GROUP and finished:
+                    continue
+            group, ready = ready[:WRITE_GROUP], ready[WRITE_GROUP:]
+            for result in self._write(group, notify=notify):
+                done[result.query] = result
+            if progress is not None and group:
+                progress(len(group))
+        return [done[q] for q in queries]
+
+    @staticmethod
+    def _absorb(plan: _Plan, outcome: FetchOutcome) -> None:
+        plan.pending -= 1
+        error = outcome.error
+        plan.outcomes[outcome.provider] = SourceOutcome(
+            name=outcome.provider, ok=outcome.observation is not None, ms=outcome.ms,
+            error=None if error is None else error.code)
+        if outcome.observation is not None:
+            plan.observations[outcome.provider] = outcome.observation
+            plan.fresh[outcome.provider] = outcome.observation
+
+    # -- writing ------------------------------------------------------------------------
+    def _write(self, group: list[_Plan], *, notify: bool) -> list[SyncResult]:
+        try:
+            results = self._write_together(group)
+        except ConcurrentUpdateError:
+            results = []
+            for plan in group:  # redo one by one with fresh stored values
+                try:
+                    results.extend(self._write_together([plan]))
+                except ConcurrentUpdateError as exc:
+                    results.append(failed_result(plan.query, self._outcomes(plan), exc))
+        now = datetime.now(UTC)
+        for plan, result in zip(group, results, strict=True):
+            self._remember(plan, result, now)
+        if notify and self.notifier is not None:
+            self.notifier.notify([r for r in results if r.changed_fields], run_id=self.run_id)
+        return results
+
+    def _write_together(self, group: list[_Plan]) -> list[SyncResult]:
+        now = datetime.now(UTC)
+        results: list[SyncResult] = []
+        with self.database.session() as session:
+            stored = repo.load_legs(session, [repo.key_of(p.query) for p in group])
+            for plan in group:
+                results.append(self._persist(session, plan, stored.get(
+                    repo.key_of(plan.query), []), now))
+        return results
+
+    def _persist(self, session: Any, plan: _Plan, stored: list[repo.StoredLeg],
+                 now: datetime) -> SyncResult:
+        outcomes = self._outcomes(plan)
+        query = plan.query
+        if not plan.observations:
+            errors = [plan.outcomes[n].error for n in plan.providers if plan.outcomes.get(n)]
+            code = "flight_not_found" if errors and all(
+                e == "flight_not_found" for e in errors) else "all_providers_failed"
+            message = ("no provider knows this flight" if code == "flight_not_found"
+                       else "no provider answered: " + ", ".join(
+                           f"{o.name}: {o.error}" for o in outcomes))
+            if stored:
+                repo.record_failure(session, repo.key_of(query), error=message, now=now,
+                                    next_due=now + timedelta(minutes=15))
+            return failed_result(query, outcomes, FlightsyncError(message), code=code)
+        observations = [plan.observations[n] for n in plan.providers if n in plan.observations]
+        carrier = _operating_carrier(observations) or query.carrier
+        merged = merge(self.policy, observations, stored, ranks=self._ranks,
+                       operating_carrier_source=self.own_adapter(carrier), trust=None)
+        status = sync_status_of(outcomes, merged.conflicts)
+        resolved = [Leg(origin=leg.origin, **leg.values) for leg in merged.legs]
+        ttl = self.cache.ttl_for(resolved, now)
+        arrival = _last_arrival(resolved)
+        tracked = arrival is None or now < arrival + timedelta(hours=24)
+        written = repo.write_flight(
+            session, query, merged.legs, stored, run_id=self.run_id, now=now,
+            sync_status=status.value, next_due=now + timedelta(seconds=ttl), tracked=tracked,
+            source_of_truth=merged.source_of_truth)
+        return SyncResult(
+            query=query, success=True, sync_status=status, from_cache=not plan.fresh,
+            legs=written.records, sources=outcomes, conflicts=tuple(merged.conflicts),
+            changed_fields=tuple(dict.fromkeys(f for _, f in written.changed)))
+
+    @staticmethod
+    def _outcomes(plan: _Plan) -> tuple[SourceOutcome, ...]:
+        return tuple(plan.outcomes[n] for n in plan.providers if n in plan.outcomes)
+
+    def _remember(self, plan: _Plan, result: SyncResult, now: datetime) -> None:
+        """Cache fresh observations after the write committed, and the whole result when
+        every provider answered (so the next identical sync touches neither network nor DB)."""
+        if not result.success:
+            return
+        ttl = self.cache.ttl_for(result.legs, now)
+        for name, obs in plan.fresh.items():
+            self.cache.put(name, plan.query, obs, ttl)
+        if all(o.ok for o in result.sources) and result.sync_status in (
+                SyncStatus.SYNCED, SyncStatus.CONFLICT):
+            self.cache.put_result(plan.query, plan.providers, result, ttl)
+
+    # -- run bookkeeping ----------------------------------------------------------------
+    def _start_run(self, requested: int) -> None:
+        with self.database.session() as session:
+            repo.start_run(session, run_id=self.run_id, kind=self.run_kind,
+                           host=socket.gethostname(), now=datetime.now(UTC),
+                           requested=requested)
+
+    def _finish_run(self, results: Sequence[SyncResult], requested: int | None = None) -> None:
+        failed = sum(1 for r in results if not r.success)
+        counts = {
+            "synced": sum(1 for r in results if r.success and not r.from_cache),
+            "from_cache": sum(1 for r in results if r.success and r.from_cache),
+            "failed": failed,
+            "conflicts": sum(1 for r in results if r.sync_status == SyncStatus.CONFLICT),
+            "cache_hits": self._hits, "cache_misses": self._misses,
+        }
+        if requested is not None:
+            counts["requested"] = requested
+        outcome = "ok" if failed == 0 else ("failed" if failed == len(results) else "partial")
+        self.cache.record(self._hits, self._misses)
+        with self.database.session() as session:
+            repo.finish_run(session, run_id=self.run_id, now=datetime.now(UTC),
+                            counts=counts, outcome=outcome)
+        log.info("run.finished", kind=self.run_kind, outcome=outcome, **counts)
+
+
+def _operating_carrier(observations: Sequence[Observation]) -> str | None:
+    for obs in observations:
+        for leg in obs.legs:
+            if leg.operating_carrier:
+                return leg.operating_carrier
+    return None
+
+
+def _last_arrival(legs: Sequence[Leg]) -> datetime | None:
+    if not legs:
+        return None
+    last = legs[-1]
+    return last.actual_arrival or last.estimated_arrival or last.scheduled_arrival
+

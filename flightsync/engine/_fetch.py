@@ -1,0 +1,90 @@
+"""Parallel provider fetches: breaker, rate limit and retry around each adapter call.
+
+Every (flight, provider) call is one task on a bounded thread pool shared by a whole run, so a
+batch keeps ``max_workers`` requests in flight no matter how its flights split across providers.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import structlog
+
+from flightsync.config import RetrySettings
+from flightsync.errors import FlightNotFound, FlightsyncError, ProviderError
+from flightsync.models import FlightQuery, Observation
+from flightsync.providers import ProviderSet
+from flightsync.resilience import Breakers, RateLimiters, call_with_retry
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchOutcome:
+    """One provider's answer (or failure) for one flight."""
+
+    provider: str
+    query: FlightQuery
+    observation: Observation | None
+    error: FlightsyncError | None
+    ms: int
+    skipped: bool = False  # breaker open: the provider was not called
+
+
+class Fetcher:
+    """Runs provider calls on a bounded pool; outcomes are plain values, never exceptions."""
+
+    def __init__(self, providers: ProviderSet, breakers: Breakers, limiters: RateLimiters,
+                 retry: RetrySettings, max_workers: int) -> None:
+        self._providers = providers
+        self._breakers = breakers
+        self._limiters = limiters
+        self._retry = retry
+        self._pool = ThreadPoolExecutor(max_workers=max_workers,
+                                        thread_name_prefix="flightsync-fetch")
+
+    def submit(self, query: FlightQuery, provider: str) -> Future[FetchOutcome]:
+        return self._pool.submit(self._call, query, provider)
+
+    def _call(self, query: FlightQuery, provider: str) -> FetchOutcome:
+        from flightsync.errors import CircuitOpenError  # noqa: PLC0415 - keeps the hot path flat
+
+        started = time.perf_counter()
+        if not self._breakers.before_call(provider):
+            error = CircuitOpenError(f"{provider}: circuit open, skipped", provider=provider)
+            return FetchOutcome(provider, query, None, error, 0, skipped=True)
+        adapter = self._providers.adapters[provider]
+        limiter = self._limiters.get(provider)
+
+        def attempt() -> Observation:
+            if limiter is not None:
+                limiter.acquire()
+            return adapter.fetch(query)
+
+        try:
+            observation = call_with_retry(attempt, self._retry, provider=provider)
+        except FlightNotFound as exc:
+            self._breakers.record_success(provider)  # an answer, not a failure (DESIGN 7)
+            return FetchOutcome(provider, query, None, exc, _ms(started))
+        except ProviderError as exc:
+            if exc.counts_for_breaker:
+                self._breakers.record_failure(provider)
+            log.warning("provider.fetch.failed", provider=provider, flight=query.key,
+                        error=exc.code, status=exc.status)
+            return FetchOutcome(provider, query, None, exc, _ms(started))
+        except Exception as exc:  # an adapter bug must not take the batch down
+            self._breakers.record_failure(provider)
+            log.exception("provider.fetch.crashed", provider=provider, flight=query.key)
+            wrapped = FlightsyncError(f"{provider}: internal error: {type(exc).__name__}")
+            return FetchOutcome(provider, query, None, wrapped, _ms(started))
+        self._breakers.record_success(provider)
+        return FetchOutcome(provider, query, observation, None, _ms(started))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ms(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)

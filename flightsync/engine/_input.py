@@ -1,0 +1,118 @@
+"""Batch input: CSV with header ``flight,date`` or JSON Lines ``{"flight": …, "date": …}``.
+
+Bad lines are collected with their line numbers (or, strict, refuse the whole input); input that
+cannot be read at all (binary, wrong encoding, no header) is an InputError.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from flightsync.errors import InputError
+from flightsync.models import FlightQuery
+
+MAX_LINE = 4096  # no legitimate line comes close; longer ones are refused, not parsed
+
+
+@dataclass(frozen=True, slots=True)
+class BatchInput:
+    queries: tuple[FlightQuery, ...]
+    rejected: tuple[dict[str, Any], ...]   # {"line", "flight", "date", "error": {code, message}}
+    duplicates: int
+
+
+def read_batch(data: bytes, *, name: str, strict: bool, limit: int) -> BatchInput:
+    """Parse a batch file's bytes (``name`` is for messages: a path or ``-``)."""
+    if b"\x00" in data:
+        raise InputError(f"{name}: binary data, expected CSV or JSON Lines text",
+                         code="invalid_batch_file")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{name}: not UTF-8 text (byte {exc.start})",
+                         code="invalid_batch_file") from exc
+    lines = text.splitlines()
+    first = next((line.strip() for line in lines if line.strip()), "")
+    if not first:
+        raise InputError(f"{name}: empty input, expected a CSV header `flight,date` or JSON "
+                         "Lines", code="invalid_batch_file")
+    rows = _json_lines(lines) if first.startswith("{") else _csv_rows(lines, name)
+    queries: list[FlightQuery] = []
+    rejected: list[dict[str, Any]] = []
+    for number, flight, day, bad in rows:
+        problem = bad
+        if problem is None:
+            try:
+                queries.append(FlightQuery.parse(flight, day))
+                continue
+            except InputError as exc:
+                problem = (exc.code, exc.message)
+        code, message = problem
+        rejected.append({"line": number, "flight": flight[:40], "date": day[:40],
+                         "error": {"code": code, "message": f"line {number}: {message}"}})
+    if strict and rejected:
+        first_bad = rejected[0]["error"]["message"]
+        raise InputError(f"{name}: {len(rejected)} bad line(s), nothing run; first: {first_bad}",
+                         code="invalid_batch_line")
+    unique = list(dict.fromkeys(queries))
+    if len(unique) > limit:
+        raise InputError(f"{name}: {len(unique)} flights, more than the limit of {limit}; "
+                         "pass --limit or split the file", code="batch_too_large")
+    return BatchInput(tuple(unique), tuple(rejected), len(queries) - len(unique))
+
+
+Row = tuple[int, str, str, tuple[str, str] | None]
+
+
+def _json_lines(lines: list[str]) -> list[Row]:
+    rows: list[Row] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        if len(line) > MAX_LINE:
+            rows.append((number, "", "", ("line_too_long", f"longer than {MAX_LINE} characters")))
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError as exc:
+            rows.append((number, "", "", ("invalid_json", f"invalid JSON: {exc.msg}")))
+            continue
+        if not isinstance(item, dict) or set(item) - {"flight", "date"} or not all(
+                isinstance(item.get(k), str) for k in ("flight", "date")):
+            rows.append((number, "", "", ("invalid_line",
+                                          'expected {"flight": "LH400", "date": "YYYY-MM-DD"}')))
+            continue
+        rows.append((number, item["flight"], item["date"], None))
+    return rows
+
+
+def _csv_rows(lines: list[str], name: str) -> list[Row]:
+    reader = csv.reader(io.StringIO("\n".join(lines)))
+    header: list[str] | None = None
+    rows: list[Row] = []
+    for record in reader:
+        number = reader.line_num
+        if header is None:
+            if not any(cell.strip() for cell in record):
+                continue
+            header = [cell.strip().lower() for cell in record]
+            if header[:2] != ["flight", "date"]:
+                raise InputError(f"{name}: line {number}: expected the CSV header "
+                                 "`flight,date`", code="invalid_batch_file")
+            continue
+        if not any(cell.strip() for cell in record):
+            continue
+        if any(len(cell) > MAX_LINE for cell in record):
+            rows.append((number, "", "", ("line_too_long", f"longer than {MAX_LINE} characters")))
+        elif len(record) != len(header):
+            rows.append((number, ",".join(record)[:40], "", (
+                "invalid_line", f"expected {len(header)} fields, got {len(record)}")))
+        else:
+            rows.append((number, record[0], record[1], None))
+    if header is None:
+        raise InputError(f"{name}: no CSV header `flight,date`", code="invalid_batch_file")
+    return rows

@@ -1,0 +1,75 @@
+"""From provider observations to the legs to store: align legs, resolve each per the policy."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from flightsync.models import OBSERVED_FIELDS, FieldConflict, Leg, Observation
+from flightsync.policy import Policy, Trust, resolve_leg
+from flightsync.store.repository import LegWrite, StoredLeg
+
+
+@dataclass(frozen=True, slots=True)
+class Merged:
+    legs: list[LegWrite]
+    conflicts: list[FieldConflict]
+    source_of_truth: str | None
+
+
+def align_legs(observations: Sequence[Observation]) -> list[tuple[str, dict[str, Leg]]]:
+    """Group every provider's legs by origin, in flying order (earliest scheduled departure
+    first; legs without one keep the order in which providers listed them)."""
+    by_origin: dict[str, dict[str, Leg]] = {}
+    first_seen: dict[str, tuple[float, int]] = {}
+    for obs in observations:
+        for position, leg in enumerate(obs.legs):
+            by_origin.setdefault(leg.origin, {})[obs.provider] = leg
+            when = leg.scheduled_departure.timestamp() if leg.scheduled_departure else None
+            known = first_seen.get(leg.origin)
+            if when is not None and (known is None or known[0] == float("inf")
+                                     or when < known[0]):
+                first_seen[leg.origin] = (when, position)
+            elif known is None:
+                first_seen[leg.origin] = (float("inf"), position)
+    order = sorted(by_origin, key=lambda origin: first_seen[origin])
+    return [(origin, by_origin[origin]) for origin in order]
+
+
+def merge(
+    policy: Policy, observations: Sequence[Observation], stored: Sequence[StoredLeg], *,
+    ranks: Mapping[str, int], operating_carrier_source: str | None, trust: Trust | None,
+) -> Merged:
+    """Resolve each leg; fields no provider reported keep their stored value."""
+    stored_by_origin = {leg.origin: leg for leg in stored}
+    updated_at: dict[str, datetime] = {
+        obs.provider: obs.updated_at or obs.fetched_at for obs in observations}
+    raw_by_source = {obs.provider: obs.raw for obs in observations}
+    legs: list[LegWrite] = []
+    conflicts: list[FieldConflict] = []
+    top_source: str | None = None
+    for index, (origin, by_source) in enumerate(align_legs(observations)):
+        observed = {source: leg.values() for source, leg in by_source.items()}
+        current = stored_by_origin[origin].values if origin in stored_by_origin else None
+        resolution = resolve_leg(policy, observed, current, updated_at=updated_at, ranks=ranks,
+                                 operating_carrier_source=operating_carrier_source, trust=trust)
+        values: dict[str, Any] = dict.fromkeys(OBSERVED_FIELDS)
+        if current is not None:
+            values.update(current)
+        values.update(resolution.values)
+        decisions = {name: (d.source, d.rule) for name, d in resolution.decisions.items()}
+        leg_conflicts = [replace(c, leg_index=index) for c in resolution.conflicts]
+        conflicts.extend(leg_conflicts)
+        if top_source is None and decisions:
+            top_source = max(
+                (d[0] for d in decisions.values() if d[0]),
+                key=lambda s: sum(1 for d in decisions.values() if d[0] == s), default=None)
+        legs.append(LegWrite(
+            leg_index=index, origin=origin, values=values, decisions=decisions,
+            observations={s: (observed[s], updated_at.get(s), raw_by_source.get(s, ""))
+                          for s in observed},
+            conflicts=leg_conflicts,
+        ))
+    return Merged(legs=legs, conflicts=conflicts, source_of_truth=top_source)

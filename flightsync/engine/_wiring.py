@@ -1,0 +1,43 @@
+"""Building an Engine from Settings: the one place that knows how the parts fit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+
+from flightsync import config
+from flightsync.engine._engine import Engine
+from flightsync.policy import load_policy
+from flightsync.providers import build_providers
+from flightsync.resilience import Breakers, ObservationCache, RateLimiters, StateStore
+from flightsync.store import Database
+
+
+def new_run_id() -> str:
+    import uuid  # noqa: PLC0415
+
+    return uuid.uuid4().hex[:16]
+
+
+@contextmanager
+def open_engine(settings: config.Settings, *, run_kind: str = "sync",
+                run_id: str | None = None) -> Iterator[Engine]:
+    """An Engine for one command; the database must be at head (SchemaBehindError otherwise)."""
+    state_path = config.state_dir(settings)
+    with ExitStack() as stack:
+        state = StateStore(state_path)
+        database = Database.open(config.database_url(settings),
+                                 create_default=settings.database_url is None)
+        stack.callback(database.close)
+        database.check_schema()
+        policy = load_policy(settings.policy)
+        providers = build_providers(settings, state_path)
+        stack.callback(providers.close)
+        engine = Engine(
+            settings=settings, database=database, state=state, providers=providers,
+            policy=policy, breakers=Breakers(state, settings.breaker),
+            cache=ObservationCache(state, settings.cache),
+            limiters=RateLimiters(settings), run_id=run_id or new_run_id(), run_kind=run_kind,
+        )
+        stack.callback(engine.close)
+        yield engine

@@ -1,0 +1,433 @@
+"""Queries and writes the engine needs, on SQLAlchemy Core for speed.
+
+Every write function takes an open Session and leaves committing to the caller, so that the
+engine decides the transaction boundaries (each flight all-or-nothing, flights grouped).
+Values are kept as domain values (aware datetimes, tuples) on the way in and out; the audit
+trail stores them JSON-encoded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from flightsync.errors import ConcurrentUpdateError, InputError
+from flightsync.models import (
+    OBSERVED_FIELDS,
+    FieldConflict,
+    FlightQuery,
+    FlightRecord,
+    FlightStatus,
+    to_json_value,
+)
+from flightsync.store.tables import (
+    Conflict,
+    Flight,
+    FlightChange,
+    SourceObservation,
+    SyncRun,
+)
+
+_F = Flight.__table__  # type: ignore[attr-defined]
+_CHANGE = FlightChange.__table__  # type: ignore[attr-defined]
+_OBS = SourceObservation.__table__  # type: ignore[attr-defined]
+_CONFLICT = Conflict.__table__  # type: ignore[attr-defined]
+_RUN = SyncRun.__table__  # type: ignore[attr-defined]
+
+FlightKey = tuple[str, int, str, date]  # carrier, number, suffix, departure_date
+
+
+def key_of(query: FlightQuery) -> FlightKey:
+    return (query.carrier, query.number, query.suffix, query.departure_date)
+
+
+def encode(value: Any) -> str | None:
+    """A domain value as the JSON text kept in the audit trail and conflict rows."""
+    return None if value is None else json.dumps(to_json_value(value))
+
+
+def content_hash(values: Mapping[str, Any]) -> str:
+    text = json.dumps({k: to_json_value(values.get(k)) for k in OBSERVED_FIELDS}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredLeg:
+    """A stored leg with what resolution and writing need."""
+
+    id: int
+    leg_index: int
+    origin: str
+    values: dict[str, Any]
+    version: int
+    open_conflicts: frozenset[str]
+    record: FlightRecord
+
+
+@dataclass(slots=True)
+class LegWrite:
+    """What the engine resolved for one leg, ready to store."""
+
+    leg_index: int
+    origin: str
+    values: dict[str, Any]                          # every observed field, resolved
+    decisions: dict[str, tuple[str | None, str]]    # field -> (source, rule)
+    # source -> (values it reported, its own update time, raw payload)
+    observations: dict[str, tuple[dict[str, Any], datetime | None, str]]
+    conflicts: list[FieldConflict] = field(default_factory=list)  # escalated ones open a row
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOutcome:
+    records: tuple[FlightRecord, ...]
+    changed: tuple[tuple[int, str], ...]   # (leg_index, field)
+    opened_conflicts: int
+
+
+def _record_from_row(row: Any) -> FlightRecord:
+    status = row.status
+    return FlightRecord(
+        carrier=row.carrier, flight_number=row.flight_number, suffix=row.suffix,
+        departure_date=row.departure_date, leg_index=row.leg_index, origin=row.origin,
+        destination=row.destination,
+        status=FlightStatus(status) if status in FlightStatus._value2member_map_ else
+        FlightStatus.UNKNOWN,
+        scheduled_departure=row.scheduled_departure,
+        estimated_departure=row.estimated_departure, actual_departure=row.actual_departure,
+        scheduled_arrival=row.scheduled_arrival, estimated_arrival=row.estimated_arrival,
+        actual_arrival=row.actual_arrival, departure_terminal=row.departure_terminal,
+        departure_gate=row.departure_gate, arrival_terminal=row.arrival_terminal,
+        arrival_gate=row.arrival_gate, baggage_belt=row.baggage_belt,
+        aircraft_type=row.aircraft_type, aircraft_registration=row.aircraft_registration,
+        codeshares=tuple(row.codeshares or ()), operating_carrier=row.operating_carrier,
+        operating_flight_number=row.operating_flight_number, diverted_to=row.diverted_to,
+        last_synced_at=row.last_synced_at, version=row.version,
+    )
+
+
+def _values_of(record: FlightRecord) -> dict[str, Any]:
+    values = {name: getattr(record, name) for name in OBSERVED_FIELDS}
+    if values["status"] == FlightStatus.UNKNOWN:
+        values["status"] = None
+    if not values["codeshares"]:
+        values["codeshares"] = None
+    return values
+
+
+def load_legs(session: Session, keys: Sequence[FlightKey]) -> dict[FlightKey, list[StoredLeg]]:
+    """Stored legs for each flight key, in leg order; keys without rows are absent."""
+    out: dict[FlightKey, list[StoredLeg]] = {}
+    if not keys:
+        return out
+    identity = tuple_(_F.c.carrier, _F.c.flight_number, _F.c.suffix, _F.c.departure_date)
+    rows = session.execute(
+        select(_F).where(identity.in_(list(keys))).order_by(_F.c.leg_index)
+    ).all()
+    ids = [row.id for row in rows if row.has_open_conflict]
+    open_fields: dict[int, set[str]] = {}
+    if ids:
+        for fid, fname in session.execute(
+            select(_CONFLICT.c.flight_id, _CONFLICT.c.field).where(
+                _CONFLICT.c.flight_id.in_(ids), _CONFLICT.c.status == "open")
+        ):
+            open_fields.setdefault(fid, set()).add(fname)
+    for row in rows:
+        record = _record_from_row(row)
+        key = (row.carrier, row.flight_number, row.suffix, row.departure_date)
+        out.setdefault(key, []).append(StoredLeg(
+            id=row.id, leg_index=row.leg_index, origin=row.origin, values=_values_of(record),
+            version=row.version, open_conflicts=frozenset(open_fields.get(row.id, ())),
+            record=record,
+        ))
+    return out
+
+
+def write_flight(
+    session: Session, query: FlightQuery, legs: Sequence[LegWrite],
+    stored: Sequence[StoredLeg], *, run_id: str, now: datetime, sync_status: str,
+    next_due: datetime, tracked: bool, source_of_truth: str | None,
+) -> WriteOutcome:
+    """Upsert a flight's legs with their audit rows, observations and conflicts.
+
+    Call inside a transaction (or savepoint) that covers the whole flight. The version check
+    raises ConcurrentUpdateError when another writer changed a leg since it was loaded.
+    """
+    by_origin = {leg.origin: leg for leg in stored}
+    records: list[FlightRecord] = []
+    changed: list[tuple[int, str]] = []
+    opened = 0
+    for leg in legs:
+        old = by_origin.get(leg.origin)
+        row_values = _row_values(leg.values)
+        new_hash = content_hash(leg.values)
+        conflict_fields = {c.field for c in leg.conflicts if c.escalated}
+        if old is None:
+            flight_id = session.execute(_F.insert().values(
+                carrier=query.carrier, flight_number=query.number, suffix=query.suffix,
+                departure_date=query.departure_date, leg_index=leg.leg_index,
+                origin=leg.origin, **row_values, sync_status=sync_status, tracked=tracked,
+                last_synced_at=now, last_attempt_at=now, next_sync_due_at=next_due,
+                sync_attempts=1, consecutive_failures=0, source_of_truth=source_of_truth,
+                content_hash=new_hash, version=1, has_open_conflict=bool(conflict_fields),
+                created_at=now, updated_at=now,
+            )).inserted_primary_key[0]  # type: ignore[index]
+            version = 1
+            diffs = [(name, None, value) for name, value in leg.values.items()
+                     if value is not None]
+        else:
+            flight_id = old.id
+            diffs = [(name, old.values.get(name), value) for name, value in leg.values.items()
+                     if _differs(old.values.get(name), value)]
+            version = old.version + (1 if diffs else 0)
+            still_open = (old.open_conflicts | conflict_fields)
+            result = session.execute(
+                update(_F).where(_F.c.id == flight_id, _F.c.version == old.version).values(
+                    **(row_values if diffs else {}), leg_index=leg.leg_index,
+                    sync_status=sync_status, tracked=tracked, last_synced_at=now,
+                    last_attempt_at=now, next_sync_due_at=next_due,
+                    sync_attempts=_F.c.sync_attempts + 1, consecutive_failures=0,
+                    last_error=None, source_of_truth=source_of_truth, content_hash=new_hash,
+                    version=version, has_open_conflict=bool(still_open), updated_at=now,
+                    lease_owner=None, lease_expires_at=None,
+                )
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise ConcurrentUpdateError(
+                    f"{query.designator} leg {leg.origin} was changed by another run",
+                    flight=query.key)
+        if diffs:
+            session.execute(_CHANGE.insert(), [
+                {"flight_id": flight_id, "field": name, "old": encode(before),
+                 "new": encode(after), "source": leg.decisions.get(name, (None, ""))[0],
+                 "rule": leg.decisions.get(name, (None, ""))[1], "run_id": run_id,
+                 "version": version, "at": now}
+                for name, before, after in diffs
+            ])
+            changed.extend((leg.leg_index, name) for name, _, _ in diffs)
+        if leg.observations:
+            session.execute(_OBS.insert(), [
+                {"flight_id": flight_id, "source": source,
+                 "values": {k: to_json_value(v) for k, v in values.items()},
+                 "provider_updated_at": updated_at, "observed_at": now, "run_id": run_id,
+                 "raw": raw}
+                for source, (values, updated_at, raw) in leg.observations.items()
+            ])
+        already = old.open_conflicts if old is not None else frozenset()
+        fresh = [c for c in leg.conflicts if c.escalated and c.field not in already]
+        if fresh:
+            session.execute(_CONFLICT.insert(), [
+                {"flight_id": flight_id, "field": c.field,
+                 "candidates": {s: to_json_value(v) for s, v in c.values.items()},
+                 "status": "open", "rule": c.rule, "created_at": now}
+                for c in fresh
+            ])
+            opened += len(fresh)
+        records.append(_record_from_values(query, leg, version, now))
+    return WriteOutcome(records=tuple(records), changed=tuple(changed), opened_conflicts=opened)
+
+
+def _differs(old: Any, new: Any) -> bool:
+    if isinstance(old, tuple | list) or isinstance(new, tuple | list):
+        return tuple(old or ()) != tuple(new or ())
+    return bool(old != new)
+
+
+def _row_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    row = {name: values.get(name) for name in OBSERVED_FIELDS}
+    status = row["status"]
+    row["status"] = status.value if isinstance(status, FlightStatus) else (status or "unknown")
+    row["codeshares"] = list(row["codeshares"] or ())
+    return row
+
+
+def _record_from_values(query: FlightQuery, leg: LegWrite, version: int,
+                        now: datetime) -> FlightRecord:
+    values = dict(leg.values)
+    values["status"] = values.get("status") or FlightStatus.UNKNOWN
+    values["codeshares"] = tuple(values.get("codeshares") or ())
+    return FlightRecord(
+        carrier=query.carrier, flight_number=query.number, suffix=query.suffix,
+        departure_date=query.departure_date, leg_index=leg.leg_index, origin=leg.origin,
+        last_synced_at=now, version=version, **values,
+    )
+
+
+def record_failure(session: Session, key: FlightKey, *, error: str, now: datetime,
+                   next_due: datetime) -> None:
+    """Note a failed attempt on a stored flight (no values change, no version bump)."""
+    carrier, number, suffix, day = key
+    session.execute(update(_F).where(
+        _F.c.carrier == carrier, _F.c.flight_number == number, _F.c.suffix == suffix,
+        _F.c.departure_date == day,
+    ).values(last_attempt_at=now, next_sync_due_at=next_due, last_error=error[:500],
+             sync_attempts=_F.c.sync_attempts + 1,
+             consecutive_failures=_F.c.consecutive_failures + 1,
+             lease_owner=None, lease_expires_at=None))
+
+
+def claim_due(session: Session, *, now: datetime, limit: int, owner: str,
+              lease_seconds: float, postgres: bool) -> list[FlightQuery]:
+    """Lease up to ``limit`` due flights, earliest departure first.
+
+    On PostgreSQL the candidate rows are locked with SKIP LOCKED so concurrent workers on
+    other hosts never claim the same flight; an expired lease (crashed worker) is claimable.
+    SQLite serializes writers, so the same UPDATE is safe there without row locks.
+    """
+    free = or_(_F.c.lease_expires_at.is_(None), _F.c.lease_expires_at < now)
+    candidates = (
+        select(_F.c.id).where(_F.c.leg_index == 0, _F.c.tracked.is_(True),
+                              _F.c.next_sync_due_at <= now, free)
+        .order_by(_F.c.scheduled_departure.asc().nulls_last(), _F.c.id).limit(limit)
+    )
+    if postgres:
+        candidates = candidates.with_for_update(skip_locked=True)
+    ids = list(session.execute(candidates).scalars())
+    if not ids:
+        return []
+    session.execute(update(_F).where(_F.c.id.in_(ids)).values(
+        lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds)))
+    rows = session.execute(
+        select(_F.c.carrier, _F.c.flight_number, _F.c.suffix, _F.c.departure_date)
+        .where(_F.c.id.in_(ids))
+        .order_by(_F.c.scheduled_departure.asc().nulls_last(), _F.c.id)
+    ).all()
+    return [FlightQuery(carrier=r[0], number=r[1], suffix=r[2], departure_date=r[3])
+            for r in rows]
+
+
+def release_leases(session: Session, keys: Iterable[FlightKey], owner: str) -> None:
+    """Give back leases this worker still holds (flights it did not get to)."""
+    for carrier, number, suffix, day in keys:
+        session.execute(update(_F).where(
+            _F.c.carrier == carrier, _F.c.flight_number == number, _F.c.suffix == suffix,
+            _F.c.departure_date == day, _F.c.lease_owner == owner,
+        ).values(lease_owner=None, lease_expires_at=None))
+
+
+def start_run(session: Session, *, run_id: str, kind: str, host: str, now: datetime,
+              requested: int) -> None:
+    session.execute(_RUN.insert().values(run_id=run_id, kind=kind, host=host, started_at=now,
+                                         requested=requested, outcome="running"))
+
+
+def finish_run(session: Session, *, run_id: str, now: datetime, counts: Mapping[str, int],
+               outcome: str) -> None:
+    session.execute(update(_RUN).where(_RUN.c.run_id == run_id).values(
+        finished_at=now, outcome=outcome, **counts))
+
+
+def last_run(session: Session, kinds: Sequence[str] | None = None) -> dict[str, Any] | None:
+    query = select(_RUN).where(_RUN.c.finished_at.is_not(None))
+    if kinds:
+        query = query.where(_RUN.c.kind.in_(list(kinds)))
+    row = session.execute(query.order_by(_RUN.c.started_at.desc()).limit(1)).first()
+    if row is None:
+        return None
+    return {k: to_json_value(v) for k, v in row._mapping.items() if k != "id"}
+
+
+def runs_since(session: Session, since: datetime, kinds: Sequence[str]) -> list[dict[str, Any]]:
+    rows = session.execute(select(_RUN).where(
+        _RUN.c.started_at >= since, _RUN.c.kind.in_(list(kinds)),
+        _RUN.c.finished_at.is_not(None))).all()
+    return [dict(row._mapping) for row in rows]
+
+
+def counts(session: Session, *, now: datetime) -> dict[str, int]:
+    flights = session.execute(select(func.count()).select_from(_F)).scalar_one()
+    stale = session.execute(select(func.count()).select_from(_F).where(
+        _F.c.tracked.is_(True), _F.c.next_sync_due_at <= now)).scalar_one()
+    open_conflicts = session.execute(select(func.count()).select_from(_CONFLICT).where(
+        _CONFLICT.c.status == "open")).scalar_one()
+    return {"flights": flights, "stale": stale, "open_conflicts": open_conflicts}
+
+
+def unsynced_departing(session: Session, *, now: datetime, within: timedelta,
+                       older_than: timedelta) -> int:
+    """Tracked flights departing within ``within`` whose last sync is older than ``older_than``."""
+    return int(session.execute(select(func.count()).select_from(_F).where(
+        _F.c.tracked.is_(True), _F.c.scheduled_departure >= now,
+        _F.c.scheduled_departure <= now + within,
+        or_(_F.c.last_synced_at.is_(None), _F.c.last_synced_at < now - older_than),
+    )).scalar_one())
+
+
+def observations_for(session: Session, flight_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """The latest observation of each source per leg id: {leg_id: {source: row mapping}}."""
+    out: dict[int, dict[str, Any]] = {}
+    rows = session.execute(select(_OBS).where(_OBS.c.flight_id.in_(list(flight_ids)))
+                           .order_by(_OBS.c.observed_at, _OBS.c.id)).all()
+    for row in rows:
+        out.setdefault(row.flight_id, {})[row.source] = dict(row._mapping)
+    return out
+
+
+def latest_changes(session: Session, flight_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """The most recent audit row per field per leg id: {leg_id: {field: row mapping}}."""
+    out: dict[int, dict[str, Any]] = {}
+    rows = session.execute(select(_CHANGE).where(_CHANGE.c.flight_id.in_(list(flight_ids)))
+                           .order_by(_CHANGE.c.at, _CHANGE.c.id)).all()
+    for row in rows:
+        out.setdefault(row.flight_id, {})[row.field] = dict(row._mapping)
+    return out
+
+
+def list_conflicts(session: Session, *, include_resolved: bool) -> list[dict[str, Any]]:
+    query = select(_CONFLICT, _F.c.carrier, _F.c.flight_number, _F.c.suffix,
+                   _F.c.departure_date, _F.c.origin, _F.c.leg_index).join(
+        _F, _F.c.id == _CONFLICT.c.flight_id)
+    if not include_resolved:
+        query = query.where(_CONFLICT.c.status == "open")
+    rows = session.execute(query.order_by(_CONFLICT.c.id)).all()
+    return [dict(row._mapping) for row in rows]
+
+
+def get_conflict(session: Session, conflict_id: int) -> dict[str, Any]:
+    row = session.execute(
+        select(_CONFLICT, _F.c.carrier, _F.c.flight_number, _F.c.suffix, _F.c.departure_date,
+               _F.c.version.label("flight_version"))
+        .join(_F, _F.c.id == _CONFLICT.c.flight_id).where(_CONFLICT.c.id == conflict_id)
+    ).first()
+    if row is None:
+        raise InputError(f"no conflict with id {conflict_id}", code="unknown_conflict")
+    return dict(row._mapping)
+
+
+def apply_resolution(session: Session, conflict: Mapping[str, Any], *, value: Any,
+                     source: str | None, who: str, run_id: str, now: datetime) -> bool:
+    """Settle an open conflict: store the value on the flight (audited) and close the row.
+
+    Returns whether the flight's value changed.
+    """
+    flight_id = conflict["flight_id"]
+    column = conflict["field"]
+    row = session.execute(select(_F).where(_F.c.id == flight_id)).one()
+    old = _values_of(_record_from_row(row)).get(column)
+    changed = _differs(old, value)
+    stored = _row_values({column: value})[column]
+    others_open = session.execute(select(func.count()).select_from(_CONFLICT).where(
+        _CONFLICT.c.flight_id == flight_id, _CONFLICT.c.status == "open",
+        _CONFLICT.c.id != conflict["id"])).scalar_one()
+    version = row.version + (1 if changed else 0)
+    result = session.execute(update(_F).where(and_(_F.c.id == flight_id,
+                                                   _F.c.version == row.version)).values(
+        **({column: stored} if changed else {}), version=version,
+        has_open_conflict=bool(others_open), updated_at=now))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise ConcurrentUpdateError("the flight changed while resolving; try again")
+    if changed:
+        session.execute(_CHANGE.insert().values(
+            flight_id=flight_id, field=column, old=encode(old), new=encode(value),
+            source=source or "operator", rule="manual", run_id=run_id, version=version,
+            at=now))
+    session.execute(update(_CONFLICT).where(_CONFLICT.c.id == conflict["id"]).values(
+        status="resolved", resolution=encode(value), resolved_source=source,
+        resolved_by=who, resolved_at=now))
+    return changed
