@@ -169,7 +169,7 @@ def write_flight(
         new_hash = content_hash(leg.values)
         conflict_fields = {c.field for c in leg.conflicts if c.escalated}
         if old is None:
-            flight_id = session.execute(_F.insert().values(
+            inserted = session.execute(_F.insert().values(
                 carrier=query.carrier, flight_number=query.number, suffix=query.suffix,
                 departure_date=query.departure_date, leg_index=leg.leg_index,
                 origin=leg.origin, **row_values, sync_status=sync_status, tracked=tracked,
@@ -177,7 +177,8 @@ def write_flight(
                 sync_attempts=1, consecutive_failures=0, source_of_truth=source_of_truth,
                 content_hash=new_hash, version=1, has_open_conflict=bool(conflict_fields),
                 created_at=now, updated_at=now,
-            )).inserted_primary_key[0]  # type: ignore[index]
+            ))
+            flight_id = inserted.inserted_primary_key[0]  # type: ignore[attr-defined]
             version = 1
             diffs = [(name, None, value) for name, value in leg.values.items()
                      if value is not None]

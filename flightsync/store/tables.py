@@ -4,14 +4,27 @@ migration in ``migrations/versions`` (tests/test_migrations.py checks they agree
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from flightsync.store._types import UTCDateTime
 
-def _utc(**kw: object) -> object:
-    # Aware timestamps on every backend (SQLite stores them as text).
-    return Field(default=None, sa_column=Column(DateTime(timezone=True), **kw))  # type: ignore[call-overload]
+# Named constraints: later migrations can drop or alter them by name, which SQLite's batch
+# mode (copy-and-move) and PostgreSQL both need. Set before the first table is declared.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _utc(*, nullable: bool = True) -> Any:
+    # Aware UTC timestamps on every backend (SQLite stores them as text): see UTCDateTime.
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable))
 
 
 class Flight(SQLModel, table=True):
@@ -35,12 +48,12 @@ class Flight(SQLModel, table=True):
     origin: str = Field(max_length=3)
     destination: str | None = Field(default=None, max_length=3)
     status: str = Field(default="unknown", max_length=16)
-    scheduled_departure: datetime | None = _utc()  # type: ignore[assignment]
-    estimated_departure: datetime | None = _utc()  # type: ignore[assignment]
-    actual_departure: datetime | None = _utc()  # type: ignore[assignment]
-    scheduled_arrival: datetime | None = _utc()  # type: ignore[assignment]
-    estimated_arrival: datetime | None = _utc()  # type: ignore[assignment]
-    actual_arrival: datetime | None = _utc()  # type: ignore[assignment]
+    scheduled_departure: datetime | None = _utc()
+    estimated_departure: datetime | None = _utc()
+    actual_departure: datetime | None = _utc()
+    scheduled_arrival: datetime | None = _utc()
+    estimated_arrival: datetime | None = _utc()
+    actual_arrival: datetime | None = _utc()
     departure_terminal: str | None = Field(default=None, max_length=16)
     departure_gate: str | None = Field(default=None, max_length=16)
     arrival_terminal: str | None = Field(default=None, max_length=16)
@@ -55,11 +68,11 @@ class Flight(SQLModel, table=True):
     # sync tracking
     sync_status: str = Field(default="synced", max_length=16)
     tracked: bool = True
-    last_synced_at: datetime | None = _utc()  # type: ignore[assignment]
-    last_attempt_at: datetime | None = _utc()  # type: ignore[assignment]
-    next_sync_due_at: datetime | None = _utc()  # type: ignore[assignment]
+    last_synced_at: datetime | None = _utc()
+    last_attempt_at: datetime | None = _utc()
+    next_sync_due_at: datetime | None = _utc()
     lease_owner: str | None = Field(default=None, max_length=64)
-    lease_expires_at: datetime | None = _utc()  # type: ignore[assignment]
+    lease_expires_at: datetime | None = _utc()
     sync_attempts: int = 0
     consecutive_failures: int = 0
     last_error: str | None = Field(default=None, sa_column=Column(Text))
@@ -67,8 +80,8 @@ class Flight(SQLModel, table=True):
     content_hash: str | None = Field(default=None, max_length=64)
     version: int = 1
     has_open_conflict: bool = False
-    created_at: datetime | None = _utc(nullable=False)  # type: ignore[assignment]
-    updated_at: datetime | None = _utc(nullable=False)  # type: ignore[assignment]
+    created_at: datetime | None = _utc(nullable=False)
+    updated_at: datetime | None = _utc(nullable=False)
 
 
 class FlightChange(SQLModel, table=True):
@@ -86,7 +99,7 @@ class FlightChange(SQLModel, table=True):
     rule: str | None = Field(default=None, max_length=32)
     run_id: str | None = Field(default=None, max_length=64)
     version: int = 1  # the flight's version this change produced
-    at: datetime | None = _utc(nullable=False)  # type: ignore[assignment]
+    at: datetime | None = _utc(nullable=False)
 
 
 class SourceObservation(SQLModel, table=True):
@@ -99,8 +112,8 @@ class SourceObservation(SQLModel, table=True):
     flight_id: int = Field(foreign_key="flight.id", ondelete="CASCADE")
     source: str = Field(max_length=32)
     values: dict[str, object] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    provider_updated_at: datetime | None = _utc()  # type: ignore[assignment]
-    observed_at: datetime | None = _utc(nullable=False)  # type: ignore[assignment]
+    provider_updated_at: datetime | None = _utc()
+    observed_at: datetime | None = _utc(nullable=False)
     run_id: str | None = Field(default=None, max_length=64)
     raw: str | None = Field(default=None, sa_column=Column(Text))
 
@@ -119,8 +132,8 @@ class Conflict(SQLModel, table=True):
     resolution: str | None = Field(default=None, sa_column=Column(Text))  # JSON-encoded value
     resolved_source: str | None = Field(default=None, max_length=32)
     resolved_by: str | None = Field(default=None, max_length=64)
-    created_at: datetime | None = _utc(nullable=False)  # type: ignore[assignment]
-    resolved_at: datetime | None = _utc()  # type: ignore[assignment]
+    created_at: datetime | None = _utc(nullable=False)
+    resolved_at: datetime | None = _utc()
 
 
 class SyncRun(SQLModel, table=True):
@@ -131,8 +144,8 @@ class SyncRun(SQLModel, table=True):
     run_id: str = Field(max_length=64, unique=True)
     kind: str = Field(max_length=16)  # sync | batch | batch_due | webhook
     host: str | None = Field(default=None, max_length=128)
-    started_at: datetime | None = _utc(nullable=False)  # type: ignore[assignment]
-    finished_at: datetime | None = _utc()  # type: ignore[assignment]
+    started_at: datetime | None = _utc(nullable=False)
+    finished_at: datetime | None = _utc()
     requested: int = 0
     synced: int = 0
     from_cache: int = 0
@@ -149,7 +162,7 @@ class WebhookEvent(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     event_id: str = Field(max_length=128, unique=True)
     source: str = Field(max_length=32)
-    received_at: datetime | None = _utc(nullable=False)  # type: ignore[assignment]
+    received_at: datetime | None = _utc(nullable=False)
     payload_hash: str = Field(max_length=64)
     outcome: str = Field(max_length=32)
     flight_id: int | None = Field(default=None, foreign_key="flight.id", ondelete="SET NULL")

@@ -1,0 +1,134 @@
+"""The database handle the engine holds for a run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Literal, Self, cast
+
+import structlog
+from sqlalchemy import Engine
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
+
+from flightsync.errors import SchemaBehindError, StoreError
+from flightsync.store._engine import (
+    describe,
+    display,
+    ensure_sqlite_folder,
+    make_engine,
+    parse_url,
+    sqlite_path,
+    store_errors,
+)
+
+log = structlog.get_logger(__name__)
+
+Dialect = Literal["sqlite", "postgresql"]
+
+
+class Database:
+    """An open database: SQLite (WAL, 30 s busy timeout, foreign keys) or PostgreSQL.
+
+    ``open`` checks that the database can be reached; ``check_schema`` that it is at the
+    migration head. Errors are StoreError (exit 5) or SchemaBehindError (exit 4), one line,
+    the URL shown with its password hidden.
+    """
+
+    def __init__(self, engine: Engine, url: URL) -> None:
+        self._engine = engine
+        self._url = url
+
+    @classmethod
+    def open(cls, url: str, *, create_default: bool = False) -> Database:
+        """Open ``url``. With ``create_default``, a SQLite file that does not exist yet is
+        created and migrated to head, so a first run needs no ``flightsync migrate``."""
+        parsed = parse_url(url)
+        path = sqlite_path(parsed)
+        ensure_sqlite_folder(parsed)
+        fresh = path is not None and not path.exists()
+        engine = make_engine(parsed)
+        database = cls(engine, parsed)
+        try:
+            with store_errors(parsed, "cannot open database"), engine.connect():
+                pass
+            if fresh and create_default:
+                from flightsync.store import migrate  # noqa: PLC0415 - see revision()
+
+                migrate.upgrade(url)
+                log.info("store.created", url=database.url_display)
+        except BaseException:
+            engine.dispose()
+            raise
+        return database
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def url_display(self) -> str:
+        """The URL with its password replaced by ``***``."""
+        return display(self._url)
+
+    @property
+    def dialect(self) -> Dialect:
+        return cast(Dialect, self._engine.dialect.name)
+
+    def revision(self) -> str | None:
+        """The schema revision the database is at, None when never migrated."""
+        # Alembic costs ~0.3 s to import: only commands that touch the schema pay for it.
+        from alembic.runtime.migration import MigrationContext  # noqa: PLC0415
+
+        with store_errors(self._url, "cannot read database"), self._engine.connect() as conn:
+            revisions = MigrationContext.configure(conn).get_current_heads()
+        return ",".join(sorted(revisions)) if revisions else None
+
+    def check_schema(self) -> None:
+        """Raise SchemaBehindError unless the database is exactly at the migration head."""
+        from flightsync.store import migrate  # noqa: PLC0415 - see revision()
+
+        at = self.revision()
+        expected = ",".join(migrate.heads())
+        if at == expected:
+            return
+        if at is None:
+            state = "has no flightsync schema yet"
+        elif at in {entry["revision"] for entry in migrate.history()}:
+            state = f"schema is at revision {at}, this flightsync needs {expected}"
+        else:
+            state = (f"schema is at revision {at}, unknown to this flightsync (made by a newer "
+                     "version?)")
+        raise SchemaBehindError(f"database {self.url_display} {state}: run `flightsync migrate`",
+                                current=at, expected=expected)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session that commits when the block ends and rolls back if it raises. Objects
+        stay readable after the commit (``expire_on_commit=False``)."""
+        session = Session(self._engine, expire_on_commit=False)
+        try:
+            yield session
+            session.commit()
+        except OperationalError as exc:
+            session.rollback()
+            # Locked past the busy timeout, connection lost: the store is unavailable.
+            raise StoreError(f"database {self.url_display}: {describe(exc, self._url)}",
+                             url=self.url_display) from exc
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
