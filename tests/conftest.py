@@ -28,7 +28,8 @@ def _hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     monkeypatch.setenv("FLIGHTSYNC_STATE_DIR", str(state))
     monkeypatch.setenv("FLIGHTSYNC_RAISE_ERRORS", "0")
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
-    stamina.set_testing(True)
+    # No sleeping, but the configured number of attempts, so retries really happen in tests.
+    stamina.set_testing(True, attempts=100, cap=True)
     try:
         yield state
     finally:

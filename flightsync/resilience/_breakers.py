@@ -1,0 +1,158 @@
+"""Breakers per provider, persisted in the state directory and shared by every process.
+
+Each decision is one read-modify-write inside a diskcache transaction (SQLite ``BEGIN
+IMMEDIATE``), so when several cron runs race for the half-open probe exactly one wins. The
+common case, a closed breaker, is a single read without a transaction.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import diskcache
+import structlog
+
+from flightsync.config import BreakerSettings
+from flightsync.models import to_json_value
+from flightsync.resilience._state import StateStore, store_errors
+from flightsync.resilience.breaker import (
+    CLOSED,
+    BreakerState,
+    BreakerStatus,
+    decide,
+    next_probe_at,
+    on_failure,
+    on_success,
+)
+
+log = structlog.get_logger(__name__)
+
+_Row = tuple[str, int, float | None, float | None, float | None]
+_Transition = Callable[[BreakerState, float, BreakerSettings], BreakerState]
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerView:
+    """One breaker as ``status`` shows it (DESIGN.md section 3)."""
+
+    state: str
+    failures: int
+    opened_at: datetime | None
+    open_since: datetime | None
+    next_probe_at: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"state": self.state, "failures": self.failures,
+                "opened_at": to_json_value(self.opened_at),
+                "open_since": to_json_value(self.open_since),
+                "next_probe_at": to_json_value(self.next_probe_at)}
+
+
+def _to_row(state: BreakerState) -> _Row:
+    # Plain values rather than a pickled dataclass: state written by one release must read
+    # back in the next even if the class moves.
+    return (state.state.value, state.failures, state.opened_at, state.open_since,
+            state.probe_started_at)
+
+
+def _from_row(row: object) -> BreakerState:
+    try:
+        status, failures, opened_at, open_since, probe = cast(_Row, row)
+        return BreakerState(BreakerStatus(status), int(failures), opened_at, open_since, probe)
+    except (TypeError, ValueError):
+        return CLOSED  # unreadable state: start closed rather than block a provider forever
+
+
+def _when(seconds: float | None) -> datetime | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
+
+
+class Breakers:
+    """The breakers of all providers. Only ProviderErrors whose ``counts_for_breaker`` holds
+    should be reported through :meth:`record_failure`; the engine decides that."""
+
+    def __init__(self, store: StateStore, settings: BreakerSettings,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._settings = settings
+        self._clock = clock
+
+    @property
+    def _cache(self) -> diskcache.Cache:
+        return self._store.breakers
+
+    def _read(self, provider: str) -> BreakerState:
+        with store_errors("breakers"):
+            row = self._cache.get(provider)
+        return CLOSED if row is None else _from_row(row)
+
+    def before_call(self, provider: str) -> bool:
+        """True: call the provider. False: skip it (open, or a half-open probe is out)."""
+        seen = self._read(provider)
+        allowed, wanted = decide(seen, self._clock(), self._settings)
+        if wanted == seen:
+            # Closed, or refused without a change: no write, so no lock for the common cases.
+            return allowed
+        cache = self._cache
+        with store_errors("breakers"), cache.transact(retry=True):
+            state = self._read(provider)
+            allowed, new = decide(state, self._clock(), self._settings)
+            if new != state:
+                cache.set(provider, _to_row(new), retry=True)
+        if allowed:
+            # A half-open breaker granting again means the previous probe never reported back.
+            log.info("breaker.probe", provider=provider,
+                     replaces_lost_probe=state.state is BreakerStatus.HALF_OPEN)
+        return allowed
+
+    def record_success(self, provider: str) -> None:
+        """The provider answered (a "no such flight" answer included)."""
+        if self._read(provider) == CLOSED:
+            return
+        self._update(provider, on_success)
+
+    def record_failure(self, provider: str) -> None:
+        """A call failed after its retries."""
+        self._update(provider, on_failure)
+
+    def _update(self, provider: str, transition: _Transition) -> None:
+        cache = self._cache
+        with store_errors("breakers"), cache.transact(retry=True):
+            state = self._read(provider)
+            new = transition(state, self._clock(), self._settings)
+            if new != state:
+                cache.set(provider, _to_row(new), retry=True)
+        if new.state is not state.state:
+            log.warning("breaker.state", provider=provider, old=state.state.value,
+                        new=new.state.value, failures=new.failures)
+
+    def state(self, provider: str) -> BreakerState:
+        """The stored state of one provider's breaker (closed if never written)."""
+        return self._read(provider)
+
+    def snapshot(self, providers: Iterable[str] = ()) -> dict[str, BreakerView]:
+        """Every breaker with stored state, plus ``providers`` (closed when never written)."""
+        with store_errors("breakers"):
+            names = sorted({*(k for k in self._cache.iterkeys() if isinstance(k, str)),
+                            *providers})
+        views: dict[str, BreakerView] = {}
+        for name in names:
+            state = self._read(name)
+            views[name] = BreakerView(
+                state=state.state.value, failures=state.failures,
+                opened_at=_when(state.opened_at), open_since=_when(state.open_since),
+                next_probe_at=_when(next_probe_at(state, self._settings)))
+        return views
+
+    def reset(self, provider: str | None = None) -> None:
+        """Close one provider's breaker, or all of them."""
+        with store_errors("breakers"):
+            if provider is None:
+                self._cache.clear(retry=True)
+            else:
+                self._cache.delete(provider, retry=True)
+        log.info("breaker.reset", provider=provider or "all")

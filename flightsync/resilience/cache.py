@@ -1,0 +1,199 @@
+"""The observation cache: one entry per (provider, flight, date), with an expiry.
+
+Entries live in the state directory's ``cache`` folder; the key is ``<provider>|<query.key>``
+and the tag is ``query.key`` so that dropping a flight is one statement whatever providers
+answered for it. The expiry is checked against our clock (injectable for tests); diskcache's
+own expiry only cleans up behind it. Hit and miss counters live in ``counters`` and are
+incremented atomically, so every process adds to the same totals.
+
+Beside the observations, a sync's whole outcome may be cached under ``*result*|<query.key>``
+(same tag): a repeated sync is then one lookup, touching neither the providers nor the
+database. It expires with the first observation it was built from.
+"""
+
+from __future__ import annotations
+
+import pickle
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import diskcache
+import structlog
+
+from flightsync.config import CacheSettings
+from flightsync.errors import StoreError
+from flightsync.models import FlightQuery, Observation, SyncResult
+from flightsync.resilience._codec import LAYOUT, Packed, pack, pack_result, unpack, unpack_result
+from flightsync.resilience._state import StateStore, store_errors
+from flightsync.resilience._tiers import TimedLeg, ttl_for
+
+log = structlog.get_logger(__name__)
+
+_HITS = "cache.hits"
+# Not a provider name (those are identifiers), so a result never collides with an observation.
+_RESULT_PREFIX = "*result*|"
+_MISSES = "cache.misses"
+# Kept past our expiry so that a clock slightly behind diskcache's still finds the entry.
+_CLEANUP_GRACE_SECONDS = 60.0
+# An entry written by another release may not unpickle: treat it as a miss, never a crash.
+_UNREADABLE = (pickle.UnpicklingError, AttributeError, ImportError, EOFError, TypeError,
+               ValueError)
+
+
+def _key(provider: str, query: FlightQuery) -> str:
+    return f"{provider}|{query.key}"
+
+
+def _encode(observation: Observation, expires_at: float) -> tuple[int, float, Packed]:
+    return (LAYOUT, float(expires_at), pack(observation))
+
+
+def _decode(entry: object, now: float) -> Observation | None:
+    """The observation of a stored entry if it is fresh and of today's layout, else None."""
+    if entry is None:
+        return None
+    try:
+        layout, expires_at, packed = cast(tuple[int, float, Packed], entry)
+        if layout != LAYOUT or not expires_at > now:
+            return None
+        return unpack(packed)
+    except (TypeError, ValueError):
+        return None
+
+
+class ObservationCache:
+    """Cached provider observations. Lookups do not count: the engine reports what a sync
+    made of them through :meth:`record`."""
+
+    def __init__(self, store: StateStore, settings: CacheSettings,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._settings = settings
+        self._clock = clock
+
+    @property
+    def _cache(self) -> diskcache.Cache:
+        return self._store.cache
+
+    def get(self, provider: str, query: FlightQuery) -> Observation | None:
+        """The fresh observation of ``provider`` for ``query``, or None."""
+        return self.get_many((provider,), query).get(provider)
+
+    def get_many(self, providers: Iterable[str], query: FlightQuery) -> dict[str, Observation]:
+        """The fresh observations for ``query`` of those ``providers`` that have one."""
+        cache = self._cache
+        now = self._clock()
+        found: dict[str, Observation] = {}
+        suffix = f"|{query.key}"
+        for provider in providers:
+            try:
+                entry = cache.get(provider + suffix)
+            except _UNREADABLE:
+                continue
+            except (OSError, sqlite3.Error, diskcache.Timeout) as exc:
+                log.warning("cache.get.failed", provider=provider, error=type(exc).__name__)
+                continue
+            observation = _decode(entry, now)
+            if observation is not None:
+                found[provider] = observation
+        return found
+
+    def put(self, provider: str, query: FlightQuery, observation: Observation,
+            ttl: float) -> None:
+        """Cache ``observation`` for ``ttl`` seconds. A failing write is logged, not raised:
+        the cache only saves calls."""
+        if ttl <= 0:
+            return
+        try:
+            with store_errors("cache"):
+                self._cache.set(_key(provider, query), _encode(observation, self._clock() + ttl),
+                                expire=ttl + _CLEANUP_GRACE_SECONDS, tag=query.key, retry=True)
+        except StoreError as exc:
+            log.warning("cache.put.failed", provider=provider, error=exc.message)
+
+    def get_result(self, query: FlightQuery, providers: Iterable[str]) -> SyncResult | None:
+        """The whole cached outcome of syncing ``query`` from exactly these ``providers``, ready
+        to return (``from_cache`` set), or None. One lookup: the fastest path of a sync."""
+        try:
+            entry = self._cache.get(_RESULT_PREFIX + query.key)
+        except (*_UNREADABLE, OSError, sqlite3.Error, diskcache.Timeout):
+            return None
+        if entry is None:
+            return None
+        try:
+            layout, expires_at, names, packed = cast(tuple[int, float, tuple[str, ...], Packed],
+                                                     entry)
+            if (layout != LAYOUT or not expires_at > self._clock()
+                    or names != tuple(sorted(providers))):
+                return None
+            return unpack_result(packed)
+        except (TypeError, ValueError):
+            return None
+
+    def put_result(self, query: FlightQuery, providers: Iterable[str], result: SyncResult,
+                   ttl: float) -> None:
+        """Cache a sync's outcome until ``ttl`` passes or the first of the providers'
+        observations for it expires, whichever comes first."""
+        names = tuple(sorted(providers))
+        expires_at = self._clock() + ttl
+        for name in names:
+            try:
+                entry = self._cache.get(f"{name}|{query.key}")
+                expires_at = min(expires_at, float(entry[1])) if entry is not None else expires_at
+            except (*_UNREADABLE, IndexError, OSError, sqlite3.Error, diskcache.Timeout):
+                return
+        if expires_at <= self._clock():
+            return
+        cached = replace(result, from_cache=True, changed_fields=(), sources=tuple(
+            replace(s, from_cache=True, ms=0) for s in result.sources))
+        try:
+            with store_errors("cache"):
+                self._cache.set(_RESULT_PREFIX + query.key,
+                                (LAYOUT, expires_at, names, pack_result(cached)),
+                                expire=ttl + _CLEANUP_GRACE_SECONDS, tag=query.key, retry=True)
+        except StoreError as exc:
+            log.warning("cache.put.failed", flight=query.key, error=exc.message)
+
+    def ttl_for(self, legs: Sequence[TimedLeg], now: datetime | None = None) -> float:
+        """The TTL tier of a flight (DESIGN.md section 7) from its legs in flying order;
+        ``now`` defaults to the cache's clock."""
+        when = datetime.fromtimestamp(self._clock(), UTC) if now is None else now
+        return ttl_for(legs, when, self._settings)
+
+    def drop(self, query: FlightQuery) -> int:
+        """Forget every provider's entry for ``query``; returns how many were removed."""
+        with store_errors("cache"):
+            removed: int = self._cache.evict(query.key, retry=True)
+        return removed
+
+    def clear(self) -> int:
+        """Forget every entry (the hit and miss counters stay); returns how many."""
+        with store_errors("cache"):
+            removed: int = self._cache.clear(retry=True)
+        return removed
+
+    def record(self, hits: int = 0, misses: int = 0) -> None:
+        """Add to the persistent hit and miss counters (atomic across processes)."""
+        with store_errors("counters"):
+            counters = self._store.counters
+            if hits:
+                counters.incr(_HITS, hits, retry=True)
+            if misses:
+                counters.incr(_MISSES, misses, retry=True)
+
+    def stats(self) -> dict[str, Any]:
+        """``status`` JSON ``cache`` object: entries, hits, misses, hit_rate, size_bytes."""
+        with store_errors("cache"):
+            cache = self._cache
+            counters = self._store.counters
+            hits = int(counters.get(_HITS, 0))
+            misses = int(counters.get(_MISSES, 0))
+            entries = len(cache)
+            size = int(cache.volume())
+        total = hits + misses
+        return {"entries": entries, "hits": hits, "misses": misses,
+                "hit_rate": round(hits / total, 4) if total else 0.0, "size_bytes": size}
