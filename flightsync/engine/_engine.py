@@ -57,6 +57,7 @@ class _Plan:
     outcomes: dict[str, SourceOutcome] = field(default_factory=dict)
     fresh: dict[str, Observation] = field(default_factory=dict)
     pending: int = 0
+    called: bool = False  # some provider was asked (not everything came from the cache)
 
 
 class Engine:
@@ -81,6 +82,9 @@ class Engine:
         self._ranks = {name: providers.priority(name) for name in providers.adapters}
         self._hits = 0
         self._misses = 0
+        self._run_results: list[SyncResult] = []
+        self._run_started = False
+        self._recorded = (0, 0)
 
     def close(self) -> None:
         """Stop the fetch pool; the providers and database belong to ``open_engine``."""
@@ -235,6 +239,7 @@ class Engine:
                 if name not in plan.observations:
                     futures[self._fetcher.submit(plan.query, name)] = plan
                     plan.pending += 1
+                    plan.called = True
                     self._misses += 1
             if plan.pending == 0:
                 ready.append(plan)
@@ -325,7 +330,7 @@ class Engine:
             sync_status=status.value, next_due=now + timedelta(seconds=ttl), tracked=tracked,
             source_of_truth=merged.source_of_truth)
         return SyncResult(
-            query=query, success=True, sync_status=status, from_cache=not plan.fresh,
+            query=query, success=True, sync_status=status, from_cache=not plan.called,
             legs=written.records, sources=outcomes, conflicts=tuple(merged.conflicts),
             changed_fields=tuple(dict.fromkeys(f for _, f in written.changed)))
 
@@ -341,18 +346,24 @@ class Engine:
         ttl = self.cache.ttl_for(result.legs, now)
         for name, obs in plan.fresh.items():
             self.cache.put(name, plan.query, obs, ttl)
-        if all(o.ok for o in result.sources) and result.sync_status in (
-                SyncStatus.SYNCED, SyncStatus.CONFLICT):
+        answered = all(o.ok or o.error == "flight_not_found" for o in result.sources)
+        if answered and result.sync_status in (SyncStatus.SYNCED, SyncStatus.CONFLICT):
             self.cache.put_result(plan.query, plan.providers, result, ttl)
 
     # -- run bookkeeping ----------------------------------------------------------------
     def _start_run(self, requested: int) -> None:
+        """One sync_run row per engine (per command), however many calls it serves."""
+        if self._run_started:
+            return
+        self._run_started = True
         with self.database.session() as session:
             repo.start_run(session, run_id=self.run_id, kind=self.run_kind,
                            host=socket.gethostname(), now=datetime.now(UTC),
                            requested=requested)
 
-    def _finish_run(self, results: Sequence[SyncResult], requested: int | None = None) -> None:
+    def _finish_run(self, latest: Sequence[SyncResult], requested: int | None = None) -> None:
+        self._run_results.extend(latest)
+        results = self._run_results
         failed = sum(1 for r in results if not r.success)
         counts = {
             "synced": sum(1 for r in results if r.success and not r.from_cache),
@@ -361,10 +372,10 @@ class Engine:
             "conflicts": sum(1 for r in results if r.sync_status == SyncStatus.CONFLICT),
             "cache_hits": self._hits, "cache_misses": self._misses,
         }
-        if requested is not None:
-            counts["requested"] = requested
+        counts["requested"] = len(results) if requested is None else requested
         outcome = "ok" if failed == 0 else ("failed" if failed == len(results) else "partial")
-        self.cache.record(self._hits, self._misses)
+        self.cache.record(self._hits - self._recorded[0], self._misses - self._recorded[1])
+        self._recorded = (self._hits, self._misses)
         with self.database.session() as session:
             repo.finish_run(session, run_id=self.run_id, now=datetime.now(UTC),
                             counts=counts, outcome=outcome)

@@ -78,7 +78,7 @@ def _json_lines(lines: list[str]) -> list[Row]:
             continue
         try:
             item = json.loads(line)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             rows.append((number, "", "", ("invalid_json", f"invalid JSON: {exc.msg}")))
             continue
         if not isinstance(item, dict) or set(item) - {"flight", "date"} or not all(

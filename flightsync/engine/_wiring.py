@@ -37,7 +37,7 @@ def open_engine(settings: config.Settings, *, run_kind: str = "sync",
             settings=settings, database=database, state=state, providers=providers,
             policy=policy, breakers=Breakers(state, settings.breaker),
             cache=ObservationCache(state, settings.cache),
-            limiters=RateLimiters(settings), run_id=run_id or new_run_id(), run_kind=run_kind,
+            limiters=RateLimiters(settings.providers), run_id=run_id or new_run_id(), run_kind=run_kind,
         )
         stack.callback(engine.close)
         yield engine

@@ -222,7 +222,9 @@ def _find_point(points: list[Mapping[str, Any]], start: int, iata: str, side: st
 
 def parse_dated_flight(flight: Mapping[str, Any]) -> tuple[Leg, ...]:
     """One ``DatedFlight`` as legs in flying order. Amadeus has no status field: a positive
-    departure delay means DELAYED, otherwise SCHEDULED (PROVIDERS.md section 8)."""
+    departure delay means DELAYED (PROVIDERS.md section 8); otherwise the status is left
+    unreported, because a schedule copy cannot tell a landed flight from one that has not
+    left, and claiming "scheduled" would contradict every live source."""
     points = [as_object(p, PROVIDER, "flightPoints[]")
               for p in as_list(required(flight, "flightPoints", PROVIDER, "DatedFlight"),
                                PROVIDER, "flightPoints")]
@@ -259,7 +261,7 @@ def parse_dated_flight(flight: Mapping[str, Any]) -> tuple[Leg, ...]:
         delayed = std is not None and etd is not None and etd - std > timedelta(0)
         legs.append(Leg(
             origin=board, destination=off,
-            status=FlightStatus.DELAYED if delayed else FlightStatus.SCHEDULED,
+            status=FlightStatus.DELAYED if delayed else None,
             scheduled_departure=std, estimated_departure=etd,
             scheduled_arrival=sta, estimated_arrival=eta,
             departure_terminal=dep_terminal, departure_gate=dep_gate,
