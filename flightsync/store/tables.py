@@ -168,4 +168,40 @@ class WebhookEvent(SQLModel, table=True):
     flight_id: int | None = Field(default=None, foreign_key="flight.id", ondelete="SET NULL")
 
 
-ALL_TABLES = (Flight, FlightChange, SourceObservation, Conflict, SyncRun, WebhookEvent)
+class NotificationDelivery(SQLModel, table=True):
+    """One outbound change notification to one subscriber, with its attempts and outcome."""
+
+    __tablename__ = "notification_delivery"
+    __table_args__ = (Index("ix_notification_delivery_status", "status", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: str = Field(max_length=64)          # webhook-id sent to the subscriber
+    url: str = Field(max_length=500)
+    run_id: str | None = Field(default=None, max_length=64)
+    flight_id: int | None = Field(default=None, foreign_key="flight.id", ondelete="SET NULL")
+    payload_hash: str = Field(max_length=64)
+    status: str = Field(default="pending", max_length=16)  # pending | delivered | failed
+    attempts: int = 0
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime | None = _utc(nullable=False)
+    delivered_at: datetime | None = _utc()
+
+
+class SourceScore(SQLModel, table=True):
+    """A provider's learned accuracy for one field (policy rule ``accuracy``)."""
+
+    __tablename__ = "source_score"
+    __table_args__ = (UniqueConstraint("source", "field", name="uq_source_score_source_field"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=32)
+    field: str = Field(max_length=32)
+    accuracy: float
+    coverage: float = 0.0        # share of resolved items this source reported on
+    observations: int = 0        # how many observations the figure rests on
+    computed_at: datetime | None = _utc(nullable=False)
+
+
+ALL_TABLES = (Flight, FlightChange, SourceObservation, Conflict, SyncRun, WebhookEvent,
+              NotificationDelivery, SourceScore)
