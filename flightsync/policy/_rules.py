@@ -1,0 +1,110 @@
+"""The rules that pick one value among disagreeing sources.
+
+Every rule gets the reporting sources and their values as two aligned sequences in rank order
+(best first) and breaks ties by keeping the earlier one, so "ties by priority" falls out.
+Rules return ``(value, source, detail)``; only ``accuracy`` has a detail (its trust figures).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from flightsync.models import TIME_FIELDS
+
+Trust = Mapping[str, Mapping[str, float]]   # source -> field -> estimated accuracy (0..1)
+Choice = tuple[Any, str, Mapping[str, float] | None]
+
+TIME_FIELD_SET = frozenset(TIME_FIELDS)
+SET_FIELDS = frozenset({"codeshares"})   # order within the list carries no meaning
+
+# DESIGN.md section 8: cancelled, diverted, then the most advanced phase, then the rest.
+_SEVERITY: dict[str, int] = {
+    name: rank for rank, name in enumerate(reversed((
+        "cancelled", "diverted", "arrived", "landed", "airborne", "departed", "boarding",
+        "delayed", "scheduled", "unknown",
+    )))
+}
+
+
+class Context:
+    """What the rules need beyond the candidates, built once per leg."""
+
+    __slots__ = ("tolerance", "tolerance_minutes", "trust", "updated_at")
+
+    def __init__(self, tolerance: timedelta, updated_at: Mapping[str, datetime],
+                 trust: Trust | None) -> None:
+        self.tolerance = tolerance
+        self.tolerance_minutes = tolerance.total_seconds() / 60
+        self.updated_at = updated_at
+        self.trust = trust
+
+
+Rule = Callable[[str, Sequence[str], Sequence[Any], Context], Choice]
+
+# Rules find the winning index with C-level min/max/index: list.index returns the first
+# position, which is the best-ranked source among equals.
+
+
+def _priority(field: str, srcs: Sequence[str], vals: Sequence[Any], ctx: Context) -> Choice:
+    return vals[0], srcs[0], None
+
+
+def _most_recent(field: str, srcs: Sequence[str], vals: Sequence[Any], ctx: Context) -> Choice:
+    times = list(map(ctx.updated_at.get, srcs))
+    if None in times:
+        # A source without an update time never beats one that has it; nobody has one: priority.
+        known = [t for t in times if t is not None]
+        index = times.index(max(known)) if known else 0
+    else:
+        index = times.index(max(times))  # type: ignore[type-var]  # no None on this branch
+    return vals[index], srcs[index], None
+
+
+def _most_severe(field: str, srcs: Sequence[str], vals: Sequence[Any], ctx: Context) -> Choice:
+    ranks = [_SEVERITY.get(v, -1) for v in vals]
+    index = ranks.index(max(ranks))
+    return vals[index], srcs[index], None
+
+
+def _earliest(field: str, srcs: Sequence[str], vals: Sequence[Any], ctx: Context) -> Choice:
+    index = vals.index(min(vals))
+    return vals[index], srcs[index], None
+
+
+def _latest(field: str, srcs: Sequence[str], vals: Sequence[Any], ctx: Context) -> Choice:
+    index = vals.index(max(vals))
+    return vals[index], srcs[index], None
+
+
+def _majority(field: str, srcs: Sequence[str], vals: Sequence[Any], ctx: Context) -> Choice:
+    if field in TIME_FIELD_SET:
+        # Each value gathers the values within tolerance of it; the largest group wins.
+        tolerance = ctx.tolerance
+        counts = [sum(1 for other in vals if abs(other - value) <= tolerance) for value in vals]
+    else:
+        keys = [frozenset(v) for v in vals] if field in SET_FIELDS else list(vals)
+        counts = [keys.count(key) for key in keys]
+    index = counts.index(max(counts))
+    return vals[index], srcs[index], None
+
+
+def _accuracy(field: str, srcs: Sequence[str], vals: Sequence[Any], ctx: Context) -> Choice:
+    # Imported on use: the accuracy model lives in its own module and may pull in more.
+    from flightsync.policy.accuracy import choose  # noqa: PLC0415
+
+    value, source, detail = choose(field, dict(zip(srcs, vals, strict=False)), ctx.trust,
+                                   ctx.tolerance_minutes, tuple(srcs))
+    return value, source, detail
+
+
+RULE_FUNCTIONS: dict[str, Rule] = {
+    "priority": _priority,
+    "most_recent": _most_recent,
+    "most_severe": _most_severe,
+    "earliest": _earliest,
+    "latest": _latest,
+    "majority": _majority,
+    "accuracy": _accuracy,
+}
