@@ -6,9 +6,18 @@ entry point; it raises ConfigError naming the file, the key and the line.
 
 from __future__ import annotations
 
+import os
+import types
+from collections.abc import Mapping
+from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from flightsync.errors import ConfigError
+from flightsync.models import PROVIDER_NAMES
 
 
 class _Frozen(BaseModel):
@@ -96,3 +105,315 @@ class Settings(_Frozen):
     metrics: MetricsSettings = MetricsSettings()
     alerts: AlertSettings = AlertSettings()
     webhook_secret: str | None = Field(default=None, repr=False, exclude=True)
+
+
+# --- loading -------------------------------------------------------------------------------
+
+KeyPath = tuple[str | int, ...]
+
+# Environment variable -> (provider, credentials key); DESIGN.md section 4.
+_CREDENTIAL_VARS: dict[str, tuple[str, str]] = {
+    "AMADEUS_CLIENT_ID": ("amadeus", "client_id"),
+    "AMADEUS_CLIENT_SECRET": ("amadeus", "client_secret"),
+    "LUFTHANSA_CLIENT_ID": ("lufthansa", "client_id"),
+    "LUFTHANSA_CLIENT_SECRET": ("lufthansa", "client_secret"),
+    "AFKLM_API_KEY": ("airfrance_klm", "api_key"),
+    "BA_CLIENT_KEY": ("british_airways", "api_key"),
+    "FLIGHTAWARE_API_KEY": ("flightaware", "api_key"),
+}
+_BASE_URL_VARS: dict[str, str] = {
+    "AMADEUS_BASE_URL": "amadeus",
+    "LUFTHANSA_BASE_URL": "lufthansa",
+    "AFKLM_BASE_URL": "airfrance_klm",
+    "BA_BASE_URL": "british_airways",
+    "FLIGHTAWARE_BASE_URL": "flightaware",
+}
+# Every variable load_settings reads, for documentation and for `--sandbox` merging.
+ENV_VARS: tuple[str, ...] = (
+    "FLIGHTSYNC_CONFIG", "FLIGHTSYNC_DATABASE_URL", "FLIGHTSYNC_STATE_DIR", "FLIGHT_SYNC_ENABLED",
+    "FLIGHT_SYNC_CACHE_TTL_MS", "FLIGHTSYNC_WEBHOOK_SECRET", *_CREDENTIAL_VARS, *_BASE_URL_VARS,
+)
+# YAML paths holding file names, resolved against the YAML file's folder.
+_RELATIVE_PATHS: tuple[KeyPath, ...] = (("policy",), ("state_dir",), ("metrics", "textfile"))
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def load_settings(config_path: Path | None, env: Mapping[str, str],
+                  overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Settings from the YAML file (``config_path``, else ``FLIGHTSYNC_CONFIG``, else none),
+    then ``env``, then ``overrides`` (nested or dotted keys; ``None`` values are ignored).
+
+    Raises ConfigError with one line naming where the bad value came from: the file, key path
+    and line for YAML, the variable for the environment, the option for overrides.
+    """
+    if config_path is None and env.get("FLIGHTSYNC_CONFIG"):
+        config_path = Path(env["FLIGHTSYNC_CONFIG"])
+    node: yaml.Node | None = None
+    data: dict[str, Any] = {}
+    if config_path is not None:
+        data, node = _read_yaml(config_path)
+    origins: dict[KeyPath, str] = {}
+    env_data = _environment_layer(env, origins)
+    option_data = _overrides_layer(overrides or {}, origins)
+    merged = _deep_merge(_deep_merge(data, env_data), option_data)
+
+    def fail(path: KeyPath, problem: str) -> ConfigError:
+        return ConfigError(_locate(path, config_path, node, origins) + problem,
+                           key=_dotted(path))
+
+    known = _known_providers()
+    providers = merged.get("providers")
+    if isinstance(providers, dict):
+        for name in providers:
+            if name not in known:
+                raise fail(("providers", name),
+                           f"unknown provider {name!r} (known: {', '.join(known)})")
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        path = tuple(first["loc"])
+        raise fail(path, _problem(first, path)) from None
+
+
+def state_dir(settings: Settings) -> Path:
+    """The state directory: ``settings.state_dir``, else ``$XDG_STATE_HOME/flightsync``, else
+    ``~/.local/state/flightsync``."""
+    if settings.state_dir is not None:
+        return settings.state_dir
+    xdg = os.environ.get("XDG_STATE_HOME", "")
+    # The XDG spec says relative values are invalid and must be ignored.
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "state"
+    return base / "flightsync"
+
+
+def database_url(settings: Settings) -> str:
+    """``settings.database_url``, else SQLite in the state directory."""
+    if settings.database_url:
+        return settings.database_url
+    return f"sqlite:///{state_dir(settings) / 'flightsync.db'}"
+
+
+def _known_providers() -> tuple[str, ...]:
+    # Third-party adapters registered through the entry-point group are valid names too.
+    extra = sorted(ep.name for ep in entry_points(group="flightsync.adapters")
+                   if ep.name not in PROVIDER_NAMES)
+    return (*PROVIDER_NAMES, *extra)
+
+
+def _read_yaml(path: Path) -> tuple[dict[str, Any], yaml.Node | None]:
+    where = f"config file {path}"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: not found", key=None) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"{where}: cannot be read: {reason}", key=None) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = f", line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}{line}: invalid YAML: {problem}", key=None) from None
+    if data is None:
+        return {}, None
+    if not isinstance(data, dict):
+        top = node.start_mark.line + 1 if node is not None else 1
+        raise ConfigError(f"{where}, line {top}: expected a mapping of keys at the top level, "
+                          f"got {type(data).__name__}", key=None)
+    _refuse_yaml_secrets(data, path, node)
+    _resolve_paths(data, path.absolute().parent)
+    return data, node
+
+
+def _refuse_yaml_secrets(data: dict[str, Any], path: Path, node: yaml.Node | None) -> None:
+    """Secrets live in the environment only (STYLE.md habit 7), never in a file in the repo."""
+    hint = "secrets come from the environment (see DESIGN.md section 4), not the config file"
+    if "webhook_secret" in data:
+        raise ConfigError(_locate(("webhook_secret",), path, node, {})
+                          + f"unknown key 'webhook_secret': {hint}", key="webhook_secret")
+    providers = data.get("providers")
+    if isinstance(providers, dict):
+        for name, body in providers.items():
+            if isinstance(body, dict) and "credentials" in body:
+                key_path: KeyPath = ("providers", name, "credentials")
+                raise ConfigError(_locate(key_path, path, node, {})
+                                  + f"unknown key 'credentials': {hint}",
+                                  key=_dotted(key_path))
+
+
+def _resolve_paths(data: dict[str, Any], base: Path) -> None:
+    for key_path in _RELATIVE_PATHS:
+        parent: Any = data
+        for part in key_path[:-1]:
+            parent = parent.get(part) if isinstance(parent, dict) else None
+        last = key_path[-1]
+        if isinstance(parent, dict) and isinstance(parent.get(last), str):
+            value = Path(parent[last]).expanduser()
+            parent[last] = str(value if value.is_absolute() else base / value)
+
+
+def _environment_layer(env: Mapping[str, str], origins: dict[KeyPath, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+
+    def put(var: str, path: KeyPath, value: Any) -> None:
+        origins[path] = f"environment variable {var}"
+        target = out
+        for part in path[:-1]:
+            target = target.setdefault(str(part), {})
+        target[str(path[-1])] = value
+
+    def get(var: str) -> str | None:
+        value = env.get(var, "")
+        return value if value.strip() else None  # an empty variable counts as unset
+
+    for var, key in (("FLIGHTSYNC_DATABASE_URL", "database_url"),
+                     ("FLIGHTSYNC_STATE_DIR", "state_dir"),
+                     ("FLIGHTSYNC_WEBHOOK_SECRET", "webhook_secret")):
+        if (value := get(var)) is not None:
+            put(var, (key,), value)
+    if (value := get("FLIGHT_SYNC_ENABLED")) is not None:
+        put("FLIGHT_SYNC_ENABLED", ("enabled",), _env_bool("FLIGHT_SYNC_ENABLED", value))
+    if (value := get("FLIGHT_SYNC_CACHE_TTL_MS")) is not None:
+        put("FLIGHT_SYNC_CACHE_TTL_MS", ("cache", "ttl_active_seconds"),
+            _env_milliseconds("FLIGHT_SYNC_CACHE_TTL_MS", value) / 1000)
+    for var, provider in _BASE_URL_VARS.items():
+        if (value := get(var)) is not None:
+            put(var, ("providers", provider, "base_url"), value.strip())
+    for var, (provider, key) in _CREDENTIAL_VARS.items():
+        if (value := get(var)) is not None:
+            put(var, ("providers", provider, "credentials", key), value)
+    return out
+
+
+def _env_bool(var: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE | _FALSE:
+        return lowered in _TRUE
+    raise ConfigError(f"environment variable {var}: expected true or false, got {value[:20]!r}",
+                      key=var)
+
+
+def _env_milliseconds(var: str, value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not number > 0 or number == float("inf"):
+        raise ConfigError(f"environment variable {var}: expected a positive number of "
+                          f"milliseconds, got {value[:20]!r}", key=var)
+    return number
+
+
+def _overrides_layer(overrides: Mapping[str, Any], origins: dict[KeyPath, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+
+    def walk(prefix: KeyPath, mapping: Mapping[str, Any]) -> None:
+        for key, value in mapping.items():
+            path = (*prefix, *key.split("."))
+            if isinstance(value, Mapping):
+                walk(path, value)
+            elif value is not None:
+                origins[path] = f"option {_dotted(path)}"
+                target = out
+                for part in path[:-1]:
+                    target = target.setdefault(str(part), {})
+                target[str(path[-1])] = value
+
+    walk((), overrides)
+    return out
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _dotted(path: KeyPath) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+def _locate(path: KeyPath, config_path: Path | None, node: yaml.Node | None,
+            origins: Mapping[KeyPath, str]) -> str:
+    """``<where>: <key>: `` for an error at ``path``, naming who set the value."""
+    for end in range(len(path), 0, -1):
+        if path[:end] in origins:
+            return f"{origins[path[:end]]}: "
+    line = _line_of(node, path)
+    where = f"config file {config_path}" if config_path is not None else "settings"
+    at_line = f", line {line}" if line is not None else ""
+    return f"{where}{at_line}: {_dotted(path) or '<top level>'}: "
+
+
+def _line_of(node: yaml.Node | None, path: KeyPath) -> int | None:
+    """The 1-based line of the deepest key of ``path`` present in the composed YAML."""
+    if node is None:
+        return None
+    line = node.start_mark.line + 1
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            # PyYAML keeps the last of duplicate keys, so the last match is the one in effect.
+            matches = [(k, v) for k, v in node.value
+                       if isinstance(k, yaml.ScalarNode) and k.value == str(part)]
+            if not matches:
+                break
+            key_node, node = matches[-1]
+            line = key_node.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) \
+                and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def _problem(error: Mapping[str, Any], path: KeyPath) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(path[:-1])
+        hint = f" (known keys: {', '.join(allowed)})" if allowed else ""
+        return f"unknown key {str(path[-1])!r}{hint}"
+    if kind == "missing":
+        return "required key is missing"
+    shown = repr(error.get("input"))
+    if len(shown) > 40:
+        shown = shown[:37] + "..."
+    return f"{error['msg']}, got {shown}"
+
+
+def _allowed_keys(path: KeyPath) -> list[str]:
+    target: Any = Settings
+    for part in path:
+        target = _unwrap(target)
+        origin = get_origin(target)
+        if origin in (dict, tuple):  # the part is a provider name or a list index
+            target = get_args(target)[-1 if origin is dict else 0]
+        elif isinstance(target, type) and issubclass(target, BaseModel) \
+                and isinstance(part, str) and part in target.model_fields:
+            target = target.model_fields[part].annotation
+        else:
+            return []
+    target = _unwrap(target)
+    if isinstance(target, type) and issubclass(target, BaseModel):
+        return [name for name, info in target.model_fields.items() if not info.exclude]
+    return []
+
+
+def _unwrap(target: Any) -> Any:
+    if get_origin(target) in (Union, types.UnionType):
+        options = [arg for arg in get_args(target) if arg is not type(None)]
+        return options[0] if len(options) == 1 else target
+    return target

@@ -1,0 +1,5 @@
+"""`python -m flightsync`."""
+
+from flightsync.cli import main
+
+main()

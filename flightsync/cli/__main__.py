@@ -1,0 +1,5 @@
+"""`python -m flightsync.cli`."""
+
+from flightsync.cli import main
+
+main()

@@ -1,0 +1,78 @@
+"""`sandbox serve`: the bundled providers in the foreground (DESIGN.md section 1)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from flightsync.cli import _render
+from flightsync.cli._state import begin
+from flightsync.errors import InputError
+
+sandbox_app = typer.Typer(help="The bundled sandbox providers.", no_args_is_help=True)
+
+
+@sandbox_app.command("serve")
+def serve(
+    ctx: typer.Context,
+    *,
+    port: Annotated[int, typer.Option(
+        "--port", min=0, max=65535, metavar="P",
+        help="Port on 127.0.0.1 (0: an ephemeral one).")] = 0,
+    latency_ms: Annotated[list[str] | None, typer.Option(
+        "--latency-ms", metavar="N|NAME=N", show_default=False,
+        help="Added latency in ms, for every provider (N) or one (NAME=N); repeatable.")
+    ] = None,
+    fail: Annotated[float | None, typer.Option(
+        "--fail", min=0, max=1, metavar="RATE", show_default=False,
+        help="Share of data calls answered with a random 5xx, 0 to 1.")] = None,
+    scenario: Annotated[Path | None, typer.Option(
+        "--scenario", metavar="FILE", dir_okay=False, show_default=False,
+        help="Scenario YAML: clock, faults, latency, per-provider disagreements.")] = None,
+) -> None:
+    """Run the sandbox providers in the foreground until Ctrl-C; prints its base URL first.
+
+    One port serves every provider's real paths; credentials sandbox/sandbox (API keys
+    sandbox); GET /_sandbox/stats returns request counters.
+    """
+    begin(ctx)
+    from flightsync import sandbox  # noqa: PLC0415
+
+    config = sandbox.SandboxConfig.from_yaml(scenario) if scenario else sandbox.SandboxConfig()
+    overlay: dict[str, Any] = {}
+    if latency_ms:
+        default, per_provider = _latencies(latency_ms)
+        if default is not None:
+            overlay["default_latency_ms"] = default
+        if per_provider:
+            overlay["latency_ms"] = {**config.latency_ms, **per_provider}
+    if fail is not None:
+        overlay["fail_rate"] = fail
+    if overlay:
+        config = sandbox.SandboxConfig.from_mapping(overlay, source="options", base=config)
+    sandbox.serve(config, port, announce=_render.note_stdout)
+
+
+def _latencies(values: list[str]) -> tuple[float | None, dict[str, float]]:
+    default: float | None = None
+    per_provider: dict[str, float] = {}
+    for value in values:
+        name, _, number = value.rpartition("=")
+        try:
+            ms = float(number)
+        except ValueError:
+            ms = -1.0
+        if not ms >= 0:
+            raise InputError(f"--latency-ms {value!r}: expected N or NAME=N with N >= 0 ms",
+                             code="invalid_option")
+        if name:
+            per_provider[name.strip()] = ms
+        else:
+            default = ms
+    return default, per_provider
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(sandbox_app, name="sandbox")

@@ -1,0 +1,85 @@
+"""Read-only views: `status`, `providers`, `explain`, `sources`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from flightsync.cli import _render
+from flightsync.cli._engine import engine_for
+from flightsync.cli._state import JsonOption, begin, parse_query
+from flightsync.cli._sync import DateOption, FlightArgument
+from flightsync.errors import NotImplementedYet
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+ALERT_EXIT = 3
+
+
+def status(
+    ctx: typer.Context,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Exit 3 and name the alert when an alert condition holds.")] = False,
+    json_out: JsonOption = False,
+) -> None:
+    """Breakers, cache, tokens (validity only), database and the last run."""
+    state = begin(ctx, json_out)
+    with engine_for(ctx, state, "status") as engine:
+        data = engine.status()
+    _render.emit(state, data, _render.status)
+    alerts = data.get("alerts") or []
+    if check and alerts:
+        for alert in alerts:
+            _render.note(f"alert: {alert}")
+        raise typer.Exit(ALERT_EXIT)
+
+
+def providers(ctx: typer.Context, json_out: JsonOption = False) -> None:
+    """Each provider: carriers covered, priority, configured or not (and why), base URL."""
+    state = begin(ctx, json_out)
+    with engine_for(ctx, state, "providers") as engine:
+        rows = engine.providers()
+    _render.emit(state, {"providers": rows},
+                 lambda console, data: _render.records(
+                     console, data["providers"], "providers",
+                     ["name", "configured", "priority", "carriers", "base_url", "reason"]))
+
+
+def explain(ctx: typer.Context, flight: FlightArgument, date: DateOption,
+            json_out: JsonOption = False) -> None:
+    """Per field: the stored value, the provider that gave it, the rule, what others said."""
+    state = begin(ctx, json_out)
+    query = parse_query(flight, date)
+    with engine_for(ctx, state, "explain") as engine:
+        data = engine.explain(query)
+    _render.emit(state, data, _explain_table)
+
+
+def sources(
+    ctx: typer.Context,
+    recompute: Annotated[bool, typer.Option(
+        "--recompute", help="Recompute the figures from the stored observations.")] = False,
+    json_out: JsonOption = False,
+) -> None:
+    """Each provider's learned accuracy and coverage per field (policy rule `accuracy`)."""
+    begin(ctx, json_out)
+    raise NotImplementedYet("sources arrives with the source-accuracy issue")
+
+
+def _explain_table(console: Console, data: dict[str, Any]) -> None:
+    legs = data.get("legs")
+    if not isinstance(legs, list):
+        _render.generic(console, data)
+        return
+    for leg in legs:
+        title = " ".join(str(leg.get(k, "")) for k in ("origin", "destination"))
+        _render.records(console, leg.get("fields", []), f"leg {leg.get('leg_index', '')} {title}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("status")(status)
+    app.command("providers")(providers)
+    app.command("explain")(explain)
+    app.command("sources")(sources)

@@ -1,0 +1,148 @@
+"""`sync` and `batch`: the commands that fetch from providers and write flights."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flightsync.cli import _render
+from flightsync.cli._engine import engine_for
+from flightsync.cli._state import (
+    AppState,
+    JsonOption,
+    NoNotifyOption,
+    begin,
+    parse_query,
+    require_enabled,
+)
+from flightsync.errors import InputError, NotImplementedYet
+
+FlightArgument = Annotated[str, typer.Argument(
+    metavar="FLIGHT", show_default=False,
+    help="Flight designator: LH400, LH0400, 'lh 400' or LH400A (operational suffix).")]
+DateOption = Annotated[str, typer.Option(
+    "--date", metavar="YYYY-MM-DD", show_default=False,
+    help="The flight's date: the local departure date at its first origin.")]
+
+
+def sync(
+    ctx: typer.Context,
+    *,
+    flight: FlightArgument,
+    date: DateOption,
+    force: Annotated[bool, typer.Option("--force", help="Skip the cache.")] = False,
+    source: Annotated[list[str] | None, typer.Option(
+        "--source", metavar="NAME", help="Only ask this provider (repeatable).",
+        show_default=False)] = None,
+    no_notify: NoNotifyOption = False,
+    json_out: JsonOption = False,
+) -> None:
+    """Sync one flight from every provider that covers it. Exit 1 when none answered."""
+    state = begin(ctx, json_out)
+    require_enabled(state, state.settings(ctx), "sync")
+    query = parse_query(flight, date)
+    with engine_for(ctx, state, "sync") as engine:
+        result = engine.sync(query, force=force, sources=source or None, notify=not no_notify)
+    _render.emit(state, result.to_json(), _render.sync_result)
+    if not result.success:
+        raise typer.Exit(1)
+
+
+def batch(
+    ctx: typer.Context,
+    *,
+    file: Annotated[str | None, typer.Argument(
+        metavar="[FILE|-]", help="CSV with header flight,date or JSON Lines; - reads stdin.",
+        show_default=False)] = None,
+    due: Annotated[bool, typer.Option(
+        "--due", help="Sync tracked flights whose refresh is due, most urgent first.")] = False,
+    limit: Annotated[int | None, typer.Option(
+        "--limit", min=1, metavar="N",
+        help="At most this many flights (default: batch.max_requests, 1000).",
+        show_default=False)] = None,
+    concurrency: Annotated[int | None, typer.Option(
+        "--concurrency", min=1, max=256, metavar="N",
+        help="Parallel provider calls (default: http.max_workers).", show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Check the input and list the flights; write nothing.")] = False,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Refuse the whole input when any line is bad (exit 2).")] = False,
+    wait: Annotated[float | None, typer.Option(
+        "--wait", min=0, metavar="SECONDS",
+        help="With --due: seconds to wait for another run's lock.",
+        show_default=False)] = None,
+    no_notify: NoNotifyOption = False,
+    json_out: JsonOption = False,
+) -> None:
+    """Sync many flights from a file, stdin, or the tracked flights that are due.
+
+    Bad lines are reported with their line numbers and skipped (exit 1 at the end).
+    """
+    state = begin(ctx, json_out)
+    if (file is None) == (not due):
+        raise typer.BadParameter("give a FILE (or - for stdin), or --due, not both",
+                                 ctx=ctx, param_hint="FILE / --due")
+    overrides = {"http": {"max_workers": concurrency}} if concurrency else None
+    settings = state.settings(ctx, overrides)
+    require_enabled(state, settings, "batch")
+    max_flights = limit or settings.batch.max_requests
+    if due:
+        if dry_run or wait is not None:
+            raise NotImplementedYet("--dry-run and --wait with --due arrive with the cron "
+                                    "run-lock issue; run `flightsync batch --due` without them")
+        with engine_for(ctx, state, "batch_due") as engine, _progress(state, None) as step:
+            result = engine.batch_due(limit=max_flights, notify=not no_notify, progress=step)
+    else:
+        from flightsync.engine import read_batch  # noqa: PLC0415
+
+        assert file is not None
+        parsed = read_batch(_read_input(file), name=file, strict=strict, limit=max_flights)
+        if dry_run:
+            _render.emit(state, {
+                "dry_run": True, "requested": len(parsed.queries) + len(parsed.rejected),
+                "flights": [{"flight": q.designator, "date": q.departure_date.isoformat()}
+                            for q in parsed.queries],
+                "duplicates": parsed.duplicates, "failed": list(parsed.rejected)})
+            raise typer.Exit(1 if parsed.rejected else 0)
+        with engine_for(ctx, state, "batch") as engine, \
+                _progress(state, len(parsed.queries)) as step:
+            result = engine.batch(parsed.queries, notify=not no_notify, progress=step)
+        result = result.with_rejected(parsed.rejected)
+    _render.emit(state, result.to_json(), _render.batch_result)
+    raise typer.Exit(result.exit_code)
+
+
+def _read_input(file: str) -> bytes:
+    if file == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(file).read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{file}: no such file", code="invalid_batch_file") from None
+    except OSError as exc:
+        raise InputError(f"{file}: cannot be read: {exc.strerror}",
+                         code="invalid_batch_file") from None
+
+
+@contextmanager
+def _progress(state: AppState, total: int | None) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr at a terminal; no callback at all otherwise."""
+    if state.verbosity < 0 or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console  # noqa: PLC0415
+    from rich.progress import Progress  # noqa: PLC0415
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("syncing", total=total)
+        yield lambda done: bar.advance(task, done)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sync")(sync)
+    app.command("batch")(batch)

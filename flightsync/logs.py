@@ -1,0 +1,147 @@
+"""Structured logging for one CLI run (STYLE.md habit 10).
+
+Only the CLI calls :func:`configure_logging`; library code just does
+``structlog.get_logger(__name__).info("event.name", key=value)``. Every line carries the run's
+``run_id`` and passes through a redaction processor, so no secret reaches a log line: values
+under secret-looking keys are masked, and any value registered with :func:`register_secret`
+is masked wherever it appears inside a string.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import threading
+import uuid
+from collections.abc import Iterable, MutableMapping
+from typing import Any
+
+import structlog
+
+MASK = "***"
+# Keys whose values are secrets, matched as whole words inside snake_case or dashed names.
+_SECRET_KEY = re.compile(
+    r"(^|[_\-])(secret|token|api[_\-]?key|password|passwd|authorization|client[_\-]secret|"
+    r"client[_\-]key|cookie|credentials?)($|[_\-])",
+    re.IGNORECASE,
+)
+# Shorter values would mask ordinary words; real credentials are longer.
+_MIN_SECRET_LENGTH = 6
+_secrets: set[str] = set()
+_secrets_pattern: re.Pattern[str] | None = None
+_lock = threading.Lock()
+
+
+def register_secret(value: str | None) -> None:
+    """Mask ``value`` wherever it appears in a log line (and in CLI error messages)."""
+    global _secrets_pattern  # noqa: PLW0603 - a process-wide registry is the point
+    if not value or len(value) < _MIN_SECRET_LENGTH:
+        return
+    with _lock:
+        if value in _secrets:
+            return
+        _secrets.add(value)
+        # Longest first, so a secret that contains another is masked whole.
+        ordered = sorted(_secrets, key=len, reverse=True)
+        _secrets_pattern = re.compile("|".join(re.escape(s) for s in ordered))
+
+
+def register_secrets(values: Iterable[str | None]) -> None:
+    """:func:`register_secret` for each value."""
+    for value in values:
+        register_secret(value)
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every registered secret replaced by ``***``."""
+    pattern = _secrets_pattern
+    return pattern.sub(MASK, text) if pattern is not None else text
+
+
+def _redact_value(key: str, value: Any) -> Any:
+    if isinstance(value, str | bytes) and value and _SECRET_KEY.search(key):
+        return MASK
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: _redact_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_redact_value(key, v) for v in value)
+    return value
+
+
+def redact(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+           ) -> MutableMapping[str, Any]:
+    """structlog processor: mask secret-keyed values and registered secrets everywhere."""
+    for key in list(event_dict):
+        event_dict[key] = _redact_value(str(key), event_dict[key])
+    return event_dict
+
+
+class _StderrLogger:
+    """Writes each rendered line to the *current* ``sys.stderr``.
+
+    structlog's PrintLogger binds the stream once; test runners swap ``sys.stderr`` per
+    invocation, and a bound stream would outlive its runner.
+    """
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    log = debug = info = warning = warn = error = critical = exception = fatal = msg
+
+
+def _logger_factory(*_args: Any) -> _StderrLogger:
+    return _StderrLogger()
+
+
+def _level(verbosity: int) -> int:
+    if verbosity < 0:
+        return logging.ERROR
+    return {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+
+
+def configure_logging(*, verbosity: int, json: bool, run_id: str | None) -> None:
+    """Set up structlog for this process: JSON lines (``json=True``) or a readable console on
+    stderr, at WARNING (``verbosity`` 0), INFO (1), DEBUG (2+) or ERROR (-1, ``-q``); binds
+    ``run_id`` so every line of the run carries it."""
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if json
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty(),
+                                           exception_formatter=structlog.dev.plain_traceback))
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        # Tracebacks become text before redaction, so a secret in an exception is masked too.
+        structlog.processors.format_exc_info,
+        redact,
+        renderer,
+    ]
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(_level(verbosity)),
+        logger_factory=_logger_factory,
+        cache_logger_on_first_use=False,
+    )
+    structlog.contextvars.clear_contextvars()
+    if run_id is not None:
+        structlog.contextvars.bind_contextvars(run_id=run_id)
+
+
+def new_run_id() -> str:
+    """A fresh run id: 16 hex characters, unique enough to find one run in the logs."""
+    return uuid.uuid4().hex[:16]
+
+
+def current_run_id() -> str | None:
+    """The run id bound by :func:`configure_logging`, for code that records the run."""
+    value = structlog.contextvars.get_contextvars().get("run_id")
+    return value if isinstance(value, str) else None
+
+
+__all__ = [
+    "MASK", "configure_logging", "current_run_id", "new_run_id", "redact", "redact_text",
+    "register_secret", "register_secrets",
+]
