@@ -256,6 +256,29 @@ def test_escalate_fields_in_automatic_mode(current: dict[str, Any] | None, value
     assert result.values == {"status": value, "departure_gate": "B2"}
 
 
+@pytest.mark.parametrize(("values", "escalated"), [
+    (("landed", "arrived"), False),
+    (("delayed", "departed"), False),
+    (("scheduled", "cancelled"), True),
+    (("diverted", "landed"), True),
+    (("cancelled", "diverted"), True),
+])
+def test_escalated_status_needs_an_irregular_status(values: tuple[str, str],
+                                                    escalated: bool) -> None:
+    """In automatic mode an escalated status opens an operator conflict only when a source
+    says cancelled or diverted; two points of a normal progression are settled by the rule
+    (most_severe: the most advanced) and recorded as an ordinary conflict."""
+    observed = {LH: {"status": FlightStatus(values[0])}, AF: {"status": FlightStatus(values[1])}}
+    result = resolve(DEFAULT_POLICY, observed, {"status": FlightStatus.SCHEDULED})
+    [conflict] = result.conflicts
+    assert conflict.escalated is escalated
+    if not escalated:
+        assert conflict.rule == "most_severe"
+        assert result.values["status"] == max(
+            values, key=("scheduled", "delayed", "boarding", "departed", "airborne", "landed",
+                         "arrived").index)
+
+
 def test_resolver_accepts_any_source_and_field_names() -> None:
     """The resolver is pure and takes names no configuration knows (a benchmark's sources)."""
     observed = {"src-a": {"wind": 10}, "src-b": {"wind": 12}}

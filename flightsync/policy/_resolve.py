@@ -24,6 +24,11 @@ from flightsync.policy._rules import (
 
 AGREE = "agree"       # every source that reported the field gave the same value
 CURRENT = "current"   # disagreement held for an operator: the stored value is kept
+# Statuses that contradict a flight operating normally. Two sources at different points of a
+# normal progression (Lufthansa has no in-block state: "landed" where FlightAware says
+# "arrived"; a schedule feed's "delayed" beside an airline's "departed") describe one flight,
+# so only a disagreement involving one of these is worth an operator's time.
+IRREGULAR_STATUSES = frozenset({"cancelled", "diverted"})
 # Decisions are built with tuple.__new__, skipping the NamedTuple's Python-level __new__: the
 # resolver makes one per field of every leg of a batch.
 _new_tuple = tuple.__new__
@@ -78,7 +83,9 @@ def resolve_leg(policy: Policy, observed: Mapping[str, Mapping[str, Any]],
     Agreement (times within the tolerance, codeshares as sets) takes the best-ranked source's
     value with rule ``agree``. Otherwise the mode's rule picks and a FieldConflict is recorded;
     manual mode and ``escalate`` fields (automatic mode) mark it escalated and keep the current
-    value, or store the priority rule's choice when there is no current value.
+    value, or store the priority rule's choice when there is no current value. In automatic
+    mode a status disagreement is escalated only when a source reports the flight cancelled or
+    diverted; manual mode holds every disagreement.
     """
     order = rank_sources(policy, observed, ranks, operating_carrier_source)
     reports = [observed[source] for source in order]
@@ -92,6 +99,7 @@ def resolve_leg(policy: Policy, observed: Mapping[str, Mapping[str, Any]],
     conflicts: list[FieldConflict] = []
     tolerance = policy.tolerance
     plan = policy.plan
+    automatic = policy.mode == "automatic"
     context: Context | None = None
     for field, row in zip(names, rows, strict=False):
         vals: Sequence[Any] = row
@@ -115,6 +123,10 @@ def resolve_leg(policy: Policy, observed: Mapping[str, Mapping[str, Any]],
             decisions[field] = _new_tuple(Decision, (first, srcs[0], AGREE, None))
             continue
         rule, escalated = plan.get(field) or policy.plan_for(field)
+        if (escalated and field == "status" and automatic
+                and IRREGULAR_STATUSES.isdisjoint(vals)):
+            # A normal progression: the field's own rule decides, no operator needed.
+            rule, escalated = policy.rule_for(field), False
         kept = current.get(field) if escalated and current is not None else None
         if kept is not None:
             value, rule = kept, CURRENT

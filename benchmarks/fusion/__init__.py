@@ -1,0 +1,1 @@
+"""Fusion benchmark: the product's resolution rules on the flight-truth data set (issue 9)."""
