@@ -195,6 +195,11 @@ class Engine:
         self._finish_run(results, requested=len(results))
         return BatchResult.of(self.run_id, results, started)
 
+    def due_preview(self, *, limit: int) -> list[FlightQuery]:
+        """What ``batch_due`` would sync now, most urgent first; nothing is claimed."""
+        with self.database.session() as session:
+            return repo.due_flights(session, now=datetime.now(UTC), limit=limit)
+
     def _plan(self, queries: Sequence[FlightQuery], *, force: bool,
               sources: Sequence[str] | None) -> tuple[dict[FlightQuery, SyncResult], list[_Plan]]:
         """Settle what the cache can; plan provider calls for the rest."""

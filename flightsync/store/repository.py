@@ -303,6 +303,19 @@ def claim_due(session: Session, *, now: datetime, limit: int, owner: str,
             for r in rows]
 
 
+def due_flights(session: Session, *, now: datetime, limit: int) -> list[FlightQuery]:
+    """The flights ``claim_due`` would take now, earliest departure first, without leasing
+    them (for ``batch --due --dry-run``)."""
+    free = or_(_F.c.lease_expires_at.is_(None), _F.c.lease_expires_at < now)
+    rows = session.execute(
+        select(_F.c.carrier, _F.c.flight_number, _F.c.suffix, _F.c.departure_date)
+        .where(_F.c.leg_index == 0, _F.c.tracked.is_(True), _F.c.next_sync_due_at <= now, free)
+        .order_by(_F.c.scheduled_departure.asc().nulls_last(), _F.c.id).limit(limit)
+    ).all()
+    return [FlightQuery(carrier=r[0], number=r[1], suffix=r[2], departure_date=r[3])
+            for r in rows]
+
+
 def release_leases(session: Session, keys: Iterable[FlightKey], owner: str) -> None:
     """Give back leases this worker still holds (flights it did not get to)."""
     for carrier, number, suffix, day in keys:
