@@ -58,7 +58,7 @@ def pg_url() -> Iterator[str]:
         if os.environ.get("CI") == "true":
             pytest.fail("PostgreSQL at 127.0.0.1:5432 is required under CI=true")
         pytest.skip("PostgreSQL at 127.0.0.1:5432 is not reachable")
-    import psycopg
+    import psycopg  # noqa: PLC0415 - only the PostgreSQL tests need the driver
 
     name = f"fs_test_{uuid.uuid4().hex[:12]}"
     admin = PG_URL.replace("postgresql+psycopg://", "postgresql://")
