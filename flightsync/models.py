@@ -134,6 +134,15 @@ class Leg:
     operating_flight_number: int | None = None
     diverted_to: str | None = None
 
+    def __post_init__(self) -> None:
+        # Providers write one registration three ways (D-ABYA, DABYA, d-abya); without a
+        # table of national prefixes the separator cannot be put back, so the canonical form
+        # has none. Otherwise every flight would carry a false conflict.
+        reg = self.aircraft_registration
+        if reg is not None:
+            canonical = reg.replace("-", "").replace(" ", "").upper()
+            object.__setattr__(self, "aircraft_registration", canonical or None)
+
     def values(self) -> dict[str, Any]:
         """The observed fields that the provider gave (non-None), keyed by field name."""
         return {name: getattr(self, name) for name in OBSERVED_FIELDS

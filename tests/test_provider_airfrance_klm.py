@@ -169,7 +169,7 @@ def test_several_legs_in_flying_order(adapter: AirFranceKlmAdapter,
     assert second.status is FlightStatus.DELAYED
     assert second.estimated_departure == datetime(2021, 9, 23, 23, 30, tzinfo=UTC)
     assert (second.departure_terminal, second.departure_gate) == ("C", "D7")
-    assert (first.operating_carrier, first.aircraft_registration) == ("KL", "PH-BVA")
+    assert (first.operating_carrier, first.aircraft_registration) == ("KL", "PHBVA")
 
 
 @pytest.mark.parametrize(("status", "extra", "expected"), [

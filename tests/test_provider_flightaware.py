@@ -106,7 +106,7 @@ def test_picks_the_flight_of_the_date_and_maps_every_field(
     assert (leg.arrival_terminal, leg.arrival_gate) == ("7", "6")
     assert leg.baggage_belt is None
     assert leg.aircraft_type == "A35K"
-    assert leg.aircraft_registration == "G-XWBA"
+    assert leg.aircraft_registration == "GXWBA"
     assert leg.codeshares == ("AA6143", "IB4218")
     assert (leg.operating_carrier, leg.operating_flight_number) == ("BA", 117)
     assert obs.updated_at == datetime(2026, 7, 15, 10, 31, 7, tzinfo=UTC)
