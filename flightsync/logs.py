@@ -14,7 +14,7 @@ import re
 import sys
 import threading
 import uuid
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
 import structlog
@@ -31,6 +31,7 @@ _MIN_SECRET_LENGTH = 6
 _secrets: set[str] = set()
 _secrets_pattern: re.Pattern[str] | None = None
 _lock = threading.Lock()
+_write_lock = threading.Lock()
 
 
 def register_secret(value: str | None) -> None:
@@ -87,13 +88,59 @@ class _StderrLogger:
     """
 
     def msg(self, message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
+        # One write per line under a lock: print() writes the text and the newline
+        # separately, and the fetch threads' lines would run into each other.
+        with _write_lock:
+            sys.stderr.write(message + "\n")
+            sys.stderr.flush()
 
     log = debug = info = warning = warn = error = critical = exception = fatal = msg
 
 
 def _logger_factory(*_args: Any) -> _StderrLogger:
     return _StderrLogger()
+
+
+def register_settings_secrets(settings: Any, env: Mapping[str, str]) -> None:
+    """Register every secret a run's settings can carry: provider credentials, the inbound
+    webhook secret (whole and its key without the ``whsec_`` prefix), the outbound
+    subscribers' secrets (named by ``secret_env``) and the database URL's password."""
+    values: list[str | None] = [settings.webhook_secret]
+    if settings.webhook_secret and settings.webhook_secret.startswith("whsec_"):
+        values.append(settings.webhook_secret.removeprefix("whsec_"))
+    for provider in settings.providers.values():
+        values.extend(provider.credentials.values())
+    for target in settings.notify:
+        if target.secret_env:
+            secret = env.get(target.secret_env)
+            values.extend([secret, secret.removeprefix("whsec_") if secret else None])
+    for url in (settings.database_url, env.get("FLIGHTSYNC_DATABASE_URL")):
+        values.append(_url_password(url))
+    register_secrets(values)
+
+
+def _url_password(url: str | None) -> str | None:
+    if not url:
+        return None
+    from urllib.parse import unquote, urlsplit  # noqa: PLC0415
+
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return None
+    return unquote(password) if password else None
+
+
+_process_run_id: str | None = None
+
+
+def _add_run_id(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+                ) -> MutableMapping[str, Any]:
+    """Context variables do not reach the fetch pool's worker threads; one CLI process is one
+    run, so a line without a bound run_id gets the process's."""
+    if _process_run_id is not None:
+        event_dict.setdefault("run_id", _process_run_id)
+    return event_dict
 
 
 def _level(verbosity: int) -> int:
@@ -112,6 +159,7 @@ def configure_logging(*, verbosity: int, json: bool, run_id: str | None) -> None
                                            exception_formatter=structlog.dev.plain_traceback))
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        _add_run_id,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         # Tracebacks become text before redaction, so a secret in an exception is masked too.
@@ -125,6 +173,8 @@ def configure_logging(*, verbosity: int, json: bool, run_id: str | None) -> None
         logger_factory=_logger_factory,
         cache_logger_on_first_use=False,
     )
+    global _process_run_id  # noqa: PLW0603 - one CLI process is one run
+    _process_run_id = run_id
     structlog.contextvars.clear_contextvars()
     if run_id is not None:
         structlog.contextvars.bind_contextvars(run_id=run_id)
@@ -143,5 +193,5 @@ def current_run_id() -> str | None:
 
 __all__ = [
     "MASK", "configure_logging", "current_run_id", "new_run_id", "redact", "redact_text",
-    "register_secret", "register_secrets",
+    "register_secret", "register_secrets", "register_settings_secrets",
 ]

@@ -69,3 +69,24 @@ def pg_url() -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--heavy", action="store_true", default=False,
+                     help="also run the heavier stress variants (marker `slow`): more kill "
+                     "trials, longer fuzzing")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--heavy"):
+        return
+    skip = pytest.mark.skip(reason="heavier variant: run with --heavy")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def heavy(request: pytest.FixtureRequest) -> bool:
+    """True under --heavy: tests scale their trials and examples up."""
+    return bool(request.config.getoption("--heavy"))

@@ -221,14 +221,6 @@ def test_missing_batch_file_is_exit_2(tmp_path: Path) -> None:
     assert str(missing) in error_lines(result.stderr)[0]
 
 
-@pytest.mark.parametrize("argv", [["sources"], ["ingest-webhook", "-", "--insecure"]])
-def test_unfinished_commands_say_so(argv: list[str]) -> None:
-    """Commands whose capability comes later exit with NotImplementedYet's code and say so."""
-    result = runner.invoke(app, argv, input="{}")
-    assert result.exit_code == errors.NotImplementedYet.exit_code
-    assert "arrives with" in error_lines(result.stderr)[0]
-
-
 # --- output modes, the switch, settings wiring ----------------------------------------------
 
 def recording_engine(seen: dict[str, Any], answer: Any) -> Callable[..., Any]:

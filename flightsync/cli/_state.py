@@ -66,9 +66,7 @@ class AppState:
         if self.sandbox:
             env.update(_start_sandbox(ctx))
         settings = load_settings(self.config, env, overrides)
-        logs.register_secrets([settings.webhook_secret, *(
-            value for provider in settings.providers.values()
-            for value in provider.credentials.values())])
+        logs.register_settings_secrets(settings, env)
         self._settings = settings
         return settings
 

@@ -10,7 +10,6 @@ from flightsync.cli import _render
 from flightsync.cli._engine import engine_for
 from flightsync.cli._state import JsonOption, begin, parse_query
 from flightsync.cli._sync import DateOption, FlightArgument
-from flightsync.errors import NotImplementedYet
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -63,9 +62,29 @@ def sources(
         "--recompute", help="Recompute the figures from the stored observations.")] = False,
     json_out: JsonOption = False,
 ) -> None:
-    """Each provider's learned accuracy and coverage per field (policy rule `accuracy`)."""
-    begin(ctx, json_out)
-    raise NotImplementedYet("sources arrives with the source-accuracy issue")
+    """Each provider's learned accuracy and coverage per field (policy rule `accuracy`).
+
+    --recompute relearns them from each provider's latest observation of every leg synced in
+    the last 30 days (batch does this after every run).
+    """
+    state = begin(ctx, json_out)
+    with engine_for(ctx, state, "sources") as engine:
+        data = engine.sources(recompute=recompute)
+    _render.emit(state, data, _sources_table)
+
+
+def _sources_table(console: Console, data: dict[str, Any]) -> None:
+    rows = [{"source": source, "field": field, **figures}
+            for source, fields in data.get("sources", {}).items()
+            for field, figures in fields.items()]
+    _render.records(console, rows, "source scores",
+                    ["source", "field", "accuracy", "coverage", "observations"])
+    when = data.get("computed_at") or "never (run `flightsync sources --recompute`)"
+    console.print(f"computed: {when}; a provider or field without a score counts at the "
+                  f"prior accuracy {data.get('prior')}")
+    for pair in data.get("history", {}).get("copies", []):
+        console.print(f"copying suspected: {' and '.join(pair['sources'])} "
+                      f"(dependence {pair['dependence']})")
 
 
 def _explain_table(console: Console, data: dict[str, Any]) -> None:

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,6 +21,10 @@ from flightsync.cli._state import (
     require_enabled,
 )
 from flightsync.errors import InputError, NotImplementedYet
+
+if TYPE_CHECKING:
+    from flightsync.config import Settings
+    from flightsync.engine import BatchResult
 
 FlightArgument = Annotated[str, typer.Argument(
     metavar="FLIGHT", show_default=False,
@@ -50,6 +54,10 @@ def sync(
         result = engine.sync(query, force=force, sources=source or None, notify=not no_notify)
     _render.emit(state, result.to_json(), _render.sync_result)
     if not result.success:
+        # DESIGN.md section 2: a failure also leaves its one `error:` line on stderr, which is
+        # all a cron job's mail shows when stdout is JSON.
+        message = (result.error or {}).get("message") or "the sync failed"
+        _render.note(f"error: {' '.join(message.split())}")
         raise typer.Exit(1)
 
 
@@ -91,12 +99,14 @@ def batch(
     settings = state.settings(ctx, overrides)
     require_enabled(state, settings, "batch")
     max_flights = limit or settings.batch.max_requests
+    if wait is not None and not due:
+        raise typer.BadParameter("--wait applies to --due only", ctx=ctx, param_hint="--wait")
     if due:
-        if dry_run or wait is not None:
-            raise NotImplementedYet("--dry-run and --wait with --due arrive with the cron "
-                                    "run-lock issue; run `flightsync batch --due` without them")
-        with engine_for(ctx, state, "batch_due") as engine, _progress(state, None) as step:
-            result = engine.batch_due(limit=max_flights, notify=not no_notify, progress=step)
+        if dry_run:
+            raise NotImplementedYet("--dry-run with --due is not available yet; run "
+                                    "`flightsync status` to see how many flights are stale")
+        result = _batch_due(ctx, state, settings, limit=max_flights, wait=wait,
+                            notify=not no_notify)
     else:
         from flightsync.engine import read_batch  # noqa: PLC0415
 
@@ -115,6 +125,30 @@ def batch(
         result = result.with_rejected(parsed.rejected)
     _render.emit(state, result.to_json(), _render.batch_result)
     raise typer.Exit(result.exit_code)
+
+
+def _batch_due(ctx: typer.Context, state: AppState, settings: Settings, *, limit: int,
+               wait: float | None, notify: bool) -> BatchResult:
+    """The cron job: under the host's run lock, or exit 0 at once when another run holds it
+    (a slow run must not make the next one pile up behind it)."""
+    import structlog  # noqa: PLC0415
+
+    from flightsync.config import state_dir  # noqa: PLC0415
+    from flightsync.engine import BUSY_MESSAGE, RunLockBusy, run_lock  # noqa: PLC0415
+
+    try:
+        with run_lock(state_dir(settings), wait_seconds=wait, owner=f"run_id={state.run_id}"), \
+                engine_for(ctx, state, "batch_due") as engine, _progress(state, None) as step:
+            return engine.batch_due(limit=limit, notify=notify, progress=step)
+    except RunLockBusy as exc:
+        structlog.get_logger("flightsync.cli").warning(
+            "batch.due.skipped", reason=BUSY_MESSAGE, holder=exc.holder, lock=str(exc.path),
+            waited_seconds=wait or 0)
+        if state.json_mode:
+            _render.emit_json({"skipped": True, "reason": BUSY_MESSAGE})
+        else:
+            _render.note(f"batch --due: {BUSY_MESSAGE}; nothing done")
+        raise typer.Exit(0) from None
 
 
 def _read_input(file: str) -> bytes:

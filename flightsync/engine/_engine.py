@@ -13,12 +13,13 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from flightsync.config import Settings
-from flightsync.engine import _ops
+from flightsync.engine import _ops, _sources
 from flightsync.engine._fetch import Fetcher, FetchOutcome
 from flightsync.engine._merge import merge
 from flightsync.engine._results import BatchResult, failed_result, sync_status_of
@@ -36,15 +37,20 @@ from flightsync.models import (
     SyncResult,
     SyncStatus,
 )
-from flightsync.policy import Policy
+from flightsync.policy import Policy, Trust
 from flightsync.providers import ProviderSet
 from flightsync.resilience import Breakers, ObservationCache, RateLimiters, StateStore
 from flightsync.store import Database
 from flightsync.store import repository as repo
 
+if TYPE_CHECKING:
+    from flightsync.engine._spool import SpoolResult
+    from flightsync.engine._webhook import WebhookOutcome
+
 log = structlog.get_logger(__name__)
 
 WRITE_GROUP = 64  # flights per transaction in a batch: fewer commits, each flight still whole
+RETRY_DUE = timedelta(minutes=15)  # a due flight no provider could take waits this long
 
 
 @dataclass(slots=True)
@@ -82,9 +88,13 @@ class Engine:
         self._ranks = {name: providers.priority(name) for name in providers.adapters}
         self._hits = 0
         self._misses = 0
-        self._run_results: list[SyncResult] = []
+        # This run's totals so far, kept as counts: an engine may serve many calls.
+        self._run_counts = dict.fromkeys(("results", "synced", "from_cache", "failed",
+                                          "conflicts"), 0)
         self._run_started = False
         self._recorded = (0, 0)
+        self._trust: Trust | None = None
+        self._trust_loaded = not _sources.uses_accuracy(policy)
 
     def close(self) -> None:
         """Stop the fetch pool; the providers and database belong to ``open_engine``."""
@@ -104,8 +114,29 @@ class Engine:
     def status(self) -> dict[str, Any]:
         return _ops.status(self)
 
+    def sources(self, *, recompute: bool = False) -> dict[str, Any]:
+        """The learned accuracy per provider and field; ``recompute`` relearns it first."""
+        if recompute:
+            return _sources.recompute(self.database, self.policy)
+        return _sources.report(self.database)
+
     def providers(self) -> list[dict[str, Any]]:
         return _ops.providers(self)
+
+    # -- pushed events (flightsync.engine._webhook, _spool) ---------------------------------
+    def ingest_webhook(self, body: bytes, headers: dict[str, str], *, insecure: bool = False,
+                       notify: bool = True) -> WebhookOutcome:
+        """Verify, validate and apply one event (WebhookError when rejected)."""
+        from flightsync.engine._webhook import ingest  # noqa: PLC0415 - pydantic schema
+
+        return ingest(self, body, headers, insecure=insecure, notify=notify)
+
+    def ingest_spool(self, folder: Path, *, insecure: bool = False,
+                     notify: bool = True) -> SpoolResult:
+        """Apply every event file of ``folder``, oldest first, moving each to done/failed."""
+        from flightsync.engine._spool import ingest_spool  # noqa: PLC0415
+
+        return ingest_spool(self, folder, insecure=insecure, notify=notify)
 
     def reset_breaker(self, name: str | None = None) -> list[str]:
         names = [name] if name else sorted(self.provider_set.adapters)
@@ -168,6 +199,7 @@ class Engine:
         results = self._run(unique, force=force, sources=None, notify=notify,
                             progress=progress)
         self._finish_run(results)
+        self._learn(results)
         return BatchResult.of(self.run_id, results, started)
 
     def batch_due(self, *, limit: int, notify: bool = True,
@@ -186,13 +218,17 @@ class Engine:
                     postgres=self.database.dialect == "postgresql")
             if not claimed:
                 break
+            keys = [repo.key_of(q) for q in claimed]
             try:
                 results.extend(self._run(claimed, force=True, sources=None, notify=notify,
                                          progress=progress))
+                with self.database.session() as session:
+                    repo.defer_leased(session, keys, owner, until=datetime.now(UTC) + RETRY_DUE)
             finally:
                 with self.database.session() as session:
-                    repo.release_leases(session, [repo.key_of(q) for q in claimed], owner)
+                    repo.release_leases(session, keys, owner)
         self._finish_run(results, requested=len(results))
+        self._learn(results)
         return BatchResult.of(self.run_id, results, started)
 
     def due_preview(self, *, limit: int) -> list[FlightQuery]:
@@ -301,6 +337,7 @@ class Engine:
         results: list[SyncResult] = []
         with self.database.session() as session:
             stored = repo.load_legs(session, [repo.key_of(p.query) for p in group])
+            self._load_trust(session)
             for plan in group:
                 results.append(self._persist(session, plan, stored.get(
                     repo.key_of(plan.query), []), now))
@@ -324,7 +361,7 @@ class Engine:
         observations = [plan.observations[n] for n in plan.providers if n in plan.observations]
         carrier = _operating_carrier(observations) or query.carrier
         merged = merge(self.policy, observations, stored, ranks=self._ranks,
-                       operating_carrier_source=self.own_adapter(carrier), trust=None)
+                       operating_carrier_source=self.own_adapter(carrier), trust=self._trust)
         status = sync_status_of(outcomes, merged.conflicts)
         resolved = [Leg(origin=leg.origin, **leg.values) for leg in merged.legs]
         ttl = self.cache.ttl_for(resolved, now)
@@ -355,6 +392,23 @@ class Engine:
         if answered and result.sync_status in (SyncStatus.SYNCED, SyncStatus.CONFLICT):
             self.cache.put_result(plan.query, plan.providers, result, ttl)
 
+    # -- learned source accuracy (flightsync.engine._sources) ---------------------------
+    def _load_trust(self, session: Any) -> None:
+        """Read the stored trust once per run, and only when the policy can use it."""
+        if not self._trust_loaded:
+            self._trust = _sources.trust_from(repo.source_scores(session))
+            self._trust_loaded = True
+
+    def _learn(self, results: Sequence[SyncResult]) -> None:
+        """Relearn the source scores after a batch that fetched something new; a failure
+        here is logged and does not undo the flights the batch wrote."""
+        if not any(r.success and not r.from_cache for r in results):
+            return
+        try:
+            _sources.recompute(self.database, self.policy)
+        except FlightsyncError as exc:
+            log.warning("sources.recompute.failed", code=exc.code, error=str(exc))
+
     # -- run bookkeeping ----------------------------------------------------------------
     def _start_run(self, requested: int) -> None:
         """One sync_run row per engine (per command), however many calls it serves."""
@@ -367,18 +421,25 @@ class Engine:
                            requested=requested)
 
     def _finish_run(self, latest: Sequence[SyncResult], requested: int | None = None) -> None:
-        self._run_results.extend(latest)
-        results = self._run_results
-        failed = sum(1 for r in results if not r.success)
+        tally = self._run_counts
+        for r in latest:
+            tally["results"] += 1
+            if not r.success:
+                tally["failed"] += 1
+            elif r.from_cache:
+                tally["from_cache"] += 1
+            else:
+                tally["synced"] += 1
+            if r.sync_status == SyncStatus.CONFLICT:
+                tally["conflicts"] += 1
+        failed, total = tally["failed"], tally["results"]
         counts = {
-            "synced": sum(1 for r in results if r.success and not r.from_cache),
-            "from_cache": sum(1 for r in results if r.success and r.from_cache),
-            "failed": failed,
-            "conflicts": sum(1 for r in results if r.sync_status == SyncStatus.CONFLICT),
+            "synced": tally["synced"], "from_cache": tally["from_cache"], "failed": failed,
+            "conflicts": tally["conflicts"],
             "cache_hits": self._hits, "cache_misses": self._misses,
         }
-        counts["requested"] = len(results) if requested is None else requested
-        outcome = "ok" if failed == 0 else ("failed" if failed == len(results) else "partial")
+        counts["requested"] = total if requested is None else requested
+        outcome = "ok" if failed == 0 else ("failed" if failed == total else "partial")
         self.cache.record(self._hits - self._recorded[0], self._misses - self._recorded[1])
         self._recorded = (self._hits, self._misses)
         with self.database.session() as session:

@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from flightsync.engine import _alerts, _sources
 from flightsync.errors import InputError
 from flightsync.models import TIME_FIELDS, FlightQuery, FlightStatus, to_json_value
 from flightsync.store import repository as repo
@@ -25,6 +26,9 @@ def explain(engine: Engine, query: FlightQuery) -> dict[str, Any]:
         ids = [leg.id for leg in legs]
         observed = repo.observations_for(session, ids)
         changes = repo.latest_changes(session, ids)
+        learned = any(change["rule"] == _sources.ACCURACY_RULE
+                      for by_field in changes.values() for change in by_field.values())
+        trust = _sources.trust_from(repo.source_scores(session)) if learned else None
     out_legs = []
     for leg in legs:
         seen = observed.get(leg.id, {})
@@ -35,12 +39,16 @@ def explain(engine: Engine, query: FlightQuery) -> dict[str, Any]:
                       if row["values"].get(name) is not None}
             if value is None and not others:
                 continue
-            fields.append({
+            entry = {
                 "field": name, "value": to_json_value(value),
                 "source": change["source"] if change else None,
                 "rule": change["rule"] if change else None,
                 "observations": others,
-            })
+            }
+            if change and change["rule"] == _sources.ACCURACY_RULE:
+                # Recomputed from today's scores: the audit row keeps only the rule's name.
+                entry["trust"] = _sources.figures_behind(name, others, trust, engine.policy)
+            fields.append(entry)
         out_legs.append({"leg_index": leg.leg_index, "origin": leg.origin,
                          "version": leg.version, "open_conflicts": sorted(leg.open_conflicts),
                          "fields": fields})
@@ -157,7 +165,7 @@ def status(engine: Engine) -> dict[str, Any]:
         "database": {"url": engine.database.url_display,
                      "revision": engine.database.revision(), **counts},
         "last_run": last,
-        "alerts": [],
+        "alerts": _alerts.evaluate(engine, now=now, open_conflicts=counts["open_conflicts"]),
     }
 
 

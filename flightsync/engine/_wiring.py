@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
 from flightsync import config
 from flightsync.engine._engine import Engine
+from flightsync.engine._metrics import RUN_KINDS, write_metrics
+from flightsync.engine._notify import build_notifier
 from flightsync.policy import load_policy
 from flightsync.providers import build_providers
 from flightsync.resilience import Breakers, ObservationCache, RateLimiters, StateStore
@@ -33,11 +36,18 @@ def open_engine(settings: config.Settings, *, run_kind: str = "sync",
         policy = load_policy(settings.policy)
         providers = build_providers(settings, state_path)
         stack.callback(providers.close)
+        # Closed before the database: it joins deliveries that still record their outcome.
+        notifier = build_notifier(settings.notify, database, os.environ)
+        if notifier is not None:
+            stack.callback(notifier.close)
         engine = Engine(
             settings=settings, database=database, state=state, providers=providers,
             policy=policy, breakers=Breakers(state, settings.breaker),
             cache=ObservationCache(state, settings.cache),
-            limiters=RateLimiters(settings.providers), run_id=run_id or new_run_id(), run_kind=run_kind,
+            limiters=RateLimiters(settings.providers), run_id=run_id or new_run_id(),
+            run_kind=run_kind, notifier=notifier,
         )
         stack.callback(engine.close)
         yield engine
+        if run_kind in RUN_KINDS:
+            write_metrics(engine)

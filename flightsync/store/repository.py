@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from flightsync.errors import ConcurrentUpdateError, InputError
@@ -31,8 +31,11 @@ from flightsync.store.tables import (
     Conflict,
     Flight,
     FlightChange,
+    NotificationDelivery,
     SourceObservation,
+    SourceScore,
     SyncRun,
+    WebhookEvent,
 )
 
 _F = Flight.__table__  # type: ignore[attr-defined]
@@ -40,6 +43,16 @@ _CHANGE = FlightChange.__table__  # type: ignore[attr-defined]
 _OBS = SourceObservation.__table__  # type: ignore[attr-defined]
 _CONFLICT = Conflict.__table__  # type: ignore[attr-defined]
 _RUN = SyncRun.__table__  # type: ignore[attr-defined]
+# write_flight's statements, built once: SQLAlchemy reuses their compiled form and only binds
+# each leg's values, where a statement built per leg with .values(...) coerced every value
+# anew (the bulk of the write path's time; benchmarks/RESULTS.md).
+_INSERT_FLIGHT = _F.insert()
+_UPDATE_FLIGHT = update(_F).where(
+    _F.c.id == bindparam("b_id"), _F.c.version == bindparam("b_version"),
+).values(sync_attempts=_F.c.sync_attempts + 1)
+_INSERT_CHANGE = _CHANGE.insert()
+_INSERT_OBS = _OBS.insert()
+_FINISH_RUN = update(_RUN).where(_RUN.c.run_id == bindparam("b_run_id"))
 
 FlightKey = tuple[str, int, str, date]  # carrier, number, suffix, departure_date
 
@@ -169,7 +182,7 @@ def write_flight(
         new_hash = content_hash(leg.values)
         conflict_fields = {c.field for c in leg.conflicts if c.escalated}
         if old is None:
-            inserted = session.execute(_F.insert().values(
+            inserted = session.execute(_INSERT_FLIGHT, dict(
                 carrier=query.carrier, flight_number=query.number, suffix=query.suffix,
                 departure_date=query.departure_date, leg_index=leg.leg_index,
                 origin=leg.origin, **row_values, sync_status=sync_status, tracked=tracked,
@@ -189,11 +202,11 @@ def write_flight(
             version = old.version + (1 if diffs else 0)
             still_open = (old.open_conflicts | conflict_fields)
             result = session.execute(
-                update(_F).where(_F.c.id == flight_id, _F.c.version == old.version).values(
+                _UPDATE_FLIGHT, dict(
+                    b_id=flight_id, b_version=old.version,
                     **(row_values if diffs else {}), leg_index=leg.leg_index,
                     sync_status=sync_status, tracked=tracked, last_synced_at=now,
-                    last_attempt_at=now, next_sync_due_at=next_due,
-                    sync_attempts=_F.c.sync_attempts + 1, consecutive_failures=0,
+                    last_attempt_at=now, next_sync_due_at=next_due, consecutive_failures=0,
                     last_error=None, source_of_truth=source_of_truth, content_hash=new_hash,
                     version=version, has_open_conflict=bool(still_open), updated_at=now,
                     lease_owner=None, lease_expires_at=None,
@@ -204,7 +217,7 @@ def write_flight(
                     f"{query.designator} leg {leg.origin} was changed by another run",
                     flight=query.key)
         if diffs:
-            session.execute(_CHANGE.insert(), [
+            session.execute(_INSERT_CHANGE, [
                 {"flight_id": flight_id, "field": name, "old": encode(before),
                  "new": encode(after), "source": leg.decisions.get(name, (None, ""))[0],
                  "rule": leg.decisions.get(name, (None, ""))[1], "run_id": run_id,
@@ -213,7 +226,7 @@ def write_flight(
             ])
             changed.extend((leg.leg_index, name) for name, _, _ in diffs)
         if leg.observations:
-            session.execute(_OBS.insert(), [
+            session.execute(_INSERT_OBS, [
                 {"flight_id": flight_id, "source": source,
                  "values": {k: to_json_value(v) for k, v in values.items()},
                  "provider_updated_at": updated_at, "observed_at": now, "run_id": run_id,
@@ -333,8 +346,8 @@ def start_run(session: Session, *, run_id: str, kind: str, host: str, now: datet
 
 def finish_run(session: Session, *, run_id: str, now: datetime, counts: Mapping[str, int],
                outcome: str) -> None:
-    session.execute(update(_RUN).where(_RUN.c.run_id == run_id).values(
-        finished_at=now, outcome=outcome, **counts))
+    session.execute(_FINISH_RUN, {"b_run_id": run_id, "finished_at": now, "outcome": outcome,
+                                  **counts})
 
 
 def last_run(session: Session, kinds: Sequence[str] | None = None) -> dict[str, Any] | None:
@@ -445,3 +458,139 @@ def apply_resolution(session: Session, conflict: Mapping[str, Any], *, value: An
         status="resolved", resolution=encode(value), resolved_source=source,
         resolved_by=who, resolved_at=now))
     return changed
+
+
+def last_batch_run(session: Session, kinds: Sequence[str]) -> dict[str, Any] | None:
+    """The latest finished run of ``kinds`` that attempted at least one flight (an empty
+    ``--due`` run says nothing about the success rate)."""
+    attempted = _RUN.c.synced + _RUN.c.from_cache + _RUN.c.failed
+    row = session.execute(select(_RUN).where(
+        _RUN.c.kind.in_(list(kinds)), _RUN.c.finished_at.is_not(None), attempted > 0,
+    ).order_by(_RUN.c.started_at.desc(), _RUN.c.id.desc()).limit(1)).first()
+    return None if row is None else dict(row._mapping)
+
+
+SUCCESS_OUTCOMES = ("ok", "partial")
+
+
+def run_totals(session: Session) -> dict[str, Any]:
+    """Counters summed over every finished run (monotonic across processes and hosts), the
+    last successful run's end, and each run kind's latest duration in seconds."""
+    finished = _RUN.c.finished_at.is_not(None)
+    sums = session.execute(select(
+        func.coalesce(func.sum(_RUN.c.synced), 0), func.coalesce(func.sum(_RUN.c.from_cache), 0),
+        func.coalesce(func.sum(_RUN.c.failed), 0), func.coalesce(func.sum(_RUN.c.cache_hits), 0),
+        func.coalesce(func.sum(_RUN.c.cache_misses), 0),
+    ).where(finished)).one()
+    last_success = session.execute(select(func.max(_RUN.c.finished_at)).where(
+        finished, _RUN.c.outcome.in_(SUCCESS_OUTCOMES))).scalar_one()
+    durations: dict[str, float] = {}
+    for (kind,) in session.execute(select(_RUN.c.kind).where(finished).distinct()).all():
+        started, ended = session.execute(
+            select(_RUN.c.started_at, _RUN.c.finished_at).where(finished, _RUN.c.kind == kind)
+            .order_by(_RUN.c.started_at.desc(), _RUN.c.id.desc()).limit(1)).one()
+        durations[kind] = max((ended - started).total_seconds(), 0.0)
+    synced, from_cache, failed, hits, misses = (int(v) for v in sums)
+    return {"syncs": synced + from_cache + failed, "failures": failed, "cache_hits": hits,
+            "cache_misses": misses, "last_success": last_success, "durations": durations}
+
+
+def defer_leased(session: Session, keys: Iterable[FlightKey], owner: str, *,
+                 until: datetime) -> int:
+    """Give back the leases ``owner`` still holds on ``keys`` with their refresh moved to
+    ``until``: a claimed flight the run could not write (no provider covers its carrier)
+    would otherwise be due again at once and claimed over and over by the same run."""
+    deferred = 0
+    for carrier, number, suffix, day in keys:
+        result = session.execute(update(_F).where(
+            _F.c.carrier == carrier, _F.c.flight_number == number, _F.c.suffix == suffix,
+            _F.c.departure_date == day, _F.c.lease_owner == owner,
+        ).values(lease_owner=None, lease_expires_at=None, next_sync_due_at=until))
+        deferred += int(result.rowcount)  # type: ignore[attr-defined]
+    return deferred
+
+
+# -- learned source accuracy (policy rule ``accuracy``) ------------------------------------
+_SCORE = SourceScore.__table__  # type: ignore[attr-defined]
+
+
+def latest_observation_values(session: Session, *, since: datetime | None = None,
+                              ) -> list[tuple[int, str, dict[str, Any]]]:
+    """(leg id, source, JSON values) of each source's latest observation of each leg, among
+    the observations made at or after ``since`` (None: the whole history)."""
+    latest = select(func.max(_OBS.c.id)).group_by(_OBS.c.flight_id, _OBS.c.source)
+    if since is not None:
+        latest = latest.where(_OBS.c.observed_at >= since)
+    rows = session.execute(
+        select(_OBS.c.flight_id, _OBS.c.source, _OBS.c["values"])
+        .where(_OBS.c.id.in_(latest)).order_by(_OBS.c.flight_id, _OBS.c.source)).all()
+    return [(row[0], row[1], dict(row[2] or {})) for row in rows]
+
+
+def source_scores(session: Session) -> list[dict[str, Any]]:
+    """Every stored score row (``source``, ``field``, ``accuracy``, ``coverage``,
+    ``observations``, ``computed_at``), by source then field."""
+    rows = session.execute(select(_SCORE).order_by(_SCORE.c.source, _SCORE.c.field)).all()
+    return [{k: v for k, v in row._mapping.items() if k != "id"} for row in rows]
+
+
+def replace_source_scores(session: Session, scores: Iterable[Mapping[str, Any]], *,
+                          now: datetime) -> int:
+    """Replace all stored scores with ``scores`` (keys ``source``, ``field``, ``accuracy``,
+    ``coverage``, ``observations``). In one transaction readers see the old set or the new
+    one, never a mix. Returns the number of rows stored."""
+    rows = [{**dict(score), "computed_at": now} for score in scores]
+    session.execute(delete(_SCORE))
+    if rows:
+        session.execute(_SCORE.insert(), rows)
+    return len(rows)
+
+
+# -- webhooks in, change notifications out (issue 5) ----------------------------------------
+_EVENT = WebhookEvent.__table__  # type: ignore[attr-defined]
+_DELIVERY = NotificationDelivery.__table__  # type: ignore[attr-defined]
+
+
+def webhook_event_seen(session: Session, event_id: str) -> bool:
+    return session.execute(select(_EVENT.c.id).where(_EVENT.c.event_id == event_id)
+                           ).first() is not None
+
+
+def record_webhook_event(session: Session, *, event_id: str, source: str,
+                         received_at: datetime, payload_hash: str, outcome: str) -> int:
+    """Insert the idempotency row; a second insert of ``event_id`` raises IntegrityError."""
+    inserted = session.execute(_EVENT.insert().values(
+        event_id=event_id, source=source, received_at=received_at, payload_hash=payload_hash,
+        outcome=outcome))
+    return int(inserted.inserted_primary_key[0])  # type: ignore[attr-defined]
+
+
+def link_webhook_event(session: Session, row_id: int, flight_id: int | None) -> None:
+    session.execute(update(_EVENT).where(_EVENT.c.id == row_id).values(flight_id=flight_id))
+
+
+def leg_id(session: Session, key: FlightKey, origin: str | None = None) -> int | None:
+    """The row id of a stored leg: the one from ``origin``, else the first leg."""
+    carrier, number, suffix, day = key
+    query = select(_F.c.id).where(_F.c.carrier == carrier, _F.c.flight_number == number,
+                                  _F.c.suffix == suffix, _F.c.departure_date == day)
+    query = query.where(_F.c.origin == origin) if origin else query.order_by(_F.c.leg_index)
+    found = session.execute(query.limit(1)).scalar()
+    return None if found is None else int(found)
+
+
+def start_delivery(session: Session, *, message_id: str, url: str, run_id: str | None,
+                   flight_id: int | None, payload_hash: str, now: datetime) -> int:
+    inserted = session.execute(_DELIVERY.insert().values(
+        message_id=message_id, url=url[:500], run_id=run_id, flight_id=flight_id,
+        payload_hash=payload_hash, status="pending", attempts=0, created_at=now))
+    return int(inserted.inserted_primary_key[0])  # type: ignore[attr-defined]
+
+
+def note_delivery(session: Session, delivery_id: int, *, attempts: int, status: str,
+                  status_code: int | None, error: str | None,
+                  delivered_at: datetime | None = None) -> None:
+    """Record an attempt (``status`` pending) or the outcome (delivered or failed)."""
+    session.execute(update(_DELIVERY).where(_DELIVERY.c.id == delivery_id).values(
+        attempts=attempts, status=status, last_status_code=status_code,
+        last_error=None if error is None else error[:500], delivered_at=delivered_at))

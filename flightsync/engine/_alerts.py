@@ -1,0 +1,102 @@
+"""The alert conditions of ``status --check`` (DESIGN.md section 7).
+
+Each check reads what the store and the breakers already record, compares it with its
+threshold from ``settings.alerts`` and, when it holds, returns one line that starts with the
+alert's stable name (``breaker_open: ...``) so that scripts can match it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from flightsync.config import AlertSettings
+from flightsync.models import to_json_value
+from flightsync.store import repository as repo
+
+if TYPE_CHECKING:
+    from flightsync.engine._engine import Engine
+    from flightsync.resilience import BreakerView
+
+# A `batch --due` run misses the cache by design (it syncs what is stale), so the hit rate is
+# read from single syncs and file batches only.
+CACHE_RATE_KINDS = ("sync", "batch")
+BATCH_KINDS = ("batch", "batch_due")
+CACHE_WINDOW = timedelta(hours=1)
+
+
+def evaluate(engine: Engine, *, now: datetime, open_conflicts: int) -> list[str]:
+    """Every alert that holds now, one line each (empty: all is well)."""
+    limits = engine.settings.alerts
+    views = engine.breakers.snapshot(list(engine.provider_set.adapters))
+    with engine.database.session() as session:
+        last_batch = repo.last_batch_run(session, BATCH_KINDS)
+        recent = repo.runs_since(session, now - CACHE_WINDOW, CACHE_RATE_KINDS)
+        unsynced = repo.unsynced_departing(
+            session, now=now, within=timedelta(hours=limits.unsynced_departing_hours),
+            older_than=timedelta(seconds=limits.unsynced_for_seconds))
+    return [
+        *breaker_alerts(limits, views, now),
+        *batch_alerts(limits, last_batch),
+        *cache_alerts(limits, recent),
+        *conflict_alerts(limits, open_conflicts),
+        *unsynced_alerts(limits, unsynced),
+    ]
+
+
+def breaker_alerts(limits: AlertSettings, views: Mapping[str, BreakerView],
+                   now: datetime) -> list[str]:
+    out = []
+    for name, view in sorted(views.items()):
+        # Half-open is still "not closed": open_since survives a failed probe on purpose.
+        if view.state == "closed" or view.open_since is None:
+            continue
+        seconds = (now - view.open_since).total_seconds()
+        if seconds > limits.breaker_open_seconds:
+            out.append(f"breaker_open: {name} has been {view.state} since "
+                       f"{to_json_value(view.open_since)} ({seconds:.0f} s, over "
+                       f"{limits.breaker_open_seconds:g} s)")
+    return out
+
+
+def batch_alerts(limits: AlertSettings, run: Mapping[str, Any] | None) -> list[str]:
+    if run is None:
+        return []
+    ok = int(run["synced"]) + int(run["from_cache"])
+    attempted = ok + int(run["failed"])
+    if attempted == 0:
+        return []
+    rate = ok / attempted
+    if rate >= limits.batch_success_rate_min:
+        return []
+    return [f"batch_success_rate: last batch ({run['kind']}, run_id {run['run_id']}) synced "
+            f"{ok} of {attempted} flights ({rate:.0%}, under "
+            f"{limits.batch_success_rate_min:.0%})"]
+
+
+def cache_alerts(limits: AlertSettings, runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    hits = sum(int(r["cache_hits"]) for r in runs)
+    misses = sum(int(r["cache_misses"]) for r in runs)
+    if hits + misses == 0:
+        return []
+    rate = hits / (hits + misses)
+    if rate >= limits.cache_hit_rate_min:
+        return []
+    return [f"cache_hit_rate: {rate:.0%} of {hits + misses} provider lookups over the last "
+            f"hour of sync and file batches (under {limits.cache_hit_rate_min:.0%})"]
+
+
+def conflict_alerts(limits: AlertSettings, open_conflicts: int) -> list[str]:
+    if open_conflicts <= limits.open_conflicts_max:
+        return []
+    return [f"open_conflicts: {open_conflicts} conflicts await an operator (over "
+            f"{limits.open_conflicts_max}); see `flightsync conflicts list`"]
+
+
+def unsynced_alerts(limits: AlertSettings, unsynced: int) -> list[str]:
+    if unsynced == 0:
+        return []
+    return [f"unsynced_departing: {unsynced} tracked flight legs departing within "
+            f"{limits.unsynced_departing_hours:g} h not synced for over "
+            f"{limits.unsynced_for_seconds / 60:g} min"]

@@ -1,0 +1,137 @@
+"""Learned source accuracy (policy rule ``accuracy``): recompute, store and read the figures.
+
+The claims are each source's latest observation of each leg (``source_observation``), one
+per (leg, field, source); ``estimate_trust`` turns them into an accuracy per source and field,
+which replace the ``source_score`` rows in one transaction. The engine reads those rows once
+per run; ``explain`` reads them again to show the figures behind an ``accuracy`` choice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+
+from flightsync.models import OBSERVED_FIELDS, TIME_FIELDS, to_json_value
+from flightsync.policy import Policy, Trust
+from flightsync.policy.accuracy import DEFAULT_PRIOR, Claim, choose, estimate_trust
+from flightsync.store import Database
+from flightsync.store import repository as repo
+
+log = structlog.get_logger(__name__)
+
+# Observations older than this do not count: providers change (a feed is fixed, an airline
+# moves gates to a new system), and the estimate stays fast as the history grows.
+HISTORY_DAYS = 30
+ACCURACY_RULE = "accuracy"
+_TIME_FIELDS = frozenset(TIME_FIELDS)
+_DIGITS = 4
+
+
+def uses_accuracy(policy: Policy) -> bool:
+    """Whether any field of ``policy`` can be decided by the ``accuracy`` rule."""
+    return policy.mode == "automatic" and any(
+        policy.rule_for(name) == ACCURACY_RULE for name in OBSERVED_FIELDS)
+
+
+def trust_from(rows: Sequence[Mapping[str, Any]]) -> Trust | None:
+    """Stored score rows as the policy's ``Trust`` (None when nothing is stored: cold start)."""
+    trust: dict[str, dict[str, float]] = {}
+    for row in rows:
+        trust.setdefault(row["source"], {})[row["field"]] = float(row["accuracy"])
+    return trust or None
+
+
+def load_trust(database: Database) -> Trust | None:
+    """The stored trust figures, in one query."""
+    with database.session() as session:
+        return trust_from(repo.source_scores(session))
+
+
+def claim_value(field: str, value: Any) -> Any:
+    """A stored (JSON) observation value as the domain value the vote compares."""
+    if value is None:
+        return None
+    if field in _TIME_FIELDS:
+        parsed = datetime.fromisoformat(str(value))
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    if field == "codeshares":
+        # A set: two providers listing the same codeshares in another order agree.
+        return frozenset(value) if value else None
+    return value
+
+
+def claims_of(rows: Sequence[tuple[int, str, Mapping[str, Any]]]) -> Iterator[Claim]:
+    """One claim per (leg id, field, source) that reported a value."""
+    for leg_id, source, values in rows:
+        for field in OBSERVED_FIELDS:
+            value = claim_value(field, values.get(field))
+            if value is not None:
+                yield Claim(leg_id, field, source, value)
+
+
+def recompute(database: Database, policy: Policy, *, now: datetime | None = None,
+              ) -> dict[str, Any]:
+    """Learn every source's accuracy from the recent history and replace the stored scores.
+
+    Returns what ``sources --recompute`` prints: the stored figures plus ``history``.
+    """
+    now = now or datetime.now(UTC)
+    since = now - timedelta(days=HISTORY_DAYS)
+    with database.session() as session:
+        rows = repo.latest_observation_values(session, since=since)
+    claims = list(claims_of(rows))
+    legs = len({leg for leg, _, _ in rows})
+    model = estimate_trust(claims, tolerance_minutes=policy.time_tolerance_minutes)
+    items: dict[str, set[Any]] = {}
+    for claim in claims:
+        items.setdefault(claim.field, set()).add(claim.item)
+    scores = [
+        {"source": source, "field": field, "accuracy": model.trust[source][field],
+         "coverage": count / len(items[field]), "observations": count}
+        for source, fields in sorted(model.coverage.items())
+        for field, count in sorted(fields.items())
+    ]
+    # The estimate runs outside any transaction; only the replacement holds one.
+    with database.session() as session:
+        stored = repo.replace_source_scores(session, scores, now=now)
+    log.info("sources.recomputed", legs=legs, claims=len(claims),
+             scores=stored, iterations=model.iterations, converged=model.converged)
+    out = report(database, recomputed=True)
+    out["history"] = {
+        "since": to_json_value(since), "legs": legs,
+        "claims": len(claims), "iterations": model.iterations, "converged": model.converged,
+        "copies": [pair.to_json() for pair in model.copies],
+    }
+    return out
+
+
+def report(database: Database, *, recomputed: bool = False) -> dict[str, Any]:
+    """The stored figures as ``sources`` prints them (DESIGN.md: snake_case, README)."""
+    with database.session() as session:
+        rows = repo.source_scores(session)
+    sources: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in rows:
+        sources.setdefault(row["source"], {})[row["field"]] = {
+            "accuracy": round(float(row["accuracy"]), _DIGITS),
+            "coverage": round(float(row["coverage"]), _DIGITS),
+            "observations": int(row["observations"]),
+        }
+    computed = max((row["computed_at"] for row in rows if row["computed_at"]), default=None)
+    return {"recomputed": recomputed, "computed_at": to_json_value(computed),
+            "prior": DEFAULT_PRIOR, "sources": sources}
+
+
+def figures_behind(field: str, observed: Mapping[str, Any], trust: Trust | None,
+                   policy: Policy) -> dict[str, float]:
+    """The accuracy each source that reported ``field`` (``observed``: source -> stored JSON
+    value) counts with in the ``accuracy`` vote; a source without a score counts at the
+    prior."""
+    values = {source: claim_value(field, value) for source, value in observed.items()}
+    values = {source: value for source, value in values.items() if value is not None}
+    if not values:
+        return {}
+    _, _, figures = choose(field, values, trust, policy.time_tolerance_minutes, ())
+    return {source: round(figure, _DIGITS) for source, figure in sorted(figures.items())}

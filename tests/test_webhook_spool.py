@@ -1,0 +1,142 @@
+"""`ingest-webhook --spool DIR`: oldest first, each file to done/ or failed/ (with its
+reason), a summary per file, exit 1 when any failed, and re-running is safe."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+import structlog
+from typer.testing import CliRunner
+
+from flightsync.cli import app
+from flightsync.sandbox import Sandbox, SandboxConfig, sandbox_environment
+
+runner = CliRunner()
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+DAY = "2026-03-02"
+KEY = b"flightsync-spool-test-key-012345"
+SECRET = "whsec_" + base64.b64encode(KEY).decode()
+
+
+@pytest.fixture(autouse=True)
+def _reset_structlog() -> Iterator[None]:
+    yield
+    structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()
+
+
+@pytest.fixture
+def env(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """LH400 synced from the sandbox into this test's database; the webhook secret set."""
+    with Sandbox(SandboxConfig(now=NOW)) as running:
+        for name, value in sandbox_environment(running.base_url).items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("FLIGHTSYNC_WEBHOOK_SECRET", SECRET)
+        synced = runner.invoke(app, ["sync", "LH400", "--date", DAY])
+        assert synced.exit_code == 0, synced.stderr
+        yield state_dir / "flightsync.db"
+
+
+def drop(spool: Path, name: str, payload: dict[str, Any] | bytes, msg_id: str | None, *,
+         age: int, key: bytes = KEY) -> Path:
+    """Write ``name``.json (and its .headers when ``msg_id`` is given), ``age`` s old."""
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    path = spool / f"{name}.json"
+    path.write_bytes(body)
+    if msg_id is not None:
+        stamp = int(time.time())
+        mac = hmac.new(key, f"{msg_id}.{stamp}.".encode() + body, hashlib.sha256).digest()
+        (spool / f"{name}.headers").write_text(
+            f"webhook-id: {msg_id}\nwebhook-timestamp: {stamp}\n"
+            f"webhook-signature: v1,{base64.b64encode(mac).decode()}\n")
+    when = time.time() - age
+    os.utime(path, (when, when))
+    return path
+
+
+def gate_event(gate: str) -> dict[str, Any]:
+    return {"type": "flight.updated", "provider": "lufthansa", "flight": "LH400", "date": DAY,
+            "occurred_at": datetime.now(UTC).isoformat(),  # after the seeding sync
+            "changes": {"departure_gate": gate}}
+
+
+def stored_gate(db: Path) -> str:
+    engine = sa.create_engine(f"sqlite:///{db}")
+    try:
+        with engine.connect() as conn:
+            return str(conn.execute(sa.text(
+                "SELECT departure_gate FROM flight WHERE carrier = 'LH'")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def test_a_mixed_spool_is_applied_oldest_first_and_sorted_out(env: Path, tmp_path: Path) -> None:
+    """Good, replayed, badly signed and malformed files: the good ones are applied oldest
+    first and moved to done/ (the replay as a duplicate), the bad ones to failed/ with a
+    .reason; the summary lists each file and the exit code is 1."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    drop(spool, "a-first", gate_event("A1"), "evt_a", age=50)
+    drop(spool, "b-second", gate_event("B2"), "evt_b", age=40)
+    drop(spool, "c-replay", gate_event("C3"), "evt_a", age=30)
+    drop(spool, "d-forged", gate_event("D4"), "evt_d", age=20, key=b"not-the-key")
+    drop(spool, "e-broken", b'{"type": ', "evt_e", age=10)
+    result = runner.invoke(app, ["ingest-webhook", "--spool", str(spool)])
+    assert result.exit_code == 1, result.stderr
+    out = json.loads(result.stdout)
+    assert [(f["file"], f["status"]) for f in out["files"]] == [
+        ("a-first.json", "applied"), ("b-second.json", "applied"),
+        ("c-replay.json", "duplicate"), ("d-forged.json", "rejected"),
+        ("e-broken.json", "rejected")]
+    assert out["summary"] == {"applied": 2, "duplicate": 1, "rejected": 2, "files": 5}
+    assert stored_gate(env) == "B2"   # the newer of the two applied events
+    assert sorted(p.name for p in spool.iterdir()) == ["done", "failed"]
+    assert sorted(p.name for p in (spool / "done").iterdir()) == [
+        "a-first.headers", "a-first.json", "b-second.headers", "b-second.json",
+        "c-replay.headers", "c-replay.json"]
+    failed = spool / "failed"
+    assert "no v1 signature" in (failed / "d-forged.reason").read_text()
+    assert "malformed JSON" in (failed / "e-broken.reason").read_text()
+    assert (failed / "d-forged.json").exists()
+    assert (failed / "e-broken.json").exists()
+
+
+def test_re_running_after_a_crash_is_a_no_op(env: Path, tmp_path: Path) -> None:
+    """An event applied but not moved (a crash in between) is a duplicate next time, moved to
+    done/ without applying again; an empty spool exits 0."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    drop(spool, "evt", gate_event("K9"), "evt_k", age=5)
+    kept = tmp_path / "copy"
+    kept.mkdir()
+    for path in spool.iterdir():
+        shutil.copy(path, kept / path.name)
+    assert runner.invoke(app, ["ingest-webhook", "--spool", str(spool)]).exit_code == 0
+    for path in kept.iterdir():      # as if the first run died before moving the file
+        shutil.copy(path, spool / path.name)
+    again = runner.invoke(app, ["ingest-webhook", "--spool", str(spool)])
+    assert again.exit_code == 0, again.stderr
+    assert [f["status"] for f in json.loads(again.stdout)["files"]] == ["duplicate"]
+    assert sorted(p.name for p in (spool / "done").iterdir()) == [
+        "evt.1.headers", "evt.1.json", "evt.headers", "evt.json"]
+    empty = runner.invoke(app, ["ingest-webhook", "--spool", str(spool)])
+    assert empty.exit_code == 0
+    assert json.loads(empty.stdout)["summary"]["files"] == 0
+
+
+def test_file_and_spool_together_is_a_usage_error(env: Path, tmp_path: Path) -> None:
+    """Exactly one of FILE and --spool: both (or neither) is exit 2."""
+    assert runner.invoke(app, ["ingest-webhook", "-", "--spool", str(tmp_path)]).exit_code == 2
+    assert runner.invoke(app, ["ingest-webhook"]).exit_code == 2
