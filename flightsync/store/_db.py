@@ -50,8 +50,8 @@ class Database:
         created and migrated to head, so a first run needs no ``flightsync migrate``."""
         parsed = parse_url(url)
         path = sqlite_path(parsed)
-        ensure_sqlite_folder(parsed)
         fresh = path is not None and not path.exists()
+        ensure_sqlite_folder(parsed)
         engine = make_engine(parsed)
         database = cls(engine, parsed)
         try:

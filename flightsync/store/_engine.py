@@ -3,6 +3,7 @@ errors become StoreError."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,7 +51,9 @@ def sqlite_path(url: URL) -> Path | None:
 
 
 def ensure_sqlite_folder(url: URL) -> None:
-    """Create the folder of a SQLite database file (private, 0700) if it is missing."""
+    """Create the folder of a SQLite database file (private, 0700) if it is missing, and the
+    file itself, empty and private (0600): it holds provider payloads, and SQLite gives its
+    -wal and -shm files the mode of the database file. An existing file keeps its mode."""
     path = sqlite_path(url)
     if path is None:
         return
@@ -58,6 +61,13 @@ def ensure_sqlite_folder(url: URL) -> None:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"cannot create database folder {path.parent}: "
+                         f"{exc.strerror or type(exc).__name__}", url=display(url)) from exc
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise StoreError(f"cannot create database file {path}: "
                          f"{exc.strerror or type(exc).__name__}", url=display(url)) from exc
 
 
