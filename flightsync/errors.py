@@ -23,7 +23,6 @@ translates them into the exit codes of DESIGN.md section 2 in exactly one place.
     │   ├── WebhookSignatureError
     │   ├── WebhookPayloadError
     │   └── WebhookReplayError           (reported as duplicate, exit 0)
-    └── NotImplementedYet                64  a command a later issue fills in
 """
 
 from __future__ import annotations
@@ -161,9 +160,3 @@ class WebhookReplayError(WebhookError):
     exit_code = 0
     code = "duplicate_event"
 
-
-class NotImplementedYet(FlightsyncError):
-    """A command whose capability a later issue delivers; says so instead of pretending."""
-
-    exit_code = 64
-    code = "not_implemented"

@@ -4,11 +4,12 @@ breaker across runs, and the input rules of DESIGN.md section 1."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from flightsync.sandbox import Fault, SandboxConfig
 from tests._sandbox_cli import SandboxCli, batch_csv, batch_jsonl, sandbox_cli
@@ -243,3 +244,26 @@ def test_dry_run_writes_nothing(cli: SandboxCli, tmp_path: Path) -> None:
     assert result.data["duplicates"] == 1
     assert cli.requests() == calls
     assert cli.counts() == counts
+
+
+def test_due_dry_run_lists_due_flights_without_claiming(cli: SandboxCli) -> None:
+    """`batch --due --dry-run` lists the tracked flights whose refresh is due, earliest
+    departure first, and neither calls a provider nor leases or writes anything."""
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()  # still tracked
+    for flight, _ in LH_FLIGHTS[:3]:
+        assert cli.sync(flight, tomorrow).exit_code == 0
+    with sa.create_engine(cli.database_url).begin() as conn:  # make two of them due
+        conn.execute(sa.text("UPDATE flight SET next_sync_due_at = :past "
+                             "WHERE flight_number IN (402, 404)"),
+                     {"past": "2000-01-01 00:00:00.000000"})  # the store's UTC text form
+    counts = cli.counts()
+    calls = cli.requests()
+
+    result = cli.run("batch", "--due", "--dry-run")
+
+    assert result.exit_code == 0
+    assert result.data["dry_run"] is True
+    assert {f["flight"] for f in result.data["flights"]} == {"LH402", "LH404"}
+    assert cli.requests() == calls
+    assert cli.counts() == counts
+    assert cli.rows("SELECT count(*) AS n FROM flight WHERE lease_owner IS NOT NULL")[0]["n"] == 0

@@ -20,7 +20,7 @@ from flightsync.cli._state import (
     parse_query,
     require_enabled,
 )
-from flightsync.errors import InputError, NotImplementedYet
+from flightsync.errors import InputError
 
 if TYPE_CHECKING:
     from flightsync.config import Settings
@@ -103,8 +103,14 @@ def batch(
         raise typer.BadParameter("--wait applies to --due only", ctx=ctx, param_hint="--wait")
     if due:
         if dry_run:
-            raise NotImplementedYet("--dry-run with --due is not available yet; run "
-                                    "`flightsync status` to see how many flights are stale")
+            with engine_for(ctx, state, "batch_due_preview") as engine:
+                due_now = engine.due_preview(limit=max_flights)
+            _render.emit(state, {
+                "dry_run": True, "requested": len(due_now),
+                "flights": [{"flight": q.designator, "date": q.departure_date.isoformat()}
+                            for q in due_now],
+                "duplicates": 0, "failed": []})
+            raise typer.Exit(0)
         result = _batch_due(ctx, state, settings, limit=max_flights, wait=wait,
                             notify=not no_notify)
     else:
