@@ -14,7 +14,7 @@ import re
 import sys
 import threading
 import uuid
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Collection, Iterable, Mapping, MutableMapping
 from typing import Any
 
 import structlog
@@ -101,7 +101,8 @@ def _logger_factory(*_args: Any) -> _StderrLogger:
     return _StderrLogger()
 
 
-def register_settings_secrets(settings: Any, env: Mapping[str, str]) -> None:
+def register_settings_secrets(settings: Any, env: Mapping[str, str], *,
+                              public: Collection[str] = ()) -> None:
     """Register every secret a run's settings can carry: provider credentials, the inbound
     webhook secret (whole and its key without the ``whsec_`` prefix), the outbound
     subscribers' secrets (named by ``secret_env``) and the database URL's password."""
@@ -116,7 +117,7 @@ def register_settings_secrets(settings: Any, env: Mapping[str, str]) -> None:
             values.extend([secret, secret.removeprefix("whsec_") if secret else None])
     for url in (settings.database_url, env.get("FLIGHTSYNC_DATABASE_URL")):
         values.append(_url_password(url))
-    register_secrets(values)
+    register_secrets(v for v in values if v not in public)
 
 
 def _url_password(url: str | None) -> str | None:

@@ -63,10 +63,15 @@ class AppState:
         from flightsync.config import load_settings  # noqa: PLC0415
 
         env = dict(os.environ)
+        public: set[str] = set()
         if self.sandbox:
-            env.update(_start_sandbox(ctx))
+            sandbox_env = _start_sandbox(ctx)
+            env.update(sandbox_env)
+            # The sandbox's credentials are published ("sandbox"); masking them would only
+            # mangle every log line that names the sandbox.
+            public = set(sandbox_env.values())
         settings = load_settings(self.config, env, overrides)
-        logs.register_settings_secrets(settings, env)
+        logs.register_settings_secrets(settings, env, public=public)
         self._settings = settings
         return settings
 
