@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
-from flightsync.policy.accuracy import Claim, choose, estimate_trust
+from flightsync.policy.accuracy import Claim, choose, cross_field_seed, estimate_trust
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 FIELD = "arrival_gate"
@@ -56,7 +57,7 @@ def test_copiers_of_a_bad_source_are_detected_and_do_not_multiply_its_vote() -> 
     claims = _history(80, ["r1", "r2", "r3"], {"bad": 0, "copy1": 0, "copy2": 0})
     # Each "r" source misses now and then in its own way, so they agree only through truth.
     claims = [c._replace(value=f"M{c.item}{c.source}")
-              if c.source.startswith("r") and c.item % 10 == int(c.source[1]) else c
+              if c.source.startswith("r") and cast(int, c.item) % 10 == int(c.source[1]) else c
               for c in claims]
     model = estimate_trust(claims, tolerance_minutes=0)
     detected = {pair.sources for pair in model.copies}
@@ -98,7 +99,8 @@ def test_estimate_converges_and_recovers_the_truth() -> None:
     """On data with a clear structure the iteration settles before max_iter, every item's
     learned truth is the right value, and ranking matches how often each source was right."""
     claims = _history(40, ["good1", "good2", "good3"], {"noisy": -1})
-    claims = [c._replace(value=f"N{c.item}") if c.source == "good3" and c.item % 4 == 0 else c
+    claims = [c._replace(value=f"N{c.item}")
+              if c.source == "good3" and cast(int, c.item) % 4 == 0 else c
               for c in claims]
     model = estimate_trust(claims, tolerance_minutes=0, max_iter=50)
     assert model.converged and model.iterations < 50
@@ -106,3 +108,24 @@ def test_estimate_converges_and_recovers_the_truth() -> None:
     trust = {s: model.trust[s][FIELD] for s in ("good1", "good3", "noisy")}
     assert trust["good1"] > trust["good3"] > trust["noisy"]
     assert model.to_json()["sources"]["good1"][FIELD]["claims"] == 40
+
+
+def test_seed_from_other_fields_lets_the_reliable_camp_win_a_split_field() -> None:
+    """Two camps define one field differently (the smaller camp agrees with everyone's truth
+    elsewhere, the bigger one is wrong on every other field in its own way). The plain start
+    settles in the bigger camp; re-estimating from ``cross_field_seed`` picks the other."""
+    split, other = "actual_departure", "actual_arrival"
+    small, big = ["g1", "g2", "g3"], ["r1", "r2", "r3", "r4"]
+    claims = []
+    for item in range(60):
+        claims += [Claim(item, split, s, f"G{item}") for s in small]
+        claims += [Claim(item, split, s, f"R{item}") for s in big]
+        claims += [Claim(item, other, s, f"T{item}") for s in small]
+        claims += [Claim(item, other, s, f"{s}{item}") for s in big]
+    plain = estimate_trust(claims, tolerance_minutes=0, detect_copies=False)
+    assert plain.truths[(0, split)] == "R0"
+    seed = cross_field_seed(plain.trust)
+    assert seed["g1"][split] == plain.trust["g1"][other]
+    seeded = estimate_trust(claims, tolerance_minutes=0, detect_copies=False, initial=seed)
+    assert all(seeded.truths[(item, split)] == f"G{item}" for item in range(60))
+    assert seeded.trust["g1"][split] > seeded.trust["r1"][split]

@@ -5,7 +5,8 @@ gives every attribute that rule; ``accuracy`` learns trust from the day's own cl
 ``estimate_trust`` (no gold standard involved) and resolves through ``resolve_leg`` too, whose
 ``accuracy`` rule calls ``choose``. ``accuracy+copies`` resolves with the whole learned model
 (``TrustModel.resolve``: accuracies plus the detected copying), which the engine will use once
-it stores the model.
+it stores the model. The ``/seeded`` rows re-estimate from ``cross_field_seed`` of the first
+model (each source's accuracy on its other fields), still without the gold standard.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from typing import Any
 
 from benchmarks.fusion._load import ATTRIBUTES, Day
 from flightsync.policy import Policy, resolve_leg
-from flightsync.policy.accuracy import Claim, TrustModel, estimate_trust
+from flightsync.policy.accuracy import Claim, TrustModel, cross_field_seed, estimate_trust
 
-RULES: tuple[str, ...] = ("majority", "priority", "accuracy", "accuracy+copies")
+RULES: tuple[str, ...] = ("majority", "priority", "accuracy", "accuracy+copies",
+                          "accuracy/seeded", "accuracy+copies/seeded")
 TRUTH_SOURCES = frozenset({"aa", "ua", "co"})   # the airline sites the gold standard comes from
 WITHIN_MINUTES = 10
 
@@ -61,6 +63,7 @@ class Score:
     tallies: dict[str, dict[str, Tally]] = field(default_factory=lambda: {
         rule: {name: Tally() for name in (*ATTRIBUTES, "overall")} for rule in RULES})
     estimate_seconds: list[float] = field(default_factory=list)
+    seeded_seconds: list[float] = field(default_factory=list)    # both estimates together
     claims: list[int] = field(default_factory=list)
 
     def add(self, rule: str, attribute: str, chosen: Any, gold: Any) -> None:
@@ -101,6 +104,9 @@ def score_day(day: Day, score: Score, *, without_truth_sources: bool,
     started = time.perf_counter()
     model = estimate_trust(claims, tolerance_minutes=tolerance_minutes)
     score.estimate_seconds.append(time.perf_counter() - started)
+    seeded = estimate_trust(claims, tolerance_minutes=tolerance_minutes,
+                            initial=cross_field_seed(model.trust))
+    score.seeded_seconds.append(time.perf_counter() - started)
     score.claims.append(len(claims))
     policies = {rule: _policy(rule, order, tolerance_minutes)
                 for rule in ("majority", "priority", "accuracy")}
@@ -112,6 +118,10 @@ def score_day(day: Day, score: Score, *, without_truth_sources: bool,
                                     trust=model.trust).values
                   for rule, policy in policies.items()}
         chosen["accuracy+copies"] = _with_copies(model, by_source, order)
+        chosen["accuracy/seeded"] = resolve_leg(policies["accuracy"], by_source, None,
+                                                updated_at={}, ranks={},
+                                                trust=seeded.trust).values
+        chosen["accuracy+copies/seeded"] = _with_copies(seeded, by_source, order)
         for attribute, gold_value in gold.items():
             if attribute not in chosen["majority"]:
                 continue   # no source gave a value: nothing to decide

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
@@ -79,6 +79,7 @@ class Settings:
     copy_rate: float
     copy_prior: float
     detect_copies: bool
+    initial: Mapping[str, Mapping[str, float]] | None = None
 
 
 def _build_items(claims: Iterable[tuple[Hashable, str, str, Any]], tolerance_seconds: float,
@@ -254,6 +255,14 @@ def run(claims: Iterable[tuple[Hashable, str, str, Any]], settings: Settings) ->
     items = list(items_by_key.values())
     false_values = _false_values(items)
     accuracy = {s: dict.fromkeys(fields, settings.prior) for s, fields in coverage.items()}
+    if settings.initial:
+        # A starting point (stored history, or a seed) picks which of the self-consistent
+        # answers the iteration settles in; the claims still decide the figures.
+        for source, fields in accuracy.items():
+            known = settings.initial.get(source, {})
+            for field in fields:
+                if field in known:
+                    fields[field] = known[field]
     stats = _pair_base(items, registry) if settings.detect_copies else {}
     dependence: dict[str, dict[str, float]] = {}
     converged, iterations = False, 0

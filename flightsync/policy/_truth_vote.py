@@ -21,8 +21,6 @@ MAX_ACCURACY = 0.99
 MIN_WEIGHT = 1e-3
 
 Dependence = Mapping[str, Mapping[str, float]]   # source -> other source -> P(dependent)
-# Values that are their own key: checked by exact type first, the common case by far.
-_PLAIN = frozenset({str, int, float, bool, datetime})
 
 
 def clamp(accuracy: float) -> float:
@@ -38,8 +36,6 @@ def weight(accuracy: float, false_values: float) -> float:
 
 def value_key(value: Any) -> Hashable:
     """A hashable stand-in for a value (lists compare as tuples, sets as frozensets)."""
-    if type(value) in _PLAIN:
-        return cast(Hashable, value)
     if isinstance(value, list | tuple):
         return tuple(value_key(v) for v in value)
     if isinstance(value, set | frozenset):
@@ -81,21 +77,15 @@ def independence(members: Sequence[str], dependence: Dependence | None,
     factors = [1.0] * len(members)
     if not dependence or len(members) < 2:
         return factors
-    seen: set[str] = set()
+    seen: list[str] = []
     for index, source in enumerate(members):
         links = dependence.get(source)
         if links:
             factor = 1.0
-            # Walk the shorter side: big copier families make both sides long in turn.
-            if len(links) < len(seen):
-                for other, probability in links.items():
-                    if other in seen:
-                        factor *= 1.0 - copy_rate * probability
-            else:
-                for other in seen:
-                    probability = links.get(other)
-                    if probability is not None:
-                        factor *= 1.0 - copy_rate * probability
+            for other in seen:
+                probability = links.get(other)
+                if probability is not None:
+                    factor *= 1.0 - copy_rate * probability
             factors[index] = factor
-        seen.add(source)
+        seen.append(source)
     return factors

@@ -102,26 +102,44 @@ def estimate_trust(claims: Iterable[Claim | tuple[Hashable, str, str, Any]], *,
                    prior_weight: float = DEFAULT_PRIOR_WEIGHT, max_iter: int = 10,
                    epsilon: float = 1e-3, copy_rate: float = DEFAULT_COPY_RATE,
                    copy_prior: float = DEFAULT_COPY_PRIOR,
-                   detect_copies: bool = True) -> TrustModel:
+                   detect_copies: bool = True, initial: Trust | None = None) -> TrustModel:
     """Learn per-source, per-field accuracy and source dependence from ``claims``.
 
     ``claims`` are ``(item, field, source, value)``; ``None`` values are ignored and a source's
     second value for the same item and field is ignored. Times (datetimes) within
     ``tolerance_minutes`` count as the same value. ``prior_weight`` pseudo-claims at ``prior``
     smooth every accuracy; ``copy_rate`` is the share of values a copier takes from its source
-    and ``copy_prior`` the prior probability that two sources are dependent.
+    and ``copy_prior`` the prior probability that two sources are dependent. ``initial``
+    (source -> field -> accuracy, e.g. stored history or ``cross_field_seed``) is where the
+    iteration starts instead of ``prior``.
     """
     if not 0.0 < prior < 1.0:
         raise ValueError("prior must be between 0 and 1")
     estimate = run(claims, Settings(
         tolerance_minutes=tolerance_minutes, prior=prior, prior_weight=prior_weight,
         max_iter=max_iter, epsilon=epsilon, copy_rate=copy_rate, copy_prior=copy_prior,
-        detect_copies=detect_copies))
+        detect_copies=detect_copies, initial=initial))
     return TrustModel(
         trust=estimate.accuracy, coverage=estimate.coverage, copies=_copies(estimate),
         dependence=estimate.dependence, false_values=estimate.false_values,
         truths=estimate.truths, tolerance_minutes=tolerance_minutes, prior=prior,
         iterations=estimate.iterations, converged=estimate.converged)
+
+
+def cross_field_seed(trust: Trust) -> dict[str, dict[str, float]]:
+    """Each source's accuracy on a field replaced by its mean accuracy on its other fields.
+
+    The vote has more than one self-consistent answer when two camps of sources define a
+    field differently (gate versus runway times): the plain start settles in the bigger camp.
+    Re-estimating from this seed lets how a source did on every other field pick the camp.
+    """
+    seed: dict[str, dict[str, float]] = {}
+    for source, fields in trust.items():
+        total, count = sum(fields.values()), len(fields)
+        if count > 1:
+            seed[source] = {field: (total - value) / (count - 1)
+                            for field, value in fields.items()}
+    return seed
 
 
 def _copies(estimate: Estimate) -> tuple[CopyPair, ...]:
