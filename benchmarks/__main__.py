@@ -1,0 +1,122 @@
+"""``python -m benchmarks [--json] [--quick] [--runs N] [--latency-ms 100]`` from the repo root.
+
+Starts the sandbox at the given latency, runs every scenario ``--runs`` times and prints a
+table of medians against their targets (``--json``: the same rows as JSON; ``--save FILE``
+writes the JSON beside the table). ``--quick`` shrinks the sizes to finish within a minute.
+Exit 0 whether or not targets are met: the figures are the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks._batch import batch_row, rss_row
+from benchmarks._env import Bench
+from benchmarks._policy import conflict_row
+from benchmarks._process import process_rows
+from benchmarks._report import Row, render
+from benchmarks._sync import single_syncs
+from benchmarks._writes import write_rows
+from flightsync import logs
+
+
+@dataclass(frozen=True)
+class Sizes:
+    batches: tuple[int, int]
+    db_flights: int
+    conflict_flights: int
+    cached_calls: int
+    runs: int
+
+
+FULL = Sizes(batches=(100, 1000), db_flights=10_000, conflict_flights=5000, cached_calls=2000,
+             runs=3)
+QUICK = Sizes(batches=(20, 60), db_flights=640, conflict_flights=1000, cached_calls=300, runs=2)
+
+
+def _sizes(text: str) -> tuple[int, int]:
+    small, _, large = text.partition(",")
+    return int(small), int(large or small)
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--quick", action="store_true", help="small sizes, under a minute")
+    parser.add_argument("--runs", type=int, default=None, help="repeats per scenario")
+    parser.add_argument("--latency-ms", type=float, default=100.0,
+                        help="sandbox latency per provider call (default 100)")
+    parser.add_argument("--batch-flights", type=_sizes, default=None, metavar="SMALL,LARGE",
+                        help="flights in the two batch scenarios (default 100,1000)")
+    parser.add_argument("--db-flights", type=int, default=None, metavar="N",
+                        help="changed flights in the database scenario (default 10000)")
+    parser.add_argument("--save", type=Path, default=None, metavar="FILE",
+                        help="also write the JSON result to FILE")
+    return parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace, note: Callable[[str], None]) -> dict[str, Any]:
+    sizes = QUICK if args.quick else FULL
+    runs = args.runs or sizes.runs
+    small, large = args.batch_flights or sizes.batches
+    db_flights = args.db_flights or sizes.db_flights
+    # Medians want three samples; --quick takes what it is given.
+    rounds = runs if args.quick else max(runs, 3)
+    started = time.perf_counter()
+    rows: list[Row] = []
+    with Bench(latency_ms=args.latency_ms) as bench:
+        note("single syncs")
+        rows += single_syncs(bench, runs=rounds, cached_calls=sizes.cached_calls)
+        note("whole processes")
+        rows += process_rows(bench, runs=rounds, warm_up=not args.quick)
+        for slot, flights in enumerate((small, large)):
+            note(f"batch of {flights}")
+            rows.append(batch_row(bench, flights=flights, runs=runs, slot=slot))
+        rows.append(rss_row(rows[-1], large))
+        note("conflict resolution")
+        rows.append(conflict_row(flights=sizes.conflict_flights, runs=rounds))
+        note("database writes")
+        rows += write_rows(bench.root, flights=db_flights)
+    header = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%MZ"),
+        "python": platform.python_version(), "nproc": os.cpu_count(),
+        "load_avg_1m": round(os.getloadavg()[0], 2), "latency_ms": args.latency_ms,
+        "runs": runs, "quick": args.quick,
+        "elapsed_s": round(time.perf_counter() - started, 1),
+    }
+    return {"header": header, "rows": rows}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    # Quiet, as the CLI runs by default: warnings and errors only, as JSON lines on stderr.
+    logs.configure_logging(verbosity=-1, json=True, run_id=None)
+
+    began = time.perf_counter()
+
+    def note(step: str) -> None:
+        print(f"benchmarks: {time.perf_counter() - began:6.1f} s  {step}", file=sys.stderr,
+              flush=True)
+
+    result = run(args, note)
+    payload = {**result["header"], "scenarios": [r.to_json() for r in result["rows"]]}
+    if args.save is not None:
+        args.save.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(payload, indent=2) if args.json else render(result["rows"],
+                                                                 result["header"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

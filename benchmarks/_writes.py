@@ -1,0 +1,129 @@
+"""Database writes: ``store.repository.write_flight`` for many changed flights with their
+audit rows, grouped as the engine groups them (``WRITE_GROUP`` flights per transaction, each
+group's stored legs loaded with one ``load_legs``), on SQLite and on PostgreSQL.
+
+Each flight is first inserted (untimed figure in the detail), then written again with three
+changed fields: one row update, three ``flight_change`` audit rows and four
+``source_observation`` rows per flight, as a sync that changed a flight writes.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from benchmarks._env import PROVIDERS
+from benchmarks._report import Row
+from flightsync.engine._engine import WRITE_GROUP
+from flightsync.models import OBSERVED_FIELDS, FlightQuery, FlightStatus
+from flightsync.store import Database, migrate
+from flightsync.store import repository as repo
+
+_PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+_RAW = json.dumps({"payload": "x" * 600})  # a provider answer's size, kept for the audit
+
+
+def _values(flight: int, changed: bool) -> dict[str, Any]:
+    base = datetime(2026, 3, 1, 6, tzinfo=UTC) + timedelta(minutes=flight % 900)
+    values: dict[str, Any] = dict.fromkeys(OBSERVED_FIELDS)
+    values.update(
+        destination="JFK", status=FlightStatus.DELAYED if changed else FlightStatus.SCHEDULED,
+        scheduled_departure=base, scheduled_arrival=base + timedelta(hours=8),
+        estimated_departure=base + timedelta(minutes=25 if changed else 0),
+        estimated_arrival=base + timedelta(hours=8), departure_terminal="1",
+        departure_gate="B44" if changed else "B20", arrival_terminal="4",
+        aircraft_type="748", aircraft_registration="DABYA", codeshares=("UA9050",),
+        operating_carrier="LH", operating_flight_number=flight % 9000 + 1)
+    return values
+
+
+def _leg(flight: int, changed: bool, now: datetime) -> repo.LegWrite:
+    values = _values(flight, changed)
+    reported = {k: v for k, v in values.items() if v is not None}
+    return repo.LegWrite(
+        leg_index=0, origin="FRA", values=values,
+        decisions={name: ("lufthansa", "agree") for name in reported},
+        observations={source: (reported, now, _RAW) for source in PROVIDERS})
+
+
+def _flights(count: int) -> list[FlightQuery]:
+    first = date(2026, 3, 1)
+    return [FlightQuery(carrier="LH", number=i % 9000 + 1,
+                        departure_date=first + timedelta(days=i // 9000)) for i in range(count)]
+
+
+def _write_all(database: Database, flights: list[FlightQuery], *, changed: bool) -> float:
+    """Seconds to write every flight, ``WRITE_GROUP`` per transaction, as the engine does."""
+    started = time.perf_counter()
+    for at in range(0, len(flights), WRITE_GROUP):
+        group = flights[at:at + WRITE_GROUP]
+        now = datetime.now(UTC)
+        with database.session() as session:
+            stored = repo.load_legs(session, [repo.key_of(q) for q in group])
+            for index, query in enumerate(group):
+                repo.write_flight(
+                    session, query, [_leg(at + index, changed, now)],
+                    stored.get(repo.key_of(query), []), run_id="bench", now=now,
+                    sync_status="synced", next_due=now + timedelta(minutes=15), tracked=True,
+                    source_of_truth="lufthansa")
+    return time.perf_counter() - started
+
+
+def _measure(url: str, count: int) -> dict[str, float]:
+    migrate.upgrade(url)
+    database = Database.open(url)
+    try:
+        flights = _flights(count)
+        inserted = _write_all(database, flights, changed=False)
+        updated = _write_all(database, flights, changed=True)
+    finally:
+        database.close()
+    return {"insert_per_s": count / inserted, "changed_per_s": count / updated,
+            "changed_s": updated}
+
+
+@contextmanager
+def _postgres_database() -> Iterator[str | None]:
+    """A fresh database on the local PostgreSQL (dropped afterwards), None when unreachable."""
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            pass
+    except OSError:
+        yield None
+        return
+    import psycopg  # noqa: PLC0415 - only this scenario needs the driver
+
+    name = f"fs_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(_PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def write_rows(root: Path, *, flights: int) -> list[Row]:
+    """Flights per second for the changed-flight pass, SQLite (target) and PostgreSQL."""
+    title = f"database writes, {flights:,} changed flights with audit rows"
+    sqlite = _measure(f"sqlite:///{root / 'writes.db'}", flights)
+    rows = [Row("db_writes_sqlite", f"{title} (SQLite)", "changed flights written per second",
+                "flights/s", 5000, at_most=False, value=sqlite["changed_per_s"],
+                detail={"flights": flights, "insert_per_s": sqlite["insert_per_s"],
+                        "group": WRITE_GROUP})]
+    with _postgres_database() as url:
+        pg = _measure(url, flights) if url is not None else None
+    rows.append(Row("db_writes_postgres", f"{title} (PostgreSQL)",
+                    "changed flights written per second", "flights/s", None, at_most=False,
+                    value=pg["changed_per_s"] if pg else None,
+                    detail={"flights": flights, "insert_per_s": pg["insert_per_s"],
+                            "group": WRITE_GROUP} if pg else {},
+                    note="" if pg else "PostgreSQL at 127.0.0.1:5432 not reachable"))
+    return rows

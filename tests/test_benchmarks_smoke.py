@@ -1,0 +1,50 @@
+"""The benchmark harness runs end to end in --quick mode with tiny sizes (no timing asserted),
+and the schema check's Alembic-free shortcut agrees with Alembic."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from flightsync.store import migrate
+from flightsync.store._heads import script_heads
+
+REPO = Path(__file__).resolve().parents[1]
+SCENARIOS = ("fresh_sync", "cached_sync", "cli_sync_cached", "cli_help", "cli_status",
+             "batch_4", "batch_8", "batch_8_rss", "conflict_resolution", "db_writes_sqlite",
+             "db_writes_postgres")
+
+
+def test_quick_run_prints_every_scenario_and_valid_json(tmp_path: Path) -> None:
+    """`python -m benchmarks --quick` with tiny sizes prints a table row for every scenario
+    and saves JSON holding every scenario with a number (or a note saying why not)."""
+    saved = tmp_path / "bench.json"
+    env = {k: v for k, v in os.environ.items() if k != "FLIGHTSYNC_STATE_DIR"}
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--runs", "1", "--latency-ms", "5",
+         "--batch-flights", "4,8", "--db-flights", "70", "--save", str(saved)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    table_keys = [line.split()[0] for line in done.stdout.splitlines()
+                  if line and not line.startswith(" ")]
+    for key in SCENARIOS:
+        assert key in table_keys, f"{key} missing from the table:\n{done.stdout}"
+    result = json.loads(saved.read_text(encoding="utf-8"))
+    rows = {row["scenario"]: row for row in result["scenarios"]}
+    assert set(rows) == set(SCENARIOS)
+    for key, row in rows.items():
+        assert isinstance(row["value"], int | float) or row["note"], key
+        assert row["met"] in (True, False, None), key
+    assert result["latency_ms"] == 5
+    assert rows["batch_8"]["detail"]["requests"] == 8 * 4  # four providers per flight
+    assert rows["db_writes_sqlite"]["detail"]["flights"] == 70
+
+
+def test_schema_heads_read_without_alembic_match_alembic() -> None:
+    """The head revision(s) read from the scripts' source equal Alembic's, so the fast path
+    of Database.check_schema accepts exactly the databases Alembic would."""
+    assert script_heads() == migrate.heads()
+    assert script_heads()  # never "could not tell" for the shipped scripts
