@@ -134,6 +134,12 @@ def test_batch_recomputes_after_the_run(state_dir: Path) -> None:
         gate = _gate_accuracy(result.data)
         assert gate["flightaware"] < min(gate["amadeus"], gate["lufthansa"])
 
+        # Within the hour a second batch leaves the figures alone (relearning reads the
+        # whole history; the 15-minute cron must not pay for it every run).
+        again = cli.run("batch", "-", stdin=batch_csv([("LH430", DAY)]))  # a new flight
+        assert again.exit_code == 0, again.stderr
+        assert cli.run("sources", "--json").data["computed_at"] == result.data["computed_at"]
+
 
 def test_accuracy_policy_picks_the_trusted_provider_when_outvoted(state_dir: Path) -> None:
     """With the gate decided by `accuracy`, a flight where Amadeus and FlightAware report the

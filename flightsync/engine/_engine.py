@@ -49,6 +49,9 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
+# Relearning reads the whole observation history: once an hour is plenty for figures that
+# move over days, and `sources --recompute` forces it.
+RELEARN_EVERY = timedelta(hours=1)
 WRITE_GROUP = 64  # flights per transaction in a batch: fewer commits, each flight still whole
 RETRY_DUE = timedelta(minutes=15)  # a due flight no provider could take waits this long
 
@@ -400,10 +403,14 @@ class Engine:
             self._trust_loaded = True
 
     def _learn(self, results: Sequence[SyncResult]) -> None:
-        """Relearn the source scores after a batch that fetched something new; a failure
-        here is logged and does not undo the flights the batch wrote."""
+        """Relearn the source scores after a batch that fetched something new, at most once
+        per RELEARN_EVERY; a failure is logged and does not undo the flights written."""
         if not any(r.success and not r.from_cache for r in results):
             return
+        with self.database.session() as session:
+            last = repo.last_scores_at(session)
+        if last is not None and datetime.now(UTC) - last < RELEARN_EVERY:
+            return  # the 15-minute cron would otherwise relearn the whole history every run
         try:
             _sources.recompute(self.database, self.policy)
         except FlightsyncError as exc:

@@ -594,3 +594,9 @@ def note_delivery(session: Session, delivery_id: int, *, attempts: int, status: 
     session.execute(update(_DELIVERY).where(_DELIVERY.c.id == delivery_id).values(
         attempts=attempts, status=status, last_status_code=status_code,
         last_error=None if error is None else error[:500], delivered_at=delivered_at))
+
+
+def last_scores_at(session: Session) -> datetime | None:
+    """When the learned source scores were last computed (None: never)."""
+    value = session.execute(select(func.max(_SCORE.c.computed_at))).scalar()
+    return value if isinstance(value, datetime) else None
