@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
-from flightsync.policy.accuracy import Claim, choose, cross_field_seed, estimate_trust
+from flightsync.policy.accuracy import (
+    Claim,
+    choose,
+    cross_field_seed,
+    estimate_trust,
+    estimate_trust_by_field,
+    trust_passes,
+)
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 FIELD = "arrival_gate"
@@ -129,3 +136,40 @@ def test_seed_from_other_fields_lets_the_reliable_camp_win_a_split_field() -> No
     seeded = estimate_trust(claims, tolerance_minutes=0, detect_copies=False, initial=seed)
     assert all(seeded.truths[(item, split)] == f"G{item}" for item in range(60))
     assert seeded.trust["g1"][split] > seeded.trust["r1"][split]
+
+
+def test_by_field_passes_keep_two_split_fields_in_the_same_camp() -> None:
+    """Two camps split two fields: the bigger camp wins departure by count, the smaller one
+    (plus a source only it agrees with) wins arrival, where the big camp departs from it on
+    odd items only. Seeding every field at once fixes departure but swaps the odd arrivals
+    to the big camp; the by-field passes settle departure first (it changed most) and then
+    arrival follows the sources' record: both fields end in the small camp's answers."""
+    dep, arr, sched = "actual_departure", "actual_arrival", "scheduled_departure"
+    small, big, lone = ["g1", "g2", "g3"], ["r1", "r2", "r3", "r4"], "h1"
+    claims = []
+    for item in range(60):
+        claims += [Claim(item, sched, s, f"S{item}") for s in [*small, *big, lone]]
+        claims += [Claim(item, dep, s, f"G{item}") for s in small]
+        claims += [Claim(item, dep, s, f"R{item}") for s in big]
+        claims += [Claim(item, arr, s, f"T{item}") for s in [*small, lone]]
+        claims += [Claim(item, arr, s, f"L{item}" if item % 2 else f"T{item}") for s in big[:3]]
+        claims.append(Claim(item, arr, big[3], f"own{item}"))
+    plain, seeded, final = trust_passes(claims, tolerance_minutes=0, detect_copies=False)
+    assert plain.truths[(0, dep)] == "R0" and plain.truths[(1, arr)] == "T1"
+    assert seeded.truths[(0, dep)] == "G0" and seeded.truths[(1, arr)] == "L1"
+    assert all(final.truths[(item, dep)] == f"G{item}" for item in range(60))
+    assert all(final.truths[(item, arr)] == f"T{item}" for item in range(60))
+    assert final.trust["g1"][arr] > final.trust["r1"][arr]
+    stored = estimate_trust_by_field(claims, tolerance_minutes=0, detect_copies=False)
+    assert stored.trust == final.trust
+
+
+def test_by_field_passes_stop_after_one_when_seeding_changes_nothing() -> None:
+    """Sources that agree on every field have one answer: the seeded pass changes no chosen
+    value, so the plain estimate is the answer and no third pass runs."""
+    claims = _history(30, ["a", "b", "c"], {})
+    claims += [Claim(item, "departure_gate", s, f"D{item}") for item in range(30)
+               for s in ("a", "b", "c")]
+    passes = trust_passes(claims, tolerance_minutes=0)
+    assert len(passes) == 1
+    assert passes[0].truths[(5, FIELD)] == "A5"

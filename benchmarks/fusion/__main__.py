@@ -35,8 +35,6 @@ def evaluate(data: Path, tolerance_minutes: float) -> dict[str, Any]:
             "estimate_seconds_max": round(max(score.estimate_seconds, default=0.0), 3),
             "estimate_seconds_mean": round(
                 sum(score.estimate_seconds) / max(1, len(score.estimate_seconds)), 3),
-            "seeded_seconds_mean": round(
-                sum(score.seeded_seconds) / max(1, len(score.seeded_seconds)), 3),
             "claims_per_day_max": max(score.claims, default=0),
         }
     return result
@@ -49,18 +47,17 @@ def render(result: dict[str, Any]) -> str:
         block = result[label]
         lines.append("")
         lines.append(f"{label}  (exact / within {WITHIN_MINUTES} min; "
-                     f"estimate {block['estimate_seconds_mean']} s mean, "
-                     f"{block['estimate_seconds_max']} s max, seeded "
-                     f"{block['seeded_seconds_mean']} s mean, for up to "
+                     f"product estimate {block['estimate_seconds_mean']} s CPU mean, "
+                     f"{block['estimate_seconds_max']} s max, for up to "
                      f"{block['claims_per_day_max']} claims)")
-        lines.append(f"{'rule':23}" + "".join(f"{n[:14]:>16}" for n in names))
+        lines.append(f"{'rule':25}" + "".join(f"{n[:14]:>16}" for n in names))
         for rule in RULES:
             cells = []
             for name in names:
                 tally = block["rules"][rule][name]
                 near = tally[f"within_{WITHIN_MINUTES}_min"]
                 cells.append(f"{tally['exact']:.3f}/{near:.3f}" if tally["items"] else "-")
-            lines.append(f"{rule:23}" + "".join(f"{c:>16}" for c in cells))
+            lines.append(f"{rule:25}" + "".join(f"{c:>16}" for c in cells))
     return "\n".join(lines)
 
 

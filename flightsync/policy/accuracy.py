@@ -4,6 +4,9 @@ Two pure functions over plain data, so the engine can store figures and recomput
 
 - ``estimate_trust(claims, ...)`` learns, from many items, each source's accuracy per field
   and which sources copy each other (``_truth``: ACCU / AccuCopy);
+- ``estimate_trust_by_field(claims, ...)`` is what the engine stores: ``trust_passes`` re-runs
+  that estimate seeded across fields so that fields split between two camps of sources settle
+  in the camp each source's record on its other fields points to;
 - ``choose(field, values, trust, tolerance_minutes, order)`` picks one value for one field of
   one leg by a vote weighted with those accuracies; ties go to the source first in ``order``.
 
@@ -140,6 +143,61 @@ def cross_field_seed(trust: Trust) -> dict[str, dict[str, float]]:
             seed[source] = {field: (total - value) / (count - 1)
                             for field, value in fields.items()}
     return seed
+
+
+def estimate_trust_by_field(claims: Iterable[Claim | tuple[Hashable, str, str, Any]], *,
+                            tolerance_minutes: float, **options: Any) -> TrustModel:
+    """The estimate the engine stores: the last of ``trust_passes``."""
+    return trust_passes(claims, tolerance_minutes=tolerance_minutes, **options)[-1]
+
+
+def trust_passes(claims: Iterable[Claim | tuple[Hashable, str, str, Any]], *,
+                 tolerance_minutes: float, **options: Any) -> tuple[TrustModel, ...]:
+    """``estimate_trust`` in up to three passes that settle each split field in the camp the
+    sources' record on their other fields points to; returns every pass, the answer last.
+
+    1. a plain estimate;
+    2. one started from ``cross_field_seed`` of it: on a field where two camps of sources
+       each agree among themselves, how a source did elsewhere picks the camp;
+    3. the field whose answers pass 2 changed most keeps its pass-2 figures, and every other
+       field restarts from the source's mean figure on its other fields (pass 2's for that
+       field, pass 1's for the rest). Seeding every field at once can swap two split
+       fields' camps (each is seeded from the other's plain answer); settling the most
+       doubtful field first lets the others follow it.
+
+    Nothing changed in pass 2: pass 1 is the answer. ``options`` are ``estimate_trust``'s
+    except ``initial``. Gold-free: only the claims count.
+    """
+    claims = [c if isinstance(c, Claim) else Claim(*c) for c in claims]
+    plain = estimate_trust(claims, tolerance_minutes=tolerance_minutes, **options)
+    seeded = estimate_trust(claims, tolerance_minutes=tolerance_minutes,
+                            initial=cross_field_seed(plain.trust), **options)
+    moved = changed_share(plain, seeded)
+    worst = max(sorted(moved), key=lambda name: moved[name], default=None)
+    if worst is None or moved[worst] == 0.0:
+        return (plain,)
+    start = {source: {name: (seeded if name == worst else plain).trust[source][name]
+                      for name in fields}
+             for source, fields in plain.trust.items()}
+    seed = cross_field_seed(start)
+    for fields in seed.values():
+        fields.pop(worst, None)
+    for source, fields in start.items():
+        if worst in fields:
+            seed.setdefault(source, {})[worst] = fields[worst]
+    final = estimate_trust(claims, tolerance_minutes=tolerance_minutes, initial=seed, **options)
+    return plain, seeded, final
+
+
+def changed_share(before: TrustModel, after: TrustModel) -> dict[str, float]:
+    """Per field, the share of items whose chosen value differs between two estimates."""
+    counts: dict[str, list[int]] = {}
+    for key, value in before.truths.items():
+        found = counts.setdefault(key[1], [0, 0])
+        found[0] += 1
+        if key in after.truths and value_key(after.truths[key]) != value_key(value):
+            found[1] += 1
+    return {name: changed / items for name, (items, changed) in counts.items()}
 
 
 def _copies(estimate: Estimate) -> tuple[CopyPair, ...]:
