@@ -1,14 +1,16 @@
 """Run the product's resolution rules over loaded days and score them against the gold standard.
 
 ``majority`` and ``priority`` go through ``flightsync.policy.resolve_leg`` with a policy that
-gives every attribute that rule; ``accuracy`` learns trust from the day's own claims with
-``estimate_trust`` (no gold standard involved) and resolves through ``resolve_leg`` too, whose
-``accuracy`` rule calls ``choose``. ``accuracy+copies`` resolves with the whole learned model
-(``TrustModel.resolve``: accuracies plus the detected copying), which the engine will use once
-it stores the model. The ``/seeded`` rows re-estimate from ``cross_field_seed`` of the first
-model (each source's accuracy on its other fields), still without the gold standard. The
-``/by-field`` rows are ``trust_passes``' answer, the estimate ``sources --recompute`` stores:
-``accuracy/by-field`` is the product path end to end.
+gives every attribute that rule. ``accuracy`` is the product path end to end: the estimate
+``sources --recompute`` makes (``estimate_trust_by_field``, no gold standard involved), turned
+into the rows it stores and read back the way the engine reads them (``score_rows`` /
+``trust_from``, ``dependence_rows`` / ``dependence_from``), then ``resolve_leg`` with the
+trust and the dependence the engine passes, whose ``accuracy`` rule calls ``choose``.
+
+The other rows are diagnostics of the same estimator: ``/plain`` is its first pass, ``/seeded``
+its second (from ``cross_field_seed`` of the first), ``/trust-only`` the product's estimate
+without the stored dependence (the product before migration 0003); ``+copies`` resolves with
+the whole model (``TrustModel.resolve``: also its per-field false-value counts).
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ from datetime import datetime
 from typing import Any
 
 from benchmarks.fusion._load import ATTRIBUTES, Day
+from flightsync.engine._sources import dependence_from, dependence_rows, score_rows, trust_from
 from flightsync.policy import Policy, resolve_leg
 from flightsync.policy.accuracy import Claim, TrustModel, trust_passes
 
-RULES: tuple[str, ...] = ("majority", "priority", "accuracy", "accuracy+copies",
-                          "accuracy/seeded", "accuracy+copies/seeded",
-                          "accuracy/by-field", "accuracy+copies/by-field")
+RULES: tuple[str, ...] = ("majority", "priority", "accuracy", "accuracy/trust-only",
+                          "accuracy+copies", "accuracy/plain", "accuracy+copies/plain",
+                          "accuracy/seeded", "accuracy+copies/seeded")
 TRUTH_SOURCES = frozenset({"aa", "ua", "co"})   # the airline sites the gold standard comes from
 WITHIN_MINUTES = 10
 
@@ -109,6 +112,9 @@ def score_day(day: Day, score: Score, *, without_truth_sources: bool,
     score.estimate_seconds.append(time.process_time() - started)
     model, seeded, final = passes[0], passes[min(1, len(passes) - 1)], passes[-1]
     score.claims.append(len(claims))
+    # What recompute stores, read back as the engine reads it.
+    trust = trust_from(score_rows(final, claims))
+    dependence = dependence_from(dependence_rows(final))
     policies = {rule: _policy(rule, order, tolerance_minutes)
                 for rule in ("majority", "priority", "accuracy")}
     for flight, gold in day.truth.items():
@@ -116,17 +122,15 @@ def score_day(day: Day, score: Score, *, without_truth_sources: bool,
         if not by_source:
             continue
         chosen = {rule: resolve_leg(policy, by_source, None, updated_at={}, ranks={},
-                                    trust=model.trust).values
+                                    trust=trust, dependence=dependence).values
                   for rule, policy in policies.items()}
-        chosen["accuracy+copies"] = _with_copies(model, by_source, order)
-        chosen["accuracy/seeded"] = resolve_leg(policies["accuracy"], by_source, None,
-                                                updated_at={}, ranks={},
-                                                trust=seeded.trust).values
+        for label, learned in (("trust-only", final), ("plain", model), ("seeded", seeded)):
+            chosen[f"accuracy/{label}"] = resolve_leg(
+                policies["accuracy"], by_source, None, updated_at={}, ranks={},
+                trust=learned.trust).values
+        chosen["accuracy+copies"] = _with_copies(final, by_source, order)
+        chosen["accuracy+copies/plain"] = _with_copies(model, by_source, order)
         chosen["accuracy+copies/seeded"] = _with_copies(seeded, by_source, order)
-        chosen["accuracy/by-field"] = resolve_leg(policies["accuracy"], by_source, None,
-                                                  updated_at={}, ranks={},
-                                                  trust=final.trust).values
-        chosen["accuracy+copies/by-field"] = _with_copies(final, by_source, order)
         for attribute, gold_value in gold.items():
             if attribute not in chosen["majority"]:
                 continue   # no source gave a value: nothing to decide

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from flightsync.models import OBSERVED_FIELDS, FieldConflict, Leg, Observation
-from flightsync.policy import Policy, Trust, resolve_leg
+from flightsync.policy import Dependence, Policy, Trust, resolve_leg
 from flightsync.store.repository import LegWrite, StoredLeg
 
 
@@ -41,6 +41,7 @@ def align_legs(observations: Sequence[Observation]) -> list[tuple[str, dict[str,
 def merge(
     policy: Policy, observations: Sequence[Observation], stored: Sequence[StoredLeg], *,
     ranks: Mapping[str, int], operating_carrier_source: str | None, trust: Trust | None,
+    dependence: Dependence | None = None,
 ) -> Merged:
     """Resolve each leg; fields no provider reported keep their stored value."""
     stored_by_origin = {leg.origin: leg for leg in stored}
@@ -54,7 +55,8 @@ def merge(
         observed = {source: leg.values() for source, leg in by_source.items()}
         current = stored_by_origin[origin].values if origin in stored_by_origin else None
         resolution = resolve_leg(policy, observed, current, updated_at=updated_at, ranks=ranks,
-                                 operating_carrier_source=operating_carrier_source, trust=trust)
+                                 operating_carrier_source=operating_carrier_source, trust=trust,
+                                 dependence=dependence)
         values: dict[str, Any] = dict.fromkeys(OBSERVED_FIELDS)
         if current is not None:
             values.update(current)

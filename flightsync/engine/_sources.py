@@ -1,9 +1,10 @@
 """Learned source accuracy (policy rule ``accuracy``): recompute, store and read the figures.
 
 The claims are each source's latest observation of each leg (``source_observation``), one
-per (leg, field, source); ``estimate_trust`` turns them into an accuracy per source and field,
-which replace the ``source_score`` rows in one transaction. The engine reads those rows once
-per run; ``explain`` reads them again to show the figures behind an ``accuracy`` choice.
+per (leg, field, source); ``estimate_trust_by_field`` turns them into an accuracy per source
+and field and a probability that two sources copy each other, which replace the
+``source_score`` and ``source_dependence`` rows in one transaction. The engine reads both once
+per run; ``explain`` reads the scores again to show the figures behind an ``accuracy`` choice.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from typing import Any
 import structlog
 
 from flightsync.models import OBSERVED_FIELDS, TIME_FIELDS, to_json_value
-from flightsync.policy import Policy, Trust
+from flightsync.policy import Dependence, Policy, Trust
 from flightsync.policy.accuracy import (
     DEFAULT_PRIOR,
     Claim,
+    TrustModel,
     choose,
     estimate_trust_by_field,
 )
@@ -47,6 +49,42 @@ def trust_from(rows: Sequence[Mapping[str, Any]]) -> Trust | None:
     for row in rows:
         trust.setdefault(row["source"], {})[row["field"]] = float(row["accuracy"])
     return trust or None
+
+
+def dependence_from(rows: Sequence[Mapping[str, Any]]) -> Dependence | None:
+    """Stored dependence rows (one per pair) as the policy's symmetric ``Dependence``."""
+    dependence: dict[str, dict[str, float]] = {}
+    for row in rows:
+        probability = float(row["dependence"])
+        dependence.setdefault(row["source"], {})[row["other"]] = probability
+        dependence.setdefault(row["other"], {})[row["source"]] = probability
+    return dependence or None
+
+
+def dependence_rows(model: TrustModel) -> list[dict[str, Any]]:
+    """The model's dependence as rows to store, each pair once (``source`` before ``other``)."""
+    return [{"source": source, "other": other, "dependence": probability}
+            for source, others in sorted(model.dependence.items())
+            for other, probability in sorted(others.items()) if source < other]
+
+
+def score_rows(model: TrustModel, claims: Sequence[Claim]) -> list[dict[str, Any]]:
+    """The model's accuracies as rows to store, with each source's share of the items."""
+    items: dict[str, set[Any]] = {}
+    for claim in claims:
+        items.setdefault(claim.field, set()).add(claim.item)
+    return [
+        {"source": source, "field": field, "accuracy": model.trust[source][field],
+         "coverage": count / len(items[field]), "observations": count}
+        for source, fields in sorted(model.coverage.items())
+        for field, count in sorted(fields.items())
+    ]
+
+
+def load_learned(session: Any) -> tuple[Trust | None, Dependence | None]:
+    """The stored trust figures and source dependence: one query each."""
+    return (trust_from(repo.source_scores(session)),
+            dependence_from(repo.source_dependence(session)))
 
 
 def load_trust(database: Database) -> Trust | None:
@@ -93,20 +131,14 @@ def recompute(database: Database, policy: Policy, *, now: datetime | None = None
     # Passes seeded across fields pick the right camp where two camps of sources each agree
     # among themselves (benchmarks/fusion/README.md: 0.83 -> 0.96 on the real data).
     model = estimate_trust_by_field(claims, tolerance_minutes=tolerance)
-    items: dict[str, set[Any]] = {}
-    for claim in claims:
-        items.setdefault(claim.field, set()).add(claim.item)
-    scores = [
-        {"source": source, "field": field, "accuracy": model.trust[source][field],
-         "coverage": count / len(items[field]), "observations": count}
-        for source, fields in sorted(model.coverage.items())
-        for field, count in sorted(fields.items())
-    ]
-    # The estimate runs outside any transaction; only the replacement holds one.
+    scores = score_rows(model, claims)
+    # The estimate runs outside any transaction; only the replacement holds one, so readers
+    # see the scores and the dependence of the same estimate.
     with database.session() as session:
         stored = repo.replace_source_scores(session, scores, now=now)
-    log.info("sources.recomputed", legs=legs, claims=len(claims),
-             scores=stored, iterations=model.iterations, converged=model.converged)
+        pairs = repo.replace_source_dependence(session, dependence_rows(model), now=now)
+    log.info("sources.recomputed", legs=legs, claims=len(claims), scores=stored,
+             dependence=pairs, iterations=model.iterations, converged=model.converged)
     out = report(database, recomputed=True)
     out["history"] = {
         "since": to_json_value(since), "legs": legs,

@@ -305,12 +305,12 @@ def _apply(engine: Engine, session: Session, event: InboundEvent,
     sources = list(observations.values())
     carrier = next((leg.operating_carrier for obs in sources for leg in obs.legs
                     if leg.operating_carrier), None) or query.carrier
-    trust = (_sources.trust_from(repo.source_scores(session))
-             if _sources.uses_accuracy(engine.policy) else None)
+    trust, dependence = (_sources.load_learned(session)
+                         if _sources.uses_accuracy(engine.policy) else (None, None))
     merged = merge(engine.policy, sources, stored,
                    ranks={name: engine.provider_set.priority(name) for name in observations},
                    operating_carrier_source=_own_source(engine, carrier, observations),
-                   trust=trust)
+                   trust=trust, dependence=dependence)
     for leg in merged.legs:  # only the event is a new observation; the rest is already stored
         leg.observations = {s: v for s, v in leg.observations.items()
                             if s == event.provider and leg.origin == origin}

@@ -14,9 +14,10 @@ from flightsync.policy._resolve import (
     rank_sources,
     resolve_leg,
 )
-from flightsync.policy._rules import Trust
+from flightsync.policy._rules import Dependence, Trust
 
 __all__ = [
-    "AGREE", "CURRENT", "DEFAULT_POLICY", "MODES", "RULES", "Decision", "LegResolution",
+    "AGREE", "CURRENT", "DEFAULT_POLICY", "MODES", "RULES", "Decision", "Dependence",
+    "LegResolution",
     "Policy", "Trust", "load_policy", "rank_sources", "resolve_leg", "rules_for",
 ]

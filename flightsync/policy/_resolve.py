@@ -19,6 +19,7 @@ from flightsync.policy._rules import (
     SET_FIELDS,
     TIME_FIELD_SET,
     Context,
+    Dependence,
     Trust,
 )
 
@@ -77,7 +78,8 @@ def rank_sources(policy: Policy, sources: Iterable[str], ranks: Mapping[str, int
 def resolve_leg(policy: Policy, observed: Mapping[str, Mapping[str, Any]],
                 current: Mapping[str, Any] | None, *, updated_at: Mapping[str, datetime],
                 ranks: Mapping[str, int], operating_carrier_source: str | None = None,
-                trust: Trust | None = None) -> LegResolution:
+                trust: Trust | None = None,
+                dependence: Dependence | None = None) -> LegResolution:
     """Choose a value for every field some source reported (``None`` values are ignored).
 
     Agreement (times within the tolerance, codeshares as sets) takes the best-ranked source's
@@ -85,7 +87,8 @@ def resolve_leg(policy: Policy, observed: Mapping[str, Mapping[str, Any]],
     manual mode and ``escalate`` fields (automatic mode) mark it escalated and keep the current
     value, or store the priority rule's choice when there is no current value. In automatic
     mode a status disagreement is escalated only when a source reports the flight cancelled or
-    diverted; manual mode holds every disagreement.
+    diverted; manual mode holds every disagreement. ``trust`` and ``dependence`` (learned
+    accuracies, and which sources copy each other) feed the ``accuracy`` rule.
     """
     order = rank_sources(policy, observed, ranks, operating_carrier_source)
     reports = [observed[source] for source in order]
@@ -133,7 +136,7 @@ def resolve_leg(policy: Policy, observed: Mapping[str, Mapping[str, Any]],
             decisions[field] = _new_tuple(Decision, (kept, None, CURRENT, None))
         else:
             if context is None:
-                context = Context(tolerance, updated_at, trust)
+                context = Context(tolerance, updated_at, trust, dependence)
             value, source, detail = RULE_FUNCTIONS[rule](field, srcs, vals, context)
             decisions[field] = _new_tuple(Decision, (value, source, rule, detail))
         values[field] = value

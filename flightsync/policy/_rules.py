@@ -14,6 +14,7 @@ from typing import Any
 from flightsync.models import TIME_FIELDS
 
 Trust = Mapping[str, Mapping[str, float]]   # source -> field -> estimated accuracy (0..1)
+Dependence = Mapping[str, Mapping[str, float]]   # source -> other source -> P(dependent)
 Choice = tuple[Any, str, Mapping[str, float] | None]
 
 TIME_FIELD_SET = frozenset(TIME_FIELDS)
@@ -31,14 +32,15 @@ _SEVERITY: dict[str, int] = {
 class Context:
     """What the rules need beyond the candidates, built once per leg."""
 
-    __slots__ = ("tolerance", "tolerance_minutes", "trust", "updated_at")
+    __slots__ = ("dependence", "tolerance", "tolerance_minutes", "trust", "updated_at")
 
     def __init__(self, tolerance: timedelta, updated_at: Mapping[str, datetime],
-                 trust: Trust | None) -> None:
+                 trust: Trust | None, dependence: Dependence | None = None) -> None:
         self.tolerance = tolerance
         self.tolerance_minutes = tolerance.total_seconds() / 60
         self.updated_at = updated_at
         self.trust = trust
+        self.dependence = dependence
 
 
 Rule = Callable[[str, Sequence[str], Sequence[Any], Context], Choice]
@@ -95,7 +97,8 @@ def _accuracy(field: str, srcs: Sequence[str], vals: Sequence[Any], ctx: Context
     from flightsync.policy.accuracy import choose  # noqa: PLC0415
 
     value, source, detail = choose(field, dict(zip(srcs, vals, strict=False)), ctx.trust,
-                                   ctx.tolerance_minutes, tuple(srcs))
+                                   ctx.tolerance_minutes, tuple(srcs),
+                                   dependence=ctx.dependence)
     return value, source, detail
 
 

@@ -13,37 +13,30 @@ source dependence", VLDB 2009). Repeat until the accuracies settle:
    true or false, against what two independent sources of those accuracies would share.
    Shared false values are the strong signal: independent sources rarely make the same mistake.
 
-Speed: copier families make the same groups of sources recur on thousands of items, so a
-group's vote and its pair counts are computed once per (field, group) and reused.
+Speed: a day of claims is ~100,000 values, and ``trust_passes`` runs up to 30 rounds. The
+claims are indexed once (``_truth_items.build``, shareable between passes); each round is a
+handful of numpy operations over groups (sources giving the same value, which copier families
+make recur on thousands of items) and candidates, no Python loop per item.
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
-from itertools import combinations
 from typing import Any
 
-from flightsync.policy._truth_vote import clamp, independence, near_lists, value_key, weight
+import numpy as np
+
+from flightsync.policy._truth_items import Floats, Ints, Items, build, sum_by
+from flightsync.policy._truth_vote import MAX_ACCURACY, MIN_ACCURACY, MIN_WEIGHT
 
 Pair = tuple[str, str]
 PairKey = tuple[str, str, str]   # (source, source, field), sources in name order
-Group = tuple[str, ...]          # sources giving exactly the same value, in name order
 Accuracy = dict[str, dict[str, float]]
-
-
-@dataclass(slots=True)
-class _Item:
-    """One (item, field): its distinct values and who gave each."""
-
-    field: str
-    values: list[Any]               # distinct candidate values, first seen first
-    members: list[Group]            # candidate index -> sources giving exactly that value
-    near: list[list[int]]           # candidate index -> candidates within tolerance
-    ids: list[int]                  # candidate index -> id of (field, group) in the registry
-    truth: int = 0                  # index of the current winner
+# Below this a pair is independent for all practical purposes: dropping it keeps votes cheap.
+MIN_DEPENDENCE = 0.05
+_EPS = 1e-9
 
 
 @dataclass(slots=True)
@@ -52,7 +45,7 @@ class PairStats:
 
     compared: int = 0               # items both gave a value for
     same: int = 0                   # of those, items with exactly the same value
-    same_false: int = 0             # of those, same value and not the current truth
+    same_false: int = 0             # of those, same value and not the chosen truth
 
 
 @dataclass(slots=True)
@@ -82,202 +75,173 @@ class Settings:
     initial: Mapping[str, Mapping[str, float]] | None = None
 
 
-def _build_items(claims: Iterable[tuple[Hashable, str, str, Any]], tolerance_seconds: float,
-                 ) -> tuple[dict[tuple[Hashable, str], _Item], dict[str, dict[str, int]],
-                            list[tuple[str, Group]]]:
-    grouped: dict[tuple[Hashable, str], dict[str, Any]] = {}
-    for item, field, source, value in claims:
-        if value is not None:
-            # A source that reports an item twice keeps its first value: one source, one vote.
-            grouped.setdefault((item, field), {}).setdefault(source, value)
-    items: dict[tuple[Hashable, str], _Item] = {}
-    coverage: dict[str, dict[str, int]] = {}
-    registry: dict[tuple[str, Group], int] = {}
-    for key, by_source in grouped.items():
-        field = key[1]
-        index_of: dict[Hashable, int] = {}
-        values: list[Any] = []
-        members: list[list[str]] = []
-        for source in sorted(by_source):
-            value = by_source[source]
-            found = index_of.setdefault(value_key(value), len(values))
-            if found == len(values):
-                values.append(value)
-                members.append([source])
-            else:
-                members[found].append(source)
-            per_field = coverage.setdefault(source, {})
-            per_field[field] = per_field.get(field, 0) + 1
-        groups = [tuple(m) for m in members]
-        ids = [registry.setdefault((field, g), len(registry)) for g in groups]
-        items[key] = _Item(field, values, groups, near_lists(values, tolerance_seconds), ids)
-    return items, coverage, list(registry)
-
-
-def _false_values(items: Iterable[_Item]) -> dict[str, float]:
-    # n of ACCU, per field: how many wrong values an item shows on average (at least one).
-    totals: Counter[str] = Counter()
-    counts: Counter[str] = Counter()
-    for item in items:
-        totals[item.field] += len(item.values) - 1
-        counts[item.field] += 1
-    return {field: max(1.0, totals[field] / counts[field]) for field in counts}
-
-
-def _pair_base(items: Iterable[_Item], registry: list[tuple[str, Group]],
-               ) -> dict[PairKey, PairStats]:
-    covered: dict[str, dict[str, set[int]]] = {}
-    repeats = [0] * len(registry)
-    for index, item in enumerate(items):
-        for group, group_id in zip(item.members, item.ids, strict=True):
-            for source in group:
-                covered.setdefault(item.field, {}).setdefault(source, set()).add(index)
-            repeats[group_id] += 1
-    stats: dict[PairKey, PairStats] = {}
-    for field, by_source in covered.items():
-        for a, b in combinations(sorted(by_source), 2):
-            compared = len(by_source[a] & by_source[b])
-            if compared:
-                stats[(a, b, field)] = PairStats(compared=compared)
-    for (field, group), count in zip(registry, repeats, strict=True):
-        for a, b in combinations(group, 2):
-            stats[(a, b, field)].same += count
-    return stats
-
-
-def _count_shared_false(items: Iterable[_Item], registry: list[tuple[str, Group]],
-                        stats: dict[PairKey, PairStats]) -> None:
-    false_counts = [0] * len(registry)
-    for item in items:
-        true_set = item.near[item.truth]
-        for index, group_id in enumerate(item.ids):
-            if index not in true_set:
-                false_counts[group_id] += 1
-    for pair in stats.values():
-        pair.same_false = 0
-    for (field, group), count in zip(registry, false_counts, strict=True):
-        if count and len(group) > 1:
-            for a, b in combinations(group, 2):
-                stats[(a, b, field)].same_false += count
-
-
-def _dependence(stats: dict[PairKey, PairStats], accuracy: Accuracy,
-                false_values: dict[str, float], settings: Settings) -> dict[str, dict[str, float]]:
-    copy_rate = settings.copy_rate
-    log_ratio: dict[Pair, float] = {}
-    for (a, b, field), pair in stats.items():
-        acc_a, acc_b = clamp(accuracy[a][field]), clamp(accuracy[b][field])
-        true_ind = acc_a * acc_b
-        false_ind = (1 - acc_a) * (1 - acc_b) / false_values[field]
-        # Direction unknown: the copied source's accuracy is taken as the pair's mean.
-        acc_o = (acc_a + acc_b) / 2
-        true_dep = copy_rate * acc_o + (1 - copy_rate) * true_ind
-        false_dep = copy_rate * (1 - acc_o) + (1 - copy_rate) * false_ind
-        # A copier differs only where it did not copy: (1 - copy_rate) of the independent rate.
-        ratio = ((pair.same - pair.same_false) * math.log(true_dep / true_ind)
-                 + pair.same_false * math.log(false_dep / false_ind)
-                 + (pair.compared - pair.same) * math.log(1 - copy_rate))
-        log_ratio[(a, b)] = log_ratio.get((a, b), 0.0) + ratio
-    prior_logit = math.log(settings.copy_prior / (1 - settings.copy_prior))
-    result: dict[str, dict[str, float]] = {}
-    for (a, b), ratio in log_ratio.items():
-        logit = prior_logit + ratio
-        probability = 1.0 / (1.0 + math.exp(-logit)) if logit > -50 else 0.0
-        # Below 5 % a pair is independent for all practical purposes; dropping it keeps the
-        # vote cheap (most pairs are independent).
-        if probability >= 0.05:
-            result.setdefault(a, {})[b] = probability
-            result.setdefault(b, {})[a] = probability
+def _weights(accuracy: Floats, false_values: Floats) -> Floats:
+    clamped = np.clip(accuracy, MIN_ACCURACY, MAX_ACCURACY)
+    result: Floats = np.maximum(MIN_WEIGHT, np.log(false_values * clamped / (1.0 - clamped)))
     return result
 
 
-def _round(items: Iterable[_Item], registry: list[tuple[str, Group]], accuracy: Accuracy, *,
-           false_values: dict[str, float], dependence: dict[str, dict[str, float]],
-           copy_rate: float) -> list[float]:
-    """One vote over every item; returns the expected number of true values per group id."""
-    weights = {field: {s: weight(by_field[field], n) for s, by_field in accuracy.items()
-                       if field in by_field}
-               for field, n in false_values.items()}
-    scored: list[float] = []
-    for field, group in registry:
-        field_weights = weights[field]
-        if len(group) == 1:
-            scored.append(field_weights[group[0]])
-            continue
-        ranked = sorted(group, key=lambda s: -field_weights[s])
-        shares = independence(ranked, dependence, copy_rate)
-        scored.append(sum(field_weights[s] * share
-                          for s, share in zip(ranked, shares, strict=True)))
-    correct = [0.0] * len(registry)
-    for item in items:
-        ids = item.ids
-        if len(ids) == 1:
-            item.truth = 0
-            top = scored[ids[0]]
-            exps = [1.0]
-        else:
-            near = item.near
-            exact = [scored[i] for i in ids]
-            scores = [sum(exact[j] for j in n) for n in near]
-            top = max(scores)
-            item.truth = scores.index(top)
-            exps = [math.exp(score - top) for score in scores]
-        unseen = max(0.0, false_values[item.field] + 1 - len(ids)) * math.exp(-top)
-        total = sum(exps) + unseen
-        if len(ids) == 1:
-            correct[ids[0]] += 1.0 / total
-            continue
-        for index, group_id in enumerate(ids):
-            correct[group_id] += min(1.0, sum(exps[j] for j in item.near[index]) / total)
-    return correct
+def _round(items: Items, accuracy: Floats, dependence: Floats | None,
+           copy_rate: float) -> tuple[Floats, Ints]:
+    """One vote over every item: expected true values per group, winning candidate per item."""
+    weights = _weights(accuracy, items.false_values)[items.mem_source, items.mem_field]
+    if dependence is not None and items.order_row.size:
+        # A member's vote shrinks by 1 - copy_rate * P(dep) for each better-trusted member
+        # (equal weights: the one first by name) of its group: copies do not add up.
+        own, other = weights[items.order_row], weights[items.order_other]
+        earlier = (other > own) | ((other == own) & (items.order_other < items.order_row))
+        factors = np.where(earlier, 1.0 - copy_rate * dependence.ravel()[items.order_pair], 1.0)
+        shares = np.ones_like(weights)
+        shares[items.order_members] = np.multiply.reduceat(factors, items.order_starts)
+        weights = weights * shares
+    scored = sum_by(items.mem_group, weights, items.groups)
+    exact = scored[items.cand_group]
+    near = items.near_src.size > 0
+    scores = exact + _near_sum(items, exact) if near else exact
+    top = np.maximum.reduceat(scores, items.item_start)
+    top_of = top[items.cand_item]
+    positions = np.arange(scores.size)
+    # Scores a float rounding apart are a tie (sums over near values come in any order):
+    # the first candidate, first by source name, wins.
+    tied = scores >= top_of - _EPS
+    truth: Ints = np.minimum.reduceat(np.where(tied, positions, scores.size), items.item_start)
+    exps = np.exp(scores - top_of)
+    unseen = np.maximum(0.0, items.false_values[items.item_field] + 1 - items.item_count)
+    total = np.add.reduceat(exps, items.item_start) + unseen * np.exp(-top)
+    likely = exps + _near_sum(items, exps) if near else exps
+    correct = np.minimum(1.0, likely / total[items.cand_item])
+    return sum_by(items.cand_group, correct, items.groups), truth
 
 
-def _update(correct: list[float], registry: list[tuple[str, Group]],
-            coverage: dict[str, dict[str, int]], accuracy: Accuracy, settings: Settings,
-            ) -> float:
-    sums = {source: dict.fromkeys(fields, 0.0) for source, fields in coverage.items()}
-    for (field, group), expected in zip(registry, correct, strict=True):
-        for source in group:
-            sums[source][field] += expected
-    prior, weight_ = settings.prior, settings.prior_weight
-    change = 0.0
-    for source, fields in coverage.items():
-        for field, count in fields.items():
-            new = (sums[source][field] + prior * weight_) / (count + weight_)
-            change = max(change, abs(new - accuracy[source][field]))
-            accuracy[source][field] = new
-    return change
+def _near_sum(items: Items, per_candidate: Floats) -> Floats:
+    return sum_by(items.near_src, per_candidate[items.near_dst], per_candidate.size)
 
 
-def run(claims: Iterable[tuple[Hashable, str, str, Any]], settings: Settings) -> Estimate:
-    """Iterate votes, accuracies and dependence until the accuracies move less than epsilon."""
-    items_by_key, coverage, registry = _build_items(claims, settings.tolerance_minutes * 60)
-    items = list(items_by_key.values())
-    false_values = _false_values(items)
-    accuracy = {s: dict.fromkeys(fields, settings.prior) for s, fields in coverage.items()}
+def _update(items: Items, correct: Floats, accuracy: Floats, settings: Settings,
+            ) -> tuple[Floats, float]:
+    width, depth = accuracy.shape
+    sums = sum_by(items.mem_source * depth + items.mem_field, correct[items.mem_group],
+                  width * depth).reshape(width, depth)
+    covered = items.coverage > 0
+    new = (sums + settings.prior * settings.prior_weight) / (items.coverage
+                                                             + settings.prior_weight)
+    change = float(np.abs(new - accuracy)[covered].max(initial=0.0))
+    return np.where(covered, new, accuracy), change
+
+
+def _shared_false(items: Items, truth: Ints) -> Ints:
+    """Per compared (field, a, b) key: items where both gave the same value and it lost."""
+    is_true = np.zeros(items.cand_group.size, dtype=bool)
+    is_true[truth] = True
+    if items.near_src.size:
+        close = items.near_src == truth[items.cand_item[items.near_src]]
+        is_true[items.near_dst[close]] = True
+    false_counts = sum_by(items.cand_group, ~is_true, items.groups)
+    width, depth = len(items.sources), len(items.fields)
+    shared = sum_by(items.pair_key, false_counts[items.pair_group], depth * width * width)
+    result: Ints = shared[items.keys_flat].round().astype(np.int64)
+    return result
+
+
+def _dependence(items: Items, same_false: Ints, accuracy: Floats,
+                settings: Settings) -> Floats:
+    """P(dependent) per source pair (symmetric; zero below MIN_DEPENDENCE)."""
+    width = len(items.sources)
+    field, rest = np.divmod(items.keys_flat, width * width)
+    a, b = np.divmod(rest, width)
+    acc_a = np.clip(accuracy[a, field], MIN_ACCURACY, MAX_ACCURACY)
+    acc_b = np.clip(accuracy[b, field], MIN_ACCURACY, MAX_ACCURACY)
+    rate = settings.copy_rate
+    true_ind = acc_a * acc_b
+    false_ind = (1 - acc_a) * (1 - acc_b) / items.false_values[field]
+    # Direction unknown: the copied source's accuracy is taken as the pair's mean.
+    acc_o = (acc_a + acc_b) / 2
+    true_dep = rate * acc_o + (1 - rate) * true_ind
+    false_dep = rate * (1 - acc_o) + (1 - rate) * false_ind
+    # A copier differs only where it did not copy: (1 - copy_rate) of the independent rate.
+    ratio = ((items.same - same_false) * np.log(true_dep / true_ind)
+             + same_false * np.log(false_dep / false_ind)
+             + (items.compared - items.same) * math.log(1 - rate))
+    pair = a * width + b
+    log_ratio = sum_by(pair, ratio, width * width)
+    present = np.bincount(pair, minlength=width * width) > 0
+    logit = math.log(settings.copy_prior / (1 - settings.copy_prior)) + log_ratio
+    probability = np.where(logit > -50, 1.0 / (1.0 + np.exp(-np.maximum(logit, -50))), 0.0)
+    upper = np.where(present & (probability >= MIN_DEPENDENCE), probability, 0.0)
+    upper = upper.reshape(width, width)
+    result: Floats = upper + upper.T
+    return result
+
+
+def _start(items: Items, settings: Settings) -> Floats:
+    accuracy = np.full((len(items.sources), len(items.fields)), settings.prior)
     if settings.initial:
         # A starting point (stored history, or a seed) picks which of the self-consistent
         # answers the iteration settles in; the claims still decide the figures.
-        for source, fields in accuracy.items():
+        for row, source in enumerate(items.sources):
             known = settings.initial.get(source, {})
-            for field in fields:
-                if field in known:
-                    fields[field] = known[field]
-    stats = _pair_base(items, registry) if settings.detect_copies else {}
-    dependence: dict[str, dict[str, float]] = {}
+            for column, field in enumerate(items.fields):
+                if field in known and items.coverage[row, column] > 0:
+                    accuracy[row, column] = known[field]
+    return accuracy
+
+
+def run(claims: Iterable[tuple[Hashable, str, str, Any]] | Items, settings: Settings,
+        ) -> Estimate:
+    """Iterate votes, accuracies and dependence until the accuracies move less than epsilon.
+
+    ``claims`` may be ``_truth_items.build``'s index of them, built once for several runs
+    with the same tolerance.
+    """
+    items = claims if isinstance(claims, Items) else build(
+        claims, settings.tolerance_minutes * 60)
+    accuracy = _start(items, settings)
+    dependence: Floats | None = None
+    same_false = np.zeros_like(items.same)
+    truth = items.item_start
     converged, iterations = False, 0
     while iterations < settings.max_iter:
         iterations += 1
-        correct = _round(items, registry, accuracy, false_values=false_values,
-                         dependence=dependence, copy_rate=settings.copy_rate)
-        change = _update(correct, registry, coverage, accuracy, settings)
+        correct, truth = _round(items, accuracy, dependence, settings.copy_rate)
+        accuracy, change = _update(items, correct, accuracy, settings)
         if settings.detect_copies:
-            _count_shared_false(items, registry, stats)
-            dependence = _dependence(stats, accuracy, false_values, settings)
+            same_false = _shared_false(items, truth)
+            dependence = _dependence(items, same_false, accuracy, settings)
         if change < settings.epsilon:
             converged = True
             break
-    return Estimate(accuracy=accuracy, coverage=coverage, false_values=false_values,
-                    dependence=dependence, pair_stats=stats,
-                    truths={key: item.values[item.truth] for key, item in items_by_key.items()},
-                    iterations=iterations, converged=converged)
+    return _estimate(items, accuracy, dependence, same_false=same_false, truth=truth,
+                     iterations=iterations, converged=converged,
+                     detect_copies=settings.detect_copies)
+
+
+def _estimate(items: Items, accuracy: Floats, dependence: Floats | None, *, same_false: Ints,
+              truth: Ints, iterations: int, converged: bool, detect_copies: bool) -> Estimate:
+    sources, fields = items.sources, items.fields
+    figures, counts = accuracy.tolist(), items.coverage.astype(np.int64).tolist()
+    coverage = {s: {f: counts[i][j] for j, f in enumerate(fields) if counts[i][j]}
+                for i, s in enumerate(sources)}
+    links: dict[str, dict[str, float]] = {}
+    if dependence is not None:
+        for i, j in zip(*np.nonzero(dependence), strict=True):
+            links.setdefault(sources[i], {})[sources[j]] = float(dependence[i, j])
+    stats: dict[PairKey, PairStats] = {}
+    if detect_copies:
+        width = len(sources)
+        for key, compared, same, shared in zip(items.keys_flat.tolist(), items.compared.tolist(),
+                                                items.same.tolist(), same_false.tolist(),
+                                                strict=True):
+            field, rest = divmod(key, width * width)
+            a, b = divmod(rest, width)
+            stats[(sources[a], sources[b], fields[field])] = PairStats(compared, same, shared)
+    values = items.values
+    return Estimate(
+        accuracy={s: {f: figures[i][j] for j, f in enumerate(fields) if counts[i][j]}
+                  for i, s in enumerate(sources)},
+        coverage=coverage,
+        false_values={f: float(n) for f, n in zip(fields, items.false_values.tolist(),
+                                                   strict=True)},
+        dependence=links, pair_stats=stats,
+        truths={key: values[index] for key, index in zip(items.keys, truth.tolist(),
+                                                          strict=True)},
+        iterations=iterations, converged=converged)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from flightsync.policy._truth import Estimate, Settings, run
+from flightsync.policy._truth_items import Items, build
 from flightsync.policy._truth_vote import Dependence, independence, near_lists, value_key, weight
 
 Trust = Mapping[str, Mapping[str, float]]   # source -> field -> estimated accuracy (0..1)
@@ -116,6 +117,19 @@ def estimate_trust(claims: Iterable[Claim | tuple[Hashable, str, str, Any]], *,
     (source -> field -> accuracy, e.g. stored history or ``cross_field_seed``) is where the
     iteration starts instead of ``prior``.
     """
+    return _estimate(claims, tolerance_minutes=tolerance_minutes, prior=prior,
+                     prior_weight=prior_weight, max_iter=max_iter, epsilon=epsilon,
+                     copy_rate=copy_rate, copy_prior=copy_prior, detect_copies=detect_copies,
+                     initial=initial)
+
+
+def _estimate(claims: Iterable[Claim | tuple[Hashable, str, str, Any]] | Items, *,
+              tolerance_minutes: float, prior: float = DEFAULT_PRIOR,
+              prior_weight: float = DEFAULT_PRIOR_WEIGHT, max_iter: int = 10,
+              epsilon: float = 1e-3, copy_rate: float = DEFAULT_COPY_RATE,
+              copy_prior: float = DEFAULT_COPY_PRIOR,
+              detect_copies: bool = True, initial: Trust | None = None) -> TrustModel:
+    # ``estimate_trust`` on claims, or on their index built once for several passes.
     if not 0.0 < prior < 1.0:
         raise ValueError("prior must be between 0 and 1")
     estimate = run(claims, Settings(
@@ -168,10 +182,11 @@ def trust_passes(claims: Iterable[Claim | tuple[Hashable, str, str, Any]], *,
     Nothing changed in pass 2: pass 1 is the answer. ``options`` are ``estimate_trust``'s
     except ``initial``. Gold-free: only the claims count.
     """
-    claims = [c if isinstance(c, Claim) else Claim(*c) for c in claims]
-    plain = estimate_trust(claims, tolerance_minutes=tolerance_minutes, **options)
-    seeded = estimate_trust(claims, tolerance_minutes=tolerance_minutes,
-                            initial=cross_field_seed(plain.trust), **options)
+    # The claims are indexed once for all three passes: that index is half a pass's work.
+    items = build(claims, tolerance_minutes * 60)
+    plain = _estimate(items, tolerance_minutes=tolerance_minutes, **options)
+    seeded = _estimate(items, tolerance_minutes=tolerance_minutes,
+                       initial=cross_field_seed(plain.trust), **options)
     moved = changed_share(plain, seeded)
     worst = max(sorted(moved), key=lambda name: moved[name], default=None)
     if worst is None or moved[worst] == 0.0:
@@ -185,7 +200,7 @@ def trust_passes(claims: Iterable[Claim | tuple[Hashable, str, str, Any]], *,
     for source, fields in start.items():
         if worst in fields:
             seed.setdefault(source, {})[worst] = fields[worst]
-    final = estimate_trust(claims, tolerance_minutes=tolerance_minutes, initial=seed, **options)
+    final = _estimate(items, tolerance_minutes=tolerance_minutes, initial=seed, **options)
     return plain, seeded, final
 
 

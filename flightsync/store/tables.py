@@ -203,5 +203,20 @@ class SourceScore(SQLModel, table=True):
     computed_at: datetime | None = _utc(nullable=False)
 
 
+class SourceDependence(SQLModel, table=True):
+    """The learned probability that two providers copy each other (policy rule ``accuracy``);
+    one row per pair, ``source`` before ``other`` by name."""
+
+    __tablename__ = "source_dependence"
+    __table_args__ = (UniqueConstraint("source", "other",
+                                       name="uq_source_dependence_source_other"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=32)
+    other: str = Field(max_length=32)
+    dependence: float
+    computed_at: datetime | None = _utc(nullable=False)
+
+
 ALL_TABLES = (Flight, FlightChange, SourceObservation, Conflict, SyncRun, WebhookEvent,
-              NotificationDelivery, SourceScore)
+              NotificationDelivery, SourceScore, SourceDependence)
