@@ -1,6 +1,7 @@
-"""Database writes: ``store.repository.write_flight`` for many changed flights with their
+"""Database writes: ``store.repository.GroupWriter`` for many changed flights with their
 audit rows, grouped as the engine groups them (``WRITE_GROUP`` flights per transaction, each
-group's stored legs loaded with one ``load_legs``), on SQLite and on PostgreSQL.
+group's stored legs loaded with one ``load_legs``, its rows flushed together), on SQLite and
+on PostgreSQL.
 
 Each flight is first inserted (untimed figure in the detail), then written again with three
 changed fields: one row update, three ``flight_change`` audit rows and four
@@ -67,12 +68,13 @@ def _write_all(database: Database, flights: list[FlightQuery], *, changed: bool)
         now = datetime.now(UTC)
         with database.session() as session:
             stored = repo.load_legs(session, [repo.key_of(q) for q in group])
+            writer = repo.GroupWriter(session, run_id="bench", now=now)
             for index, query in enumerate(group):
-                repo.write_flight(
-                    session, query, [_leg(at + index, changed, now)],
-                    stored.get(repo.key_of(query), []), run_id="bench", now=now,
+                writer.add(
+                    query, [_leg(at + index, changed, now)], stored.get(repo.key_of(query), []),
                     sync_status="synced", next_due=now + timedelta(minutes=15), tracked=True,
                     source_of_truth="lufthansa")
+            writer.flush()
     return time.perf_counter() - started
 
 

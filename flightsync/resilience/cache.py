@@ -16,7 +16,8 @@ from __future__ import annotations
 import pickle
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -135,12 +136,15 @@ class ObservationCache:
             return None
 
     def put_result(self, query: FlightQuery, providers: Iterable[str], result: SyncResult,
-                   ttl: float) -> None:
+                   ttl: float, *, fresh: Collection[str] = ()) -> None:
         """Cache a sync's outcome until ``ttl`` passes or the first of the providers'
-        observations for it expires, whichever comes first."""
+        observations for it expires, whichever comes first. ``fresh``: providers whose
+        observation was just put with this ``ttl`` (their expiry is known, not read back)."""
         names = tuple(sorted(providers))
         expires_at = self._clock() + ttl
         for name in names:
+            if name in fresh:
+                continue
             try:
                 entry = self._cache.get(f"{name}|{query.key}")
                 expires_at = min(expires_at, float(entry[1])) if entry is not None else expires_at
@@ -157,6 +161,26 @@ class ObservationCache:
                                 expire=ttl + _CLEANUP_GRACE_SECONDS, tag=query.key, retry=True)
         except StoreError as exc:
             log.warning("cache.put.failed", flight=query.key, error=exc.message)
+
+    @contextmanager
+    def grouped(self) -> Iterator[None]:
+        """The puts inside the block share one cache transaction: one commit for a write
+        group's entries instead of one each. Failing to start or commit it is logged; the
+        puts then went (or go) one by one, as without it."""
+        stack = ExitStack()
+        try:
+            stack.enter_context(self._cache.transact(retry=True))
+        except (OSError, sqlite3.Error, diskcache.Timeout) as exc:
+            log.warning("cache.transact.failed", error=type(exc).__name__)
+        body_done = False
+        try:
+            with stack:
+                yield
+                body_done = True
+        except (OSError, sqlite3.Error, diskcache.Timeout) as exc:
+            if not body_done:
+                raise
+            log.warning("cache.commit.failed", error=type(exc).__name__)
 
     def ttl_for(self, legs: Sequence[TimedLeg], now: datetime | None = None) -> float:
         """The TTL tier of a flight (DESIGN.md section 7) from its legs in flying order;

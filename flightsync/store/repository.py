@@ -8,30 +8,38 @@ trail stores them JSON-encoded.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from flightsync.errors import ConcurrentUpdateError, InputError
 from flightsync.models import (
     OBSERVED_FIELDS,
-    FieldConflict,
     FlightQuery,
     FlightRecord,
     FlightStatus,
     to_json_value,
+)
+from flightsync.store._write import (
+    GroupWriter,
+    LegWrite,
+    StoredLeg,
+    WriteOutcome,
+    _differs,
+    _row_values,
+    content_hash,
+    encode,
+    write_flight,
 )
 from flightsync.store.tables import (
     Conflict,
     Flight,
     FlightChange,
     NotificationDelivery,
+    SourceDependence,
     SourceObservation,
     SourceScore,
     SyncRun,
@@ -43,65 +51,18 @@ _CHANGE = FlightChange.__table__  # type: ignore[attr-defined]
 _OBS = SourceObservation.__table__  # type: ignore[attr-defined]
 _CONFLICT = Conflict.__table__  # type: ignore[attr-defined]
 _RUN = SyncRun.__table__  # type: ignore[attr-defined]
-# write_flight's statements, built once: SQLAlchemy reuses their compiled form and only binds
-# each leg's values, where a statement built per leg with .values(...) coerced every value
-# anew (the bulk of the write path's time; benchmarks/RESULTS.md).
-_INSERT_FLIGHT = _F.insert()
-_UPDATE_FLIGHT = update(_F).where(
-    _F.c.id == bindparam("b_id"), _F.c.version == bindparam("b_version"),
-).values(sync_attempts=_F.c.sync_attempts + 1)
-_INSERT_CHANGE = _CHANGE.insert()
-_INSERT_OBS = _OBS.insert()
 _FINISH_RUN = update(_RUN).where(_RUN.c.run_id == bindparam("b_run_id"))
 
 FlightKey = tuple[str, int, str, date]  # carrier, number, suffix, departure_date
 
+# The write path lives in store._write (one statement per table for a group of flights);
+# its names stay importable from here, where the engine has always found them.
+__all__ = ["GroupWriter", "LegWrite", "StoredLeg", "WriteOutcome", "content_hash", "encode",
+           "write_flight"]
+
 
 def key_of(query: FlightQuery) -> FlightKey:
     return (query.carrier, query.number, query.suffix, query.departure_date)
-
-
-def encode(value: Any) -> str | None:
-    """A domain value as the JSON text kept in the audit trail and conflict rows."""
-    return None if value is None else json.dumps(to_json_value(value))
-
-
-def content_hash(values: Mapping[str, Any]) -> str:
-    text = json.dumps({k: to_json_value(values.get(k)) for k in OBSERVED_FIELDS}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class StoredLeg:
-    """A stored leg with what resolution and writing need."""
-
-    id: int
-    leg_index: int
-    origin: str
-    values: dict[str, Any]
-    version: int
-    open_conflicts: frozenset[str]
-    record: FlightRecord
-
-
-@dataclass(slots=True)
-class LegWrite:
-    """What the engine resolved for one leg, ready to store."""
-
-    leg_index: int
-    origin: str
-    values: dict[str, Any]                          # every observed field, resolved
-    decisions: dict[str, tuple[str | None, str]]    # field -> (source, rule)
-    # source -> (values it reported, its own update time, raw payload)
-    observations: dict[str, tuple[dict[str, Any], datetime | None, str]]
-    conflicts: list[FieldConflict] = field(default_factory=list)  # escalated ones open a row
-
-
-@dataclass(frozen=True, slots=True)
-class WriteOutcome:
-    records: tuple[FlightRecord, ...]
-    changed: tuple[tuple[int, str], ...]   # (leg_index, field)
-    opened_conflicts: int
 
 
 def _record_from_row(row: Any) -> FlightRecord:
@@ -139,10 +100,17 @@ def load_legs(session: Session, keys: Sequence[FlightKey]) -> dict[FlightKey, li
     out: dict[FlightKey, list[StoredLeg]] = {}
     if not keys:
         return out
-    identity = tuple_(_F.c.carrier, _F.c.flight_number, _F.c.suffix, _F.c.departure_date)
-    rows = session.execute(
-        select(_F).where(identity.in_(list(keys))).order_by(_F.c.leg_index)
-    ).all()
+    # One IN per identity column, exact keys filtered here: SQLite answers a row-value IN
+    # with a scan of the whole table, these with lookups in the identity index.
+    wanted = set(keys)
+    rows = [row for row in session.execute(
+        select(_F).where(
+            _F.c.carrier.in_(sorted({k[0] for k in wanted})),
+            _F.c.flight_number.in_(sorted({k[1] for k in wanted})),
+            _F.c.suffix.in_(sorted({k[2] for k in wanted})),
+            _F.c.departure_date.in_(sorted({k[3] for k in wanted})),
+        ).order_by(_F.c.leg_index)
+    ).all() if (row.carrier, row.flight_number, row.suffix, row.departure_date) in wanted]
     ids = [row.id for row in rows if row.has_open_conflict]
     open_fields: dict[int, set[str]] = {}
     if ids:
@@ -160,117 +128,6 @@ def load_legs(session: Session, keys: Sequence[FlightKey]) -> dict[FlightKey, li
             record=record,
         ))
     return out
-
-
-def write_flight(
-    session: Session, query: FlightQuery, legs: Sequence[LegWrite],
-    stored: Sequence[StoredLeg], *, run_id: str, now: datetime, sync_status: str,
-    next_due: datetime, tracked: bool, source_of_truth: str | None,
-) -> WriteOutcome:
-    """Upsert a flight's legs with their audit rows, observations and conflicts.
-
-    Call inside a transaction (or savepoint) that covers the whole flight. The version check
-    raises ConcurrentUpdateError when another writer changed a leg since it was loaded.
-    """
-    by_origin = {leg.origin: leg for leg in stored}
-    records: list[FlightRecord] = []
-    changed: list[tuple[int, str]] = []
-    opened = 0
-    for leg in legs:
-        old = by_origin.get(leg.origin)
-        row_values = _row_values(leg.values)
-        new_hash = content_hash(leg.values)
-        conflict_fields = {c.field for c in leg.conflicts if c.escalated}
-        if old is None:
-            inserted = session.execute(_INSERT_FLIGHT, dict(
-                carrier=query.carrier, flight_number=query.number, suffix=query.suffix,
-                departure_date=query.departure_date, leg_index=leg.leg_index,
-                origin=leg.origin, **row_values, sync_status=sync_status, tracked=tracked,
-                last_synced_at=now, last_attempt_at=now, next_sync_due_at=next_due,
-                sync_attempts=1, consecutive_failures=0, source_of_truth=source_of_truth,
-                content_hash=new_hash, version=1, has_open_conflict=bool(conflict_fields),
-                created_at=now, updated_at=now,
-            ))
-            flight_id = inserted.inserted_primary_key[0]  # type: ignore[attr-defined]
-            version = 1
-            diffs = [(name, None, value) for name, value in leg.values.items()
-                     if value is not None]
-        else:
-            flight_id = old.id
-            diffs = [(name, old.values.get(name), value) for name, value in leg.values.items()
-                     if _differs(old.values.get(name), value)]
-            version = old.version + (1 if diffs else 0)
-            still_open = (old.open_conflicts | conflict_fields)
-            result = session.execute(
-                _UPDATE_FLIGHT, dict(
-                    b_id=flight_id, b_version=old.version,
-                    **(row_values if diffs else {}), leg_index=leg.leg_index,
-                    sync_status=sync_status, tracked=tracked, last_synced_at=now,
-                    last_attempt_at=now, next_sync_due_at=next_due, consecutive_failures=0,
-                    last_error=None, source_of_truth=source_of_truth, content_hash=new_hash,
-                    version=version, has_open_conflict=bool(still_open), updated_at=now,
-                    lease_owner=None, lease_expires_at=None,
-                )
-            )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
-                raise ConcurrentUpdateError(
-                    f"{query.designator} leg {leg.origin} was changed by another run",
-                    flight=query.key)
-        if diffs:
-            session.execute(_INSERT_CHANGE, [
-                {"flight_id": flight_id, "field": name, "old": encode(before),
-                 "new": encode(after), "source": leg.decisions.get(name, (None, ""))[0],
-                 "rule": leg.decisions.get(name, (None, ""))[1], "run_id": run_id,
-                 "version": version, "at": now}
-                for name, before, after in diffs
-            ])
-            changed.extend((leg.leg_index, name) for name, _, _ in diffs)
-        if leg.observations:
-            session.execute(_INSERT_OBS, [
-                {"flight_id": flight_id, "source": source,
-                 "values": {k: to_json_value(v) for k, v in values.items()},
-                 "provider_updated_at": updated_at, "observed_at": now, "run_id": run_id,
-                 "raw": raw}
-                for source, (values, updated_at, raw) in leg.observations.items()
-            ])
-        already = old.open_conflicts if old is not None else frozenset()
-        fresh = [c for c in leg.conflicts if c.escalated and c.field not in already]
-        if fresh:
-            session.execute(_CONFLICT.insert(), [
-                {"flight_id": flight_id, "field": c.field,
-                 "candidates": {s: to_json_value(v) for s, v in c.values.items()},
-                 "status": "open", "rule": c.rule, "created_at": now}
-                for c in fresh
-            ])
-            opened += len(fresh)
-        records.append(_record_from_values(query, leg, version, now))
-    return WriteOutcome(records=tuple(records), changed=tuple(changed), opened_conflicts=opened)
-
-
-def _differs(old: Any, new: Any) -> bool:
-    if isinstance(old, tuple | list) or isinstance(new, tuple | list):
-        return tuple(old or ()) != tuple(new or ())
-    return bool(old != new)
-
-
-def _row_values(values: Mapping[str, Any]) -> dict[str, Any]:
-    row = {name: values.get(name) for name in OBSERVED_FIELDS}
-    status = row["status"]
-    row["status"] = status.value if isinstance(status, FlightStatus) else (status or "unknown")
-    row["codeshares"] = list(row["codeshares"] or ())
-    return row
-
-
-def _record_from_values(query: FlightQuery, leg: LegWrite, version: int,
-                        now: datetime) -> FlightRecord:
-    values = dict(leg.values)
-    values["status"] = values.get("status") or FlightStatus.UNKNOWN
-    values["codeshares"] = tuple(values.get("codeshares") or ())
-    return FlightRecord(
-        carrier=query.carrier, flight_number=query.number, suffix=query.suffix,
-        departure_date=query.departure_date, leg_index=leg.leg_index, origin=leg.origin,
-        last_synced_at=now, version=version, **values,
-    )
 
 
 def record_failure(session: Session, key: FlightKey, *, error: str, now: datetime,
@@ -543,6 +400,29 @@ def replace_source_scores(session: Session, scores: Iterable[Mapping[str, Any]],
     session.execute(delete(_SCORE))
     if rows:
         session.execute(_SCORE.insert(), rows)
+    return len(rows)
+
+
+_DEPENDENCE = SourceDependence.__table__  # type: ignore[attr-defined]
+
+
+def source_dependence(session: Session) -> list[dict[str, Any]]:
+    """Every stored dependence row (``source``, ``other``, ``dependence``, ``computed_at``),
+    by pair."""
+    rows = session.execute(select(_DEPENDENCE).order_by(_DEPENDENCE.c.source,
+                                                        _DEPENDENCE.c.other)).all()
+    return [{k: v for k, v in row._mapping.items() if k != "id"} for row in rows]
+
+
+def replace_source_dependence(session: Session, pairs: Iterable[Mapping[str, Any]], *,
+                              now: datetime) -> int:
+    """Replace all stored dependence rows with ``pairs`` (keys ``source``, ``other``,
+    ``dependence``); call it in the session that replaces the scores, so that readers see
+    one estimate. Returns the number of rows stored."""
+    rows = [{**dict(pair), "computed_at": now} for pair in pairs]
+    session.execute(delete(_DEPENDENCE))
+    if rows:
+        session.execute(_DEPENDENCE.insert(), rows)
     return len(rows)
 
 
