@@ -48,10 +48,19 @@ def sync(
 ) -> None:
     """Sync one flight from every provider that covers it. Exit 1 when none answered."""
     state = begin(ctx, json_out)
-    require_enabled(state, state.settings(ctx), "sync")
+    settings = state.settings(ctx)
+    require_enabled(state, settings, "sync")
     query = parse_query(flight, date)
-    with engine_for(ctx, state, "sync") as engine:
-        result = engine.sync(query, force=force, sources=source or None, notify=not no_notify)
+    result = None
+    if not force:
+        # A whole cached result needs neither the database nor the HTTP stack.
+        from flightsync.engine import sync_from_cache  # noqa: PLC0415 - keeps --help fast
+
+        result = sync_from_cache(settings, query, sources=source or None, run_id=state.run_id)
+    if result is None:
+        with engine_for(ctx, state, "sync") as engine:
+            result = engine.sync(query, force=force, sources=source or None,
+                                 notify=not no_notify)
     _render.emit(state, result.to_json(), _render.sync_result)
     if not result.success:
         # DESIGN.md section 2: a failure also leaves its one `error:` line on stderr, which is

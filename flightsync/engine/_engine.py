@@ -9,24 +9,26 @@ flight).
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from queue import Empty, SimpleQueue
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from flightsync.config import Settings
 from flightsync.engine import _ops, _sources
+from flightsync.engine._choose import providers_for
 from flightsync.engine._fetch import Fetcher, FetchOutcome
 from flightsync.engine._merge import merge
 from flightsync.engine._results import BatchResult, failed_result, sync_status_of
 from flightsync.errors import (
     ConcurrentUpdateError,
     FlightsyncError,
-    InputError,
     NoProviderError,
 )
 from flightsync.models import (
@@ -37,7 +39,7 @@ from flightsync.models import (
     SyncResult,
     SyncStatus,
 )
-from flightsync.policy import Policy, Trust
+from flightsync.policy import Dependence, Policy, Trust
 from flightsync.providers import ProviderSet
 from flightsync.resilience import Breakers, ObservationCache, RateLimiters, StateStore
 from flightsync.store import Database
@@ -53,6 +55,10 @@ log = structlog.get_logger(__name__)
 # move over days, and `sources --recompute` forces it.
 RELEARN_EVERY = timedelta(hours=1)
 WRITE_GROUP = 64  # flights per transaction in a batch: fewer commits, each flight still whole
+# How long a finished flight may wait for others to share its transaction. A batch finishes
+# ~40 flights a second, one or two at a time: writing each at once cost a transaction (and the
+# GIL the fetch threads need) per flight (benchmarks/RESULTS.md).
+WRITE_WAIT_SECONDS = 0.5
 RETRY_DUE = timedelta(minutes=15)  # a due flight no provider could take waits this long
 
 
@@ -97,6 +103,7 @@ class Engine:
         self._run_started = False
         self._recorded = (0, 0)
         self._trust: Trust | None = None
+        self._dependence: Dependence | None = None
         self._trust_loaded = not _sources.uses_accuracy(policy)
 
     def close(self) -> None:
@@ -152,24 +159,7 @@ class Engine:
     # -- choosing providers -------------------------------------------------------------
     def providers_for(self, query: FlightQuery, sources: Sequence[str] | None) -> list[str]:
         """The usable providers that cover this flight's carrier, limited to ``sources``."""
-        if sources:
-            for name in sources:
-                if name not in self.provider_set.adapters:
-                    why = self.provider_set.skipped.get(name)
-                    raise InputError(
-                        f"unknown or unusable source {name!r}"
-                        + (f": {why}" if why else
-                           f"; configured: {', '.join(sorted(self.provider_set.adapters))}"),
-                        code="invalid_source")
-            names = list(dict.fromkeys(sources))
-        else:
-            names = list(self.provider_set.adapters)
-        chosen = [n for n in names if self.provider_set.covers(n, query.carrier)]
-        if not self.provider_set.adapters:
-            raise NoProviderError(
-                "no provider is configured: set a provider's credentials (see `flightsync "
-                "providers`) or use --sandbox")
-        return chosen
+        return providers_for(self.provider_set, query, sources)
 
     def own_adapter(self, carrier: str) -> str | None:
         """The operating airline's own adapter (one that names the carrier explicitly)."""
@@ -276,35 +266,48 @@ class Engine:
         done, plans = self._plan(queries, force=force, sources=sources)
         if progress is not None and done:
             progress(len(done))
-        futures: dict[Future[FetchOutcome], _Plan] = {}
-        ready: list[_Plan] = []
-        for plan in plans:
-            for name in plan.providers:
-                if name not in plan.observations:
-                    futures[self._fetcher.submit(plan.query, name)] = plan
-                    plan.pending += 1
-                    plan.called = True
-                    self._misses += 1
-            if plan.pending == 0:
-                ready.append(plan)
-        waiting = set(futures)
-        while waiting or ready:
-            if waiting and len(ready) < WRITE_GROUP:
-                finished, waiting = wait(waiting, timeout=None if not ready else 0,
-                                         return_when=FIRST_COMPLETED)
-                for future in finished:
-                    plan = futures.pop(future)
-                    self._absorb(plan, future.result())
-                    if plan.pending == 0:
-                        ready.append(plan)
-                if waiting and len(ready) < WRITE_GROUP and finished:
+        # Finished calls arrive on a queue: concurrent.futures.wait() walks (and locks) every
+        # pending future on each call, quadratic over a 4,000-call batch (RESULTS.md).
+        completed: SimpleQueue[Future[FetchOutcome]] = SimpleQueue()
+        futures, ready = self._submit(plans, completed)
+        deadline: float | None = None  # when the oldest ready flight must be written
+        while futures or ready:
+            if futures and len(ready) < WRITE_GROUP:
+                if ready and deadline is None:
+                    deadline = time.monotonic() + WRITE_WAIT_SECONDS
+                timeout = None if deadline is None else deadline - time.monotonic()
+                if timeout is None or timeout > 0:
+                    for future in _drain(completed, timeout=timeout):
+                        plan = futures.pop(future)
+                        self._absorb(plan, future.result())
+                        if plan.pending == 0:
+                            ready.append(plan)
                     continue
+            deadline = None
             group, ready = ready[:WRITE_GROUP], ready[WRITE_GROUP:]
             for result in self._write(group, notify=notify):
                 done[result.query] = result
             if progress is not None and group:
                 progress(len(group))
         return [done[q] for q in queries]
+
+    def _submit(self, plans: Sequence[_Plan], completed: SimpleQueue[Future[FetchOutcome]],
+                ) -> tuple[dict[Future[FetchOutcome], _Plan], list[_Plan]]:
+        """Start every provider call the plans need; the plans needing none are ready."""
+        futures: dict[Future[FetchOutcome], _Plan] = {}
+        ready: list[_Plan] = []
+        for plan in plans:
+            for name in plan.providers:
+                if name not in plan.observations:
+                    future = self._fetcher.submit(plan.query, name)
+                    futures[future] = plan
+                    future.add_done_callback(completed.put)
+                    plan.pending += 1
+                    plan.called = True
+                    self._misses += 1
+            if plan.pending == 0:
+                ready.append(plan)
+        return futures, ready
 
     @staticmethod
     def _absorb(plan: _Plan, outcome: FetchOutcome) -> None:
@@ -329,8 +332,9 @@ class Engine:
                 except ConcurrentUpdateError as exc:
                     results.append(failed_result(plan.query, self._outcomes(plan), exc))
         now = datetime.now(UTC)
-        for plan, result in zip(group, results, strict=True):
-            self._remember(plan, result, now)
+        with self.cache.grouped():
+            for plan, result in zip(group, results, strict=True):
+                self._remember(plan, result, now)
         if notify and self.notifier is not None:
             self.notifier.notify([r for r in results if r.changed_fields], run_id=self.run_id)
         return results
@@ -341,12 +345,15 @@ class Engine:
         with self.database.session() as session:
             stored = repo.load_legs(session, [repo.key_of(p.query) for p in group])
             self._load_trust(session)
+            # The group's rows go out as one statement per table when it is flushed.
+            writer = repo.GroupWriter(session, run_id=self.run_id, now=now)
             for plan in group:
-                results.append(self._persist(session, plan, stored.get(
+                results.append(self._persist(writer, plan, stored.get(
                     repo.key_of(plan.query), []), now))
+            writer.flush()
         return results
 
-    def _persist(self, session: Any, plan: _Plan, stored: list[repo.StoredLeg],
+    def _persist(self, writer: repo.GroupWriter, plan: _Plan, stored: list[repo.StoredLeg],
                  now: datetime) -> SyncResult:
         outcomes = self._outcomes(plan)
         query = plan.query
@@ -358,21 +365,22 @@ class Engine:
                        else "no provider answered: " + ", ".join(
                            f"{o.name}: {o.error}" for o in outcomes))
             if stored:
-                repo.record_failure(session, repo.key_of(query), error=message, now=now,
+                repo.record_failure(writer.session, repo.key_of(query), error=message, now=now,
                                     next_due=now + timedelta(minutes=15))
             return failed_result(query, outcomes, FlightsyncError(message), code=code)
         observations = [plan.observations[n] for n in plan.providers if n in plan.observations]
         carrier = _operating_carrier(observations) or query.carrier
         merged = merge(self.policy, observations, stored, ranks=self._ranks,
-                       operating_carrier_source=self.own_adapter(carrier), trust=self._trust)
+                       operating_carrier_source=self.own_adapter(carrier), trust=self._trust,
+                       dependence=self._dependence)
         status = sync_status_of(outcomes, merged.conflicts)
         resolved = [Leg(origin=leg.origin, **leg.values) for leg in merged.legs]
         ttl = self.cache.ttl_for(resolved, now)
         arrival = _last_arrival(resolved)
         tracked = arrival is None or now < arrival + timedelta(hours=24)
-        written = repo.write_flight(
-            session, query, merged.legs, stored, run_id=self.run_id, now=now,
-            sync_status=status.value, next_due=now + timedelta(seconds=ttl), tracked=tracked,
+        written = writer.add(
+            query, merged.legs, stored, sync_status=status.value,
+            next_due=now + timedelta(seconds=ttl), tracked=tracked,
             source_of_truth=merged.source_of_truth)
         return SyncResult(
             query=query, success=True, sync_status=status, from_cache=not plan.called,
@@ -393,13 +401,14 @@ class Engine:
             self.cache.put(name, plan.query, obs, ttl)
         answered = all(o.ok or o.error == "flight_not_found" for o in result.sources)
         if answered and result.sync_status in (SyncStatus.SYNCED, SyncStatus.CONFLICT):
-            self.cache.put_result(plan.query, plan.providers, result, ttl)
+            self.cache.put_result(plan.query, plan.providers, result, ttl, fresh=plan.fresh)
 
     # -- learned source accuracy (flightsync.engine._sources) ---------------------------
     def _load_trust(self, session: Any) -> None:
-        """Read the stored trust once per run, and only when the policy can use it."""
+        """Read the stored trust and source dependence once per run, and only when the policy
+        can use them."""
         if not self._trust_loaded:
-            self._trust = _sources.trust_from(repo.source_scores(session))
+            self._trust, self._dependence = _sources.load_learned(session)
             self._trust_loaded = True
 
     def _learn(self, results: Sequence[SyncResult]) -> None:
@@ -453,6 +462,19 @@ class Engine:
             repo.finish_run(session, run_id=self.run_id, now=datetime.now(UTC),
                             counts=counts, outcome=outcome)
         log.info("run.finished", kind=self.run_kind, outcome=outcome, **counts)
+
+
+def _drain(completed: SimpleQueue[Future[FetchOutcome]], *, timeout: float | None,
+           ) -> list[Future[FetchOutcome]]:
+    """The calls finished so far, waiting up to ``timeout`` seconds (None: for ever) for
+    the first."""
+    finished: list[Future[FetchOutcome]] = []
+    try:
+        finished.append(completed.get(timeout=timeout))
+        while True:
+            finished.append(completed.get_nowait())
+    except Empty:
+        return finished
 
 
 def _operating_carrier(observations: Sequence[Observation]) -> str | None:

@@ -7,9 +7,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
 from flightsync import config
+from flightsync.engine import _pending
 from flightsync.engine._engine import Engine
-from flightsync.engine._metrics import RUN_KINDS, write_metrics
-from flightsync.engine._notify import build_notifier
 from flightsync.policy import load_policy
 from flightsync.providers import build_providers
 from flightsync.resilience import Breakers, ObservationCache, RateLimiters, StateStore
@@ -29,15 +28,22 @@ def open_engine(settings: config.Settings, *, run_kind: str = "sync",
     state_path = config.state_dir(settings)
     with ExitStack() as stack:
         state = StateStore(state_path)
-        database = Database.open(config.database_url(settings),
-                                 create_default=settings.database_url is None)
+        url = config.database_url(settings)
+        database = Database.open(url, create_default=settings.database_url is None)
         stack.callback(database.close)
         database.check_schema()
+        # Runs a cached `sync` recorded without the database (engine/_fast.py) go into
+        # sync_run before this command reads or writes anything.
+        _pending.flush(database, state_path, url)
         policy = load_policy(settings.policy)
         providers = build_providers(settings, state_path)
         stack.callback(providers.close)
         # Closed before the database: it joins deliveries that still record their outcome.
-        notifier = build_notifier(settings.notify, database, os.environ)
+        notifier = None
+        if settings.notify:  # the notifier brings httpx (~0.1 s): only when someone listens
+            from flightsync.engine._notify import build_notifier  # noqa: PLC0415
+
+            notifier = build_notifier(settings.notify, database, os.environ)
         if notifier is not None:
             stack.callback(notifier.close)
         engine = Engine(
@@ -49,5 +55,8 @@ def open_engine(settings: config.Settings, *, run_kind: str = "sync",
         )
         stack.callback(engine.close)
         yield engine
-        if run_kind in RUN_KINDS:
-            write_metrics(engine)
+        if settings.metrics.textfile is not None:  # prometheus_client only when configured
+            from flightsync.engine._metrics import RUN_KINDS, write_metrics  # noqa: PLC0415
+
+            if run_kind in RUN_KINDS:
+                write_metrics(engine)

@@ -8,9 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
-
-import httpx
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from flightsync.errors import (
     FlightNotFound,
@@ -22,22 +21,32 @@ from flightsync.errors import (
     ProviderUnavailable,
 )
 
-# Transport failures, most specific first; every httpx.HTTPError lands on one row.
-_TRANSPORT_ERRORS: tuple[tuple[type[httpx.HTTPError], type[ProviderError], str], ...] = (
-    (httpx.TimeoutException, ProviderTimeout, "timed out"),
-    (httpx.ConnectError, ProviderUnavailable, "connection failed"),
-    (httpx.TransportError, ProviderUnavailable, "transport error"),
-    (httpx.HTTPError, ProviderUnavailable, "HTTP error"),
-)
+if TYPE_CHECKING:
+    import httpx
+
+
+@cache
+def _transport_errors() -> tuple[tuple[type[httpx.HTTPError], type[ProviderError], str], ...]:
+    """Transport failures, most specific first; every httpx.HTTPError lands on one row.
+    Built on first use: httpx (~0.1 s to import) loads only in a process that fetches."""
+    import httpx  # noqa: PLC0415
+
+    return (
+        (httpx.TimeoutException, ProviderTimeout, "timed out"),
+        (httpx.ConnectError, ProviderUnavailable, "connection failed"),
+        (httpx.TransportError, ProviderUnavailable, "transport error"),
+        (httpx.HTTPError, ProviderUnavailable, "HTTP error"),
+    )
 
 
 @contextmanager
 def mapped_transport_errors(provider: str) -> Iterator[None]:
     """Turn any httpx exception raised inside the block into the matching ProviderError."""
+    table = _transport_errors()
     try:
         yield
-    except httpx.HTTPError as exc:
-        for source, target, what in _TRANSPORT_ERRORS:
+    except table[-1][0] as exc:
+        for source, target, what in table:
             if isinstance(exc, source):
                 raise target(f"{provider}: {what}: {type(exc).__name__}",
                              provider=provider) from exc

@@ -11,10 +11,9 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import diskcache
-import httpx
 import structlog
 
 from flightsync.errors import (
@@ -25,6 +24,9 @@ from flightsync.errors import (
 )
 from flightsync.providers._http import json_body, mapped_transport_errors, retry_after_seconds
 from flightsync.providers.base import TokenSource
+
+if TYPE_CHECKING:  # only annotations: see providers/_http.py
+    import httpx
 
 log = structlog.get_logger(__name__)
 
@@ -55,6 +57,22 @@ def restrict_files(directory: Path) -> None:
             path.chmod(0o600)
 
 
+def token_key(provider: str, base_url: str, client_id: str) -> str:
+    """The cache key of a token: provider, base URL and a hash of the client id."""
+    account = hashlib.sha256(client_id.encode()).hexdigest()[:16]
+    return f"oauth:{provider}:{base_url.rstrip('/')}:{account}"
+
+
+def cached_status(cache: diskcache.Cache, key: str,
+                  now: float) -> tuple[bool, datetime | None]:
+    """(a usable token is cached under ``key``, its expiry time), read without a client."""
+    entry = cache.get(key)
+    if not isinstance(entry, dict) or not isinstance(entry.get("access_token"), str):
+        return False, None
+    expires_at = float(entry["expires_at"])
+    return now < expires_at - REFRESH_MARGIN_SECONDS, datetime.fromtimestamp(expires_at, UTC)
+
+
 class OAuthTokenSource:
     """base.TokenSource for a client-credentials token endpoint.
 
@@ -65,7 +83,7 @@ class OAuthTokenSource:
 
     def __init__(self, client: httpx.Client, *, provider: str, token_path: str,
                  client_id: str, client_secret: str, state_dir: Path,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, base_url: str | None = None) -> None:
         self._client = client
         self._provider = provider
         self._token_path = token_path
@@ -74,8 +92,9 @@ class OAuthTokenSource:
         self._clock = clock
         self._directory = state_dir / "tokens"
         self._cache = open_private_cache(self._directory)
-        account = hashlib.sha256(client_id.encode()).hexdigest()[:16]
-        self._key = f"oauth:{provider}:{str(client.base_url).rstrip('/')}:{account}"
+        # ``base_url`` as configured: build_providers reads token status by the same key
+        # without building a client.
+        self._key = token_key(provider, base_url or str(client.base_url), client_id)
 
     def __repr__(self) -> str:
         return f"OAuthTokenSource(provider={self._provider!r}, path={self._token_path!r})"
@@ -110,12 +129,7 @@ class OAuthTokenSource:
 
     def status(self) -> tuple[bool, datetime | None]:
         """(a usable token is cached, its expiry time) without contacting the provider."""
-        entry = self._entry()
-        if entry is None:
-            return False, None
-        expires_at = float(entry["expires_at"])
-        valid = self._clock() < expires_at - REFRESH_MARGIN_SECONDS
-        return valid, datetime.fromtimestamp(expires_at, UTC)
+        return cached_status(self._cache, self._key, self._clock())
 
     def close(self) -> None:
         self._cache.close()

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import httpx
 import structlog
 
 from flightsync.config import ProviderSettings
@@ -34,6 +33,9 @@ from flightsync.providers._shape import (
     schema_guard,
     text,
 )
+
+if TYPE_CHECKING:  # only annotations: a command that fetches nothing never loads httpx
+    import httpx
 
 log = structlog.get_logger(__name__)
 

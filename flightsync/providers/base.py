@@ -8,12 +8,13 @@ adapter; every failure is a :class:`flightsync.errors.ProviderError` subclass.
 
 from __future__ import annotations
 
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
-import httpx
+if TYPE_CHECKING:  # httpx costs ~0.1 s to import: commands that fetch nothing never load it
+    import httpx
 
-from flightsync.config import ProviderSettings
-from flightsync.models import FlightQuery, Observation
+    from flightsync.config import ProviderSettings
+    from flightsync.models import FlightQuery, Observation
 
 
 class TokenSource(Protocol):

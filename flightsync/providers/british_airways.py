@@ -15,9 +15,8 @@ are matched on words, leniently; an unrecognized one is ``unknown`` and logged.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import httpx
 import structlog
 
 from flightsync.config import ProviderSettings
@@ -26,6 +25,9 @@ from flightsync.models import FlightQuery, FlightStatus, Leg, Observation
 from flightsync.providers._airports import airport_tz, local_to_utc
 from flightsync.providers._http import json_body, mapped_transport_errors, raise_for_status
 from flightsync.providers.base import TokenSource
+
+if TYPE_CHECKING:  # only annotations: a command that fetches nothing never loads httpx
+    import httpx
 
 log = structlog.get_logger(__name__)
 

@@ -19,10 +19,9 @@ one date for every leg); a flight that chains to nothing is selected by its own 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import httpx
 import structlog
 
 from flightsync.config import ProviderSettings
@@ -36,6 +35,9 @@ from flightsync.providers._http import (
     raise_for_status,
 )
 from flightsync.providers.base import TokenSource
+
+if TYPE_CHECKING:  # only annotations: a command that fetches nothing never loads httpx
+    import httpx
 
 log = structlog.get_logger(__name__)
 

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import httpx
 import structlog
 
 from flightsync.config import ProviderSettings
@@ -29,6 +28,9 @@ from flightsync.providers._shape import (
     text,
 )
 from flightsync.providers.base import TokenSource
+
+if TYPE_CHECKING:  # only annotations: a command that fetches nothing never loads httpx
+    import httpx
 
 log = structlog.get_logger(__name__)
 
