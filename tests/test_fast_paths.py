@@ -130,6 +130,12 @@ def test_token_status_needs_no_client(cli: SandboxCli) -> None:
         assert "lufthansa" in providers.adapters and len(providers._clients) == 0
 
 
+# Packages a whole-process command pays for on import (issue 7); stdout and stderr are pipes
+# in these runs, so the CLI prints JSON and logs JSON lines.
+HEAVY = ("sqlalchemy", "httpx", "alembic", "numpy", "rich", "pygments", "stamina",
+         "prometheus_client")
+
+
 def _loaded_modules(cli: SandboxCli, *args: str) -> tuple[int, set[str]]:
     """Run `flightsync args...` in a fresh interpreter; its exit code and which of the heavy
     packages it imported."""
@@ -140,7 +146,7 @@ def _loaded_modules(cli: SandboxCli, *args: str) -> tuple[int, set[str]]:
              "    runpy.run_module('flightsync', run_name='__main__')\n"
              "except SystemExit as exc:\n"
              "    code = exc.code or 0\n"
-             "heavy = [m for m in ('sqlalchemy', 'httpx', 'alembic') if m in sys.modules]\n"
+             f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
              "sys.stderr.write('\\nLOADED ' + ' '.join(heavy) + '\\n')\n"
              "sys.exit(code)\n")
     env = {**os.environ, **cli.env}
@@ -151,16 +157,48 @@ def _loaded_modules(cli: SandboxCli, *args: str) -> tuple[int, set[str]]:
 
 
 def test_cached_sync_and_status_leave_the_heavy_stacks_unloaded(cli: SandboxCli) -> None:
-    """A cached `sync` imports neither SQLAlchemy nor httpx; `status` imports no httpx
-    or Alembic (it needs the database, nothing else)."""
+    """In JSON mode a cached `sync` imports none of the heavy packages (no database, HTTP,
+    numpy, rich, retry or metrics stack); `status` imports SQLAlchemy for the database and
+    nothing else of them (numpy only for the accuracy rule, stamina only to retry)."""
     cli.sync("LH400", DAY)
 
     code, loaded = _loaded_modules(cli, "sync", "LH400", "--date", DAY, "--json")
-    assert code == 0 and loaded.isdisjoint({"sqlalchemy", "httpx", "alembic"})
+    assert code == 0 and loaded == set()
 
     code, loaded = _loaded_modules(cli, "status", "--json")
-    assert code == 0 and "sqlalchemy" in loaded
-    assert loaded.isdisjoint({"httpx", "alembic"})
+    assert code == 0 and loaded == {"sqlalchemy"}
+
+
+def test_fresh_process_logs_json_lines_and_can_still_draw_tables(cli: SandboxCli) -> None:
+    """structlog is imported without rich in a fresh process, yet a cached `sync -v` still
+    logs JSON lines carrying the run id, and rich still loads afterwards for the tables drawn
+    at a terminal."""
+    cli.sync("LH400", DAY)
+    probe = ("import runpy, sys\n"
+             "sys.argv = ['flightsync', '-v', *sys.argv[1:]]\n"
+             "try:\n"
+             "    runpy.run_module('flightsync', run_name='__main__')\n"
+             "except SystemExit:\n"
+             "    pass\n"
+             "from rich.console import Console\n"
+             "from rich.table import Table\n"
+             "console = Console(record=True, width=40)\n"
+             "table = Table('field')\n"
+             "table.add_row('drawn')\n"
+             "console.print(table)\n"
+             "sys.stderr.write('TABLE ' + str('drawn' in console.export_text()) + '\\n')\n")
+    done = subprocess.run([sys.executable, "-c", probe, "sync", "LH400", "--date", DAY],
+                          env={**os.environ, **cli.env}, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+    lines = done.stderr.splitlines()
+    events = [json.loads(line) for line in lines if line.startswith("{")]
+    finished = [e for e in events if e["event"] == "run.finished"]
+    assert json.loads(done.stdout.splitlines()[0])["from_cache"] is True
+    assert len(finished) == 1 and finished[0]["pending"] is True
+    assert len(finished[0]["run_id"]) == 16
+    assert all(e["run_id"] == finished[0]["run_id"] for e in events)
+    assert "TABLE True" in lines
 
 
 def _run(run_id: str) -> _pending.PendingRun:

@@ -11,21 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from flightsync.models import OBSERVED_FIELDS, TIME_FIELDS, to_json_value
 from flightsync.policy import Dependence, Policy, Trust
-from flightsync.policy.accuracy import (
-    DEFAULT_PRIOR,
-    Claim,
-    TrustModel,
-    choose,
-    estimate_trust_by_field,
-)
 from flightsync.store import Database
 from flightsync.store import repository as repo
+
+if TYPE_CHECKING:
+    # policy.accuracy brings numpy (~60 ms): imported by the functions that estimate or vote,
+    # so `status` and the other commands that only read stored figures never load it.
+    from flightsync.policy.accuracy import Claim, TrustModel
 
 log = structlog.get_logger(__name__)
 
@@ -108,6 +106,8 @@ def claim_value(field: str, value: Any) -> Any:
 
 def claims_of(rows: Sequence[tuple[int, str, Mapping[str, Any]]]) -> Iterator[Claim]:
     """One claim per (leg id, field, source) that reported a value."""
+    from flightsync.policy.accuracy import Claim  # noqa: PLC0415 - numpy: see the imports
+
     for leg_id, source, values in rows:
         for field in OBSERVED_FIELDS:
             value = claim_value(field, values.get(field))
@@ -121,6 +121,8 @@ def recompute(database: Database, policy: Policy, *, now: datetime | None = None
 
     Returns what ``sources --recompute`` prints: the stored figures plus ``history``.
     """
+    from flightsync.policy.accuracy import estimate_trust_by_field  # noqa: PLC0415
+
     now = now or datetime.now(UTC)
     since = now - timedelta(days=HISTORY_DAYS)
     with database.session() as session:
@@ -150,6 +152,8 @@ def recompute(database: Database, policy: Policy, *, now: datetime | None = None
 
 def report(database: Database, *, recomputed: bool = False) -> dict[str, Any]:
     """The stored figures as ``sources`` prints them (DESIGN.md: snake_case, README)."""
+    from flightsync.policy.accuracy import DEFAULT_PRIOR  # noqa: PLC0415
+
     with database.session() as session:
         rows = repo.source_scores(session)
     sources: dict[str, dict[str, dict[str, Any]]] = {}
@@ -169,6 +173,8 @@ def figures_behind(field: str, observed: Mapping[str, Any], trust: Trust | None,
     """The accuracy each source that reported ``field`` (``observed``: source -> stored JSON
     value) counts with in the ``accuracy`` vote; a source without a score counts at the
     prior."""
+    from flightsync.policy.accuracy import choose  # noqa: PLC0415
+
     values = {source: claim_value(field, value) for source, value in observed.items()}
     values = {source: value for source, value in values.items() if value is not None}
     if not values:

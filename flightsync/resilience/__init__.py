@@ -6,22 +6,45 @@
 - :func:`call_with_retry`: retries with backoff, jitter, ``Retry-After`` and a time budget.
 - :class:`ObservationCache`: provider observations per (provider, flight, date), TTL tiers.
 - :class:`RateLimiter` / :class:`RateLimiters`: client-side request rates per provider.
+
+The names load on first use (PEP 562): a cached ``sync`` needs the cache alone, and retry
+brings stamina and tenacity (~15 ms of a process that must start in well under 200 ms), so
+:func:`call_with_retry` loads them on its first call: importing the engine (``status``,
+``explain``, ...) does not.
 """
 
-from flightsync.resilience._breakers import Breakers, BreakerView
-from flightsync.resilience._state import StateStore
-from flightsync.resilience._tiers import Tier, TimedLeg, tier
-from flightsync.resilience.breaker import (
-    BreakerState,
-    BreakerStatus,
-    decide,
-    next_probe_at,
-    on_failure,
-    on_success,
-)
-from flightsync.resilience.cache import ObservationCache
-from flightsync.resilience.ratelimit import RateLimiter, RateLimiters
-from flightsync.resilience.retry import PlannedWait, backoff_seconds, call_with_retry
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from flightsync.config import RetrySettings
+    from flightsync.resilience._breakers import Breakers, BreakerView
+    from flightsync.resilience._state import StateStore
+    from flightsync.resilience._tiers import Tier, TimedLeg, tier
+    from flightsync.resilience.breaker import (
+        BreakerState,
+        BreakerStatus,
+        decide,
+        next_probe_at,
+        on_failure,
+        on_success,
+    )
+    from flightsync.resilience.cache import ObservationCache
+    from flightsync.resilience.ratelimit import RateLimiter, RateLimiters
+    from flightsync.resilience.retry import PlannedWait, backoff_seconds
+
+_HOMES: dict[str, str] = {
+    "Breakers": "_breakers", "BreakerView": "_breakers", "StateStore": "_state",
+    "Tier": "_tiers", "TimedLeg": "_tiers", "tier": "_tiers",
+    "BreakerState": "breaker", "BreakerStatus": "breaker", "decide": "breaker",
+    "next_probe_at": "breaker", "on_failure": "breaker", "on_success": "breaker",
+    "ObservationCache": "cache", "RateLimiter": "ratelimit", "RateLimiters": "ratelimit",
+    "PlannedWait": "retry", "backoff_seconds": "retry",
+}
 
 __all__ = [
     "BreakerState",
@@ -43,3 +66,29 @@ __all__ = [
     "on_success",
     "tier",
 ]
+
+
+_T = TypeVar("_T")
+
+
+def call_with_retry(fn: Callable[[], _T], settings: RetrySettings, *, provider: str,
+                    on_wait: Callable[[PlannedWait], None] | None = None,
+                    clock: Callable[[], float] = time.monotonic) -> _T:
+    """Call ``fn`` with retries per ``settings``; raise its last error when they run out
+    (:func:`flightsync.resilience.retry.call_with_retry`, loaded on the first call)."""
+    from flightsync.resilience import retry  # noqa: PLC0415 - see the module docstring
+
+    return retry.call_with_retry(fn, settings, provider=provider, on_wait=on_wait, clock=clock)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOMES])
