@@ -458,9 +458,8 @@ class Engine:
         outcome = "ok" if failed == 0 else ("failed" if failed == total else "partial")
         self.cache.record(self._hits - self._recorded[0], self._misses - self._recorded[1])
         self._recorded = (self._hits, self._misses)
-        with self.database.session() as session:
-            repo.finish_run(session, run_id=self.run_id, now=datetime.now(UTC),
-                            counts=counts, outcome=outcome)
+        repo.finish_run_alone(self.database.engine, run_id=self.run_id, now=datetime.now(UTC),
+                              counts=counts, outcome=outcome)
         log.info("run.finished", kind=self.run_kind, outcome=outcome, **counts)
 
 

@@ -11,7 +11,6 @@ total rowcount, and any shortfall fails the whole group (the engine redoes it fl
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +28,8 @@ from flightsync.models import (
     FlightStatus,
     to_json_value,
 )
+from flightsync.store._bulk import SQLiteRows
+from flightsync.store._types import json_encoder, json_text
 from flightsync.store.tables import Conflict, Flight, FlightChange, SourceObservation
 
 _F = Flight.__table__  # type: ignore[attr-defined]
@@ -46,13 +47,18 @@ _INSERT_CONFLICT = _CONFLICT.insert()
 _PLAIN = frozenset((str, int, float, bool, type(None)))  # exact types: enums are str too
 
 
+_json_sorted = json_encoder(sort_keys=True)  # the content hash's form
+_HASHED = tuple(sorted(OBSERVED_FIELDS))  # sorted already: the encoder's sort is then cheap
+
+
 def encode(value: Any) -> str | None:
     """A domain value as the JSON text kept in the audit trail and conflict rows."""
-    return None if value is None else json.dumps(to_json_value(value))
+    return None if value is None else json_text(value)
 
 
 def content_hash(values: Mapping[str, Any]) -> str:
-    text = json.dumps({k: to_json_value(values.get(k)) for k in OBSERVED_FIELDS}, sort_keys=True)
+    get = values.get
+    text = _json_sorted({k: get(k) for k in _HASHED})
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -123,7 +129,7 @@ class GroupWriter:
         for leg in legs:
             old = by_origin.get(leg.origin)
             row_values = _row_values(leg.values)
-            new_hash = self._hash(leg.values)
+            new_hash = content_hash(leg.values)
             conflict_fields = {c.field for c in leg.conflicts if c.escalated}
             children: list[dict[str, Any]] = []
             flight_id: int | None
@@ -144,8 +150,11 @@ class GroupWriter:
             else:
                 flight_id = old.id
                 get = old.values.get
-                diffs = [(name, get(name), value) for name, value in leg.values.items()
-                         if _differs(get(name), value)]
+                # The common case (same object or equal value of the same type) inline.
+                diffs = [(name, before, value) for name, value in leg.values.items()
+                         if (before := get(name)) is not value
+                         and not (type(before) is type(value) and before == value)
+                         and _differs(before, value)]
                 version = old.version + (1 if diffs else 0)
                 self._updates.append(dict(
                     b_id=flight_id, b_version=old.version,
@@ -161,16 +170,14 @@ class GroupWriter:
             for name, before, after in diffs:
                 source, rule = decisions.get(name, (None, ""))
                 children.append({
-                    "flight_id": flight_id, "field": name, "old": self._encode(before),
-                    "new": self._encode(after), "source": source, "rule": rule,
+                    "flight_id": flight_id, "field": name, "old": encode(before),
+                    "new": encode(after), "source": source, "rule": rule,
                     "run_id": run_id, "version": version, "at": now, "_table": _CHANGE})
             changed.extend((leg.leg_index, name) for name, _, _ in diffs)
-            plain = self._plain
             for source, (values, updated_at, raw) in leg.observations.items():
+                # Domain values as they are: flush renders them for the path it takes.
                 children.append({
-                    "flight_id": flight_id, "source": source,
-                    "values": {k: v if type(v) in _PLAIN else plain(v)
-                               for k, v in values.items()},
+                    "flight_id": flight_id, "source": source, "values": values,
                     "provider_updated_at": updated_at, "observed_at": now, "run_id": run_id,
                     "raw": raw, "_table": _OBS})
             already = old.open_conflicts if old is not None else frozenset()
@@ -191,11 +198,13 @@ class GroupWriter:
     def flush(self) -> None:
         """Write everything added since the last flush, one executemany per table."""
         conn = self.session.connection()
+        bulk = SQLiteRows() if conn.dialect.name == "sqlite" else None
         try:
             if self._updates:
                 expected = len(self._updates)
                 written = sum(
-                    int(conn.execute(_UPDATE_FLIGHT, rows).rowcount)
+                    bulk.update(conn, _F, rows) if bulk is not None
+                    else int(conn.execute(_UPDATE_FLIGHT, rows).rowcount)
                     for rows in _by_keys(self._updates))
                 if written != expected:
                     raise ConcurrentUpdateError(self._stale_message(), flight=self._stale_key())
@@ -205,11 +214,16 @@ class GroupWriter:
                     for row in children:
                         row["flight_id"] = flight_id
                     self._sort(children)
+            if bulk is None:
+                self._plain_values(self._observations)
             for statement, rows in ((_INSERT_CHANGE, self._changes),
                                     (_INSERT_OBS, self._observations),
                                     (_INSERT_CONFLICT, self._conflicts)):
                 for same in _by_keys(rows):
-                    conn.execute(statement, same)
+                    if bulk is not None:
+                        bulk.insert(conn, statement.table, same)
+                    else:
+                        conn.execute(statement, same)
         finally:
             self._clear()
 
@@ -251,14 +265,11 @@ class GroupWriter:
             return text
         return to_json_value(value)
 
-    def _encode(self, value: Any) -> str | None:
-        return None if value is None else json.dumps(self._plain(value))
-
-    def _hash(self, values: Mapping[str, Any]) -> str:
-        plain, get = self._plain, values.get
-        text = json.dumps({k: v if type(v := get(k)) in _PLAIN else plain(v)
-                           for k in OBSERVED_FIELDS}, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()
+    def _plain_values(self, rows: list[dict[str, Any]]) -> None:
+        plain = self._plain
+        for row in rows:
+            row["values"] = {k: v if type(v) in _PLAIN else plain(v)
+                             for k, v in row["values"].items()}
 
 
 def write_flight(

@@ -13,9 +13,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, or_, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from flightsync.errors import ConcurrentUpdateError, InputError
+from flightsync.errors import ConcurrentUpdateError, InputError, StoreError
 from flightsync.models import (
     OBSERVED_FIELDS,
     FlightQuery,
@@ -23,6 +25,8 @@ from flightsync.models import (
     FlightStatus,
     to_json_value,
 )
+from flightsync.store._bulk import select_rows
+from flightsync.store._engine import describe, display
 from flightsync.store._write import (
     GroupWriter,
     LegWrite,
@@ -95,6 +99,14 @@ def _values_of(record: FlightRecord) -> dict[str, Any]:
     return values
 
 
+# A stored leg's columns in FlightRecord's field order, then its row id and conflict flag.
+_LEG_COLUMNS = ("carrier", "flight_number", "suffix", "departure_date", "leg_index", "origin",
+                *OBSERVED_FIELDS, "last_synced_at", "version", "id", "has_open_conflict")
+_STATUS_AT = _LEG_COLUMNS.index("status")
+_CODESHARES_AT = _LEG_COLUMNS.index("codeshares")
+_STATUSES = FlightStatus._value2member_map_
+
+
 def load_legs(session: Session, keys: Sequence[FlightKey]) -> dict[FlightKey, list[StoredLeg]]:
     """Stored legs for each flight key, in leg order; keys without rows are absent."""
     out: dict[FlightKey, list[StoredLeg]] = {}
@@ -103,15 +115,23 @@ def load_legs(session: Session, keys: Sequence[FlightKey]) -> dict[FlightKey, li
     # One IN per identity column, exact keys filtered here: SQLite answers a row-value IN
     # with a scan of the whole table, these with lookups in the identity index.
     wanted = set(keys)
-    rows = [row for row in session.execute(
-        select(_F).where(
-            _F.c.carrier.in_(sorted({k[0] for k in wanted})),
-            _F.c.flight_number.in_(sorted({k[1] for k in wanted})),
-            _F.c.suffix.in_(sorted({k[2] for k in wanted})),
-            _F.c.departure_date.in_(sorted({k[3] for k in wanted})),
-        ).order_by(_F.c.leg_index)
-    ).all() if (row.carrier, row.flight_number, row.suffix, row.departure_date) in wanted]
-    ids = [row.id for row in rows if row.has_open_conflict]
+    wheres = [sorted({k[i] for k in wanted}) for i in range(4)]
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        # The driver's rows converted by the store's own rules: SQLAlchemy's per-value
+        # result processing was most of this function's time (benchmarks/RESULTS.md).
+        where = " AND ".join(f"{name} IN ({', '.join('?' * len(values))})" for name, values
+                             in zip(_LEG_COLUMNS[:4], wheres, strict=True))
+        rows = select_rows(conn, _F, _LEG_COLUMNS, where + " ORDER BY leg_index",
+                           [v for values in wheres for v in values])
+    else:
+        rows = [list(row) for row in conn.execute(
+            select(*(_F.c[name] for name in _LEG_COLUMNS)).where(
+                *(_F.c[name].in_(values) for name, values
+                  in zip(_LEG_COLUMNS[:4], wheres, strict=True)),
+            ).order_by(_F.c.leg_index))]
+    rows = [row for row in rows if (row[0], row[1], row[2], row[3]) in wanted]
+    ids = [row[-2] for row in rows if row[-1]]
     open_fields: dict[int, set[str]] = {}
     if ids:
         for fid, fname in session.execute(
@@ -119,13 +139,23 @@ def load_legs(session: Session, keys: Sequence[FlightKey]) -> dict[FlightKey, li
                 _CONFLICT.c.flight_id.in_(ids), _CONFLICT.c.status == "open")
         ):
             open_fields.setdefault(fid, set()).add(fname)
+    no_conflicts: frozenset[str] = frozenset()
     for row in rows:
-        record = _record_from_row(row)
-        key = (row.carrier, row.flight_number, row.suffix, row.departure_date)
-        out.setdefault(key, []).append(StoredLeg(
-            id=row.id, leg_index=row.leg_index, origin=row.origin, values=_values_of(record),
-            version=row.version, open_conflicts=frozenset(open_fields.get(row.id, ())),
-            record=record,
+        row_id = row[-2]
+        status = row[_STATUS_AT]
+        row[_STATUS_AT] = _STATUSES.get(status, FlightStatus.UNKNOWN)
+        row[_CODESHARES_AT] = tuple(row[_CODESHARES_AT] or ())
+        record = FlightRecord(*row[:-2])
+        values = dict(zip(OBSERVED_FIELDS, row[6:6 + len(OBSERVED_FIELDS)], strict=True))
+        # As _values_of renders a record: unknown status and no codeshares read as unset.
+        if values["status"] == FlightStatus.UNKNOWN:
+            values["status"] = None
+        if not values["codeshares"]:
+            values["codeshares"] = None
+        fields = open_fields.get(row_id)
+        out.setdefault((row[0], row[1], row[2], row[3]), []).append(StoredLeg(
+            id=row_id, leg_index=row[4], origin=row[5], values=values, version=row[-3],
+            open_conflicts=frozenset(fields) if fields else no_conflicts, record=record,
         ))
     return out
 
@@ -205,6 +235,19 @@ def finish_run(session: Session, *, run_id: str, now: datetime, counts: Mapping[
                outcome: str) -> None:
     session.execute(_FINISH_RUN, {"b_run_id": run_id, "finished_at": now, "outcome": outcome,
                                   **counts})
+
+
+def finish_run_alone(engine: Engine, *, run_id: str, now: datetime,
+                     counts: Mapping[str, int], outcome: str) -> None:
+    """``finish_run`` in a transaction of its own on a bare connection: the Session around
+    this one statement was a third of a cached in-process sync (benchmarks/RESULTS.md)."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(_FINISH_RUN, {"b_run_id": run_id, "finished_at": now,
+                                       "outcome": outcome, **counts})
+    except OperationalError as exc:  # as Database.session words it
+        raise StoreError(f"database {display(engine.url)}: {describe(exc, engine.url)}",
+                         url=display(engine.url)) from exc
 
 
 def last_run(session: Session, kinds: Sequence[str] | None = None) -> dict[str, Any] | None:
