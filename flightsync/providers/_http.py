@@ -4,7 +4,7 @@ into the ProviderError tree (STYLE.md habit 4), plus the time parsing every form
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -100,6 +100,17 @@ def json_body(response: httpx.Response, provider: str) -> Any:
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProviderBadResponse(f"{provider}: response is not valid JSON",
                                   provider=provider, status=response.status_code) from exc
+
+
+def get_json(client: httpx.Client, provider: str, path: str, *,
+             headers: Mapping[str, str], params: Mapping[str, str] | None = None,
+             ) -> tuple[Any, httpx.Response]:
+    """GET for the API-key providers: transport errors and HTTP statuses mapped into the
+    error tree, the body decoded. Returns the body and the response (for its raw text)."""
+    with mapped_transport_errors(provider):
+        response = client.get(path, params=params, headers=headers)
+    raise_for_status(response, provider)
+    return json_body(response, provider), response
 
 
 def parse_aware(text: str, provider: str, what: str) -> datetime:

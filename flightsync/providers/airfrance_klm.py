@@ -17,12 +17,7 @@ import structlog
 from flightsync.config import ProviderSettings
 from flightsync.errors import ConfigError, FlightNotFound, ProviderBadResponse
 from flightsync.models import FlightQuery, FlightStatus, Leg, Observation
-from flightsync.providers._http import (
-    json_body,
-    mapped_transport_errors,
-    parse_aware,
-    raise_for_status,
-)
+from flightsync.providers._http import get_json, parse_aware
 from flightsync.providers._shape import (
     as_list,
     as_object,
@@ -96,13 +91,8 @@ class AirFranceKlmAdapter:
         headers = {"API-Key": self._api_key, "Accept": "application/hal+json",
                    "Accept-Language": "en-GB"}
         fetched_at = datetime.now(UTC)
-        with mapped_transport_errors(PROVIDER):
-            response = self._client.get("/opendata/flightstatus", params=params,
-                                        headers=headers)
-        if response.status_code >= 300:
-            log.info("provider.fetch.error", provider=PROVIDER, status=response.status_code)
-        raise_for_status(response, PROVIDER)
-        body = json_body(response, PROVIDER)
+        body, response = get_json(self._client, PROVIDER, "/opendata/flightstatus",
+                                  params=params, headers=headers)
         with schema_guard(PROVIDER):
             legs = parse_flight_status(body, query)
         return Observation(provider=PROVIDER, query=query, legs=legs, fetched_at=fetched_at,

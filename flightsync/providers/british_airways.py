@@ -23,7 +23,7 @@ from flightsync.config import ProviderSettings
 from flightsync.errors import ConfigError, FlightNotFound, ProviderBadResponse
 from flightsync.models import FlightQuery, FlightStatus, Leg, Observation
 from flightsync.providers._airports import airport_tz, local_to_utc
-from flightsync.providers._http import json_body, mapped_transport_errors, raise_for_status
+from flightsync.providers._http import get_json
 from flightsync.providers.base import TokenSource
 
 if TYPE_CHECKING:  # only annotations: a command that fetches nothing never loads httpx
@@ -92,13 +92,9 @@ class BritishAirwaysAdapter:
 
     def fetch(self, query: FlightQuery) -> Observation:
         """The sectors BA reports for ``query``, as legs in flying order."""
-        with mapped_transport_errors(_NAME):
-            response = self._client.get(
-                request_path(query),
-                headers={"client-key": self._key, "Accept": "application/json"},
-            )
-        raise_for_status(response, _NAME)
-        body = json_body(response, _NAME)
+        body, response = get_json(
+            self._client, _NAME, request_path(query),
+            headers={"client-key": self._key, "Accept": "application/json"})
         legs, updated_at = parse_response(body, query)
         return Observation(provider=_NAME, query=query, legs=legs,
                            fetched_at=datetime.now(UTC), updated_at=updated_at,

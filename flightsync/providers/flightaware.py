@@ -28,12 +28,7 @@ from flightsync.config import ProviderSettings
 from flightsync.errors import ConfigError, FlightNotFound, ProviderBadResponse
 from flightsync.models import FlightQuery, FlightStatus, Leg, Observation
 from flightsync.providers._airports import airport_tz
-from flightsync.providers._http import (
-    json_body,
-    mapped_transport_errors,
-    parse_aware,
-    raise_for_status,
-)
+from flightsync.providers._http import get_json, parse_aware
 from flightsync.providers.base import TokenSource
 
 if TYPE_CHECKING:  # only annotations: a command that fetches nothing never loads httpx
@@ -89,13 +84,9 @@ class FlightAwareAdapter:
 
     def fetch(self, query: FlightQuery) -> Observation:
         """The flights AeroAPI reports for ``query``'s designator on its date, as legs."""
-        with mapped_transport_errors(_NAME):
-            response = self._client.get(
-                f"/flights/{ident(query)}", params=request_params(query),
-                headers={"x-apikey": self._key, "Accept": "application/json"},
-            )
-        raise_for_status(response, _NAME)
-        body = json_body(response, _NAME)
+        body, response = get_json(
+            self._client, _NAME, f"/flights/{ident(query)}", params=request_params(query),
+            headers={"x-apikey": self._key, "Accept": "application/json"})
         legs, updated_at = parse_response(body, query)
         return Observation(provider=_NAME, query=query, legs=legs,
                            fetched_at=datetime.now(UTC), updated_at=updated_at,
