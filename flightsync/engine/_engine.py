@@ -26,6 +26,7 @@ from flightsync.engine._choose import providers_for
 from flightsync.engine._fetch import Fetcher, FetchOutcome
 from flightsync.engine._merge import merge
 from flightsync.engine._results import BatchResult, failed_result, sync_status_of
+from flightsync.engine._runbook import RunBook
 from flightsync.errors import (
     ConcurrentUpdateError,
     FlightsyncError,
@@ -51,9 +52,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-# Relearning reads the whole observation history: once an hour is plenty for figures that
-# move over days, and `sources --recompute` forces it.
-RELEARN_EVERY = timedelta(hours=1)
 WRITE_GROUP = 64  # flights per transaction in a batch: fewer commits, each flight still whole
 # How long a finished flight may wait for others to share its transaction. A batch finishes
 # ~40 flights a second, one or two at a time: writing each at once cost a transaction (and the
@@ -95,13 +93,7 @@ class Engine:
         self._fetcher = Fetcher(providers, breakers, limiters, settings.retry,
                                 settings.http.max_workers)
         self._ranks = {name: providers.priority(name) for name in providers.adapters}
-        self._hits = 0
-        self._misses = 0
-        # This run's totals so far, kept as counts: an engine may serve many calls.
-        self._run_counts = dict.fromkeys(("results", "synced", "from_cache", "failed",
-                                          "conflicts"), 0)
-        self._run_started = False
-        self._recorded = (0, 0)
+        self.runbook = RunBook(database, cache, run_id=run_id, kind=run_kind)
         self._trust: Trust | None = None
         self._dependence: Dependence | None = None
         self._trust_loaded = not _sources.uses_accuracy(policy)
@@ -177,10 +169,10 @@ class Engine:
             raise NoProviderError(
                 f"no configured provider covers carrier {query.carrier}; "
                 "see `flightsync providers`")
-        self._start_run(1)
+        self.runbook.start(1)
         results = self._run([query], force=force, sources=sources, notify=notify)
         result = results[0]
-        self._finish_run(results)
+        self.runbook.finish(results)
         return result
 
     def batch(self, queries: Iterable[FlightQuery], *, force: bool = False,
@@ -188,11 +180,11 @@ class Engine:
               ) -> BatchResult:
         started = datetime.now(UTC)
         unique = list(dict.fromkeys(queries))
-        self._start_run(len(unique))
+        self.runbook.start(len(unique))
         results = self._run(unique, force=force, sources=None, notify=notify,
                             progress=progress)
-        self._finish_run(results)
-        self._learn(results)
+        self.runbook.finish(results)
+        _sources.relearn_after(self.database, self.policy, results)
         return BatchResult.of(self.run_id, results, started)
 
     def batch_due(self, *, limit: int, notify: bool = True,
@@ -200,7 +192,7 @@ class Engine:
         """Claim due flights ``batch.size`` at a time (leases: no two workers share one)."""
         started = datetime.now(UTC)
         owner = f"{socket.gethostname()}:{self.run_id}"
-        self._start_run(0)
+        self.runbook.start(0)
         results: list[SyncResult] = []
         while len(results) < limit:
             size = min(self.settings.batch.size, limit - len(results))
@@ -220,8 +212,8 @@ class Engine:
             finally:
                 with self.database.session() as session:
                     repo.release_leases(session, keys, owner)
-        self._finish_run(results, requested=len(results))
-        self._learn(results)
+        self.runbook.finish(results, requested=len(results))
+        _sources.relearn_after(self.database, self.policy, results)
         return BatchResult.of(self.run_id, results, started)
 
     def due_preview(self, *, limit: int) -> list[FlightQuery]:
@@ -247,7 +239,7 @@ class Engine:
             if not force:
                 cached_result = self.cache.get_result(query, names)
                 if cached_result is not None:
-                    self._hits += len(names)
+                    self.runbook.hits += len(names)
                     done[query] = cached_result
                     continue
             plan = _Plan(query=query, providers=names)
@@ -256,7 +248,7 @@ class Engine:
                     plan.observations[name] = obs
                     plan.outcomes[name] = SourceOutcome(name=name, ok=True, ms=0,
                                                         from_cache=True)
-                self._hits += len(plan.observations)
+                self.runbook.hits += len(plan.observations)
             plans.append(plan)
         return done, plans
 
@@ -304,7 +296,7 @@ class Engine:
                     future.add_done_callback(completed.put)
                     plan.pending += 1
                     plan.called = True
-                    self._misses += 1
+                    self.runbook.misses += 1
             if plan.pending == 0:
                 ready.append(plan)
         return futures, ready
@@ -410,57 +402,6 @@ class Engine:
         if not self._trust_loaded:
             self._trust, self._dependence = _sources.load_learned(session)
             self._trust_loaded = True
-
-    def _learn(self, results: Sequence[SyncResult]) -> None:
-        """Relearn the source scores after a batch that fetched something new, at most once
-        per RELEARN_EVERY; a failure is logged and does not undo the flights written."""
-        if not any(r.success and not r.from_cache for r in results):
-            return
-        with self.database.session() as session:
-            last = repo.last_scores_at(session)
-        if last is not None and datetime.now(UTC) - last < RELEARN_EVERY:
-            return  # the 15-minute cron would otherwise relearn the whole history every run
-        try:
-            _sources.recompute(self.database, self.policy)
-        except FlightsyncError as exc:
-            log.warning("sources.recompute.failed", code=exc.code, error=str(exc))
-
-    # -- run bookkeeping ----------------------------------------------------------------
-    def _start_run(self, requested: int) -> None:
-        """One sync_run row per engine (per command), however many calls it serves."""
-        if self._run_started:
-            return
-        self._run_started = True
-        with self.database.session() as session:
-            repo.start_run(session, run_id=self.run_id, kind=self.run_kind,
-                           host=socket.gethostname(), now=datetime.now(UTC),
-                           requested=requested)
-
-    def _finish_run(self, latest: Sequence[SyncResult], requested: int | None = None) -> None:
-        tally = self._run_counts
-        for r in latest:
-            tally["results"] += 1
-            if not r.success:
-                tally["failed"] += 1
-            elif r.from_cache:
-                tally["from_cache"] += 1
-            else:
-                tally["synced"] += 1
-            if r.sync_status == SyncStatus.CONFLICT:
-                tally["conflicts"] += 1
-        failed, total = tally["failed"], tally["results"]
-        counts = {
-            "synced": tally["synced"], "from_cache": tally["from_cache"], "failed": failed,
-            "conflicts": tally["conflicts"],
-            "cache_hits": self._hits, "cache_misses": self._misses,
-        }
-        counts["requested"] = total if requested is None else requested
-        outcome = "ok" if failed == 0 else ("failed" if failed == total else "partial")
-        self.cache.record(self._hits - self._recorded[0], self._misses - self._recorded[1])
-        self._recorded = (self._hits, self._misses)
-        repo.finish_run_alone(self.database.engine, run_id=self.run_id, now=datetime.now(UTC),
-                              counts=counts, outcome=outcome)
-        log.info("run.finished", kind=self.run_kind, outcome=outcome, **counts)
 
 
 def _drain(completed: SimpleQueue[Future[FetchOutcome]], *, timeout: float | None,

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from flightsync.models import OBSERVED_FIELDS, TIME_FIELDS, to_json_value
+from flightsync.errors import FlightsyncError
+from flightsync.models import OBSERVED_FIELDS, TIME_FIELDS, SyncResult, to_json_value
 from flightsync.policy import Dependence, Policy, Trust
 from flightsync.store import Database
 from flightsync.store import repository as repo
@@ -181,3 +182,23 @@ def figures_behind(field: str, observed: Mapping[str, Any], trust: Trust | None,
         return {}
     _, _, figures = choose(field, values, trust, policy.time_tolerance_minutes, ())
     return {source: round(figure, _DIGITS) for source, figure in sorted(figures.items())}
+
+
+# Relearning reads the whole observation history: once an hour is plenty for figures that
+# move over days, and `sources --recompute` forces it.
+RELEARN_EVERY = timedelta(hours=1)
+
+
+def relearn_after(database: Database, policy: Policy, results: Sequence[SyncResult]) -> None:
+    """Relearn the scores after a batch that fetched something new, at most once per
+    RELEARN_EVERY; a failure is logged and does not undo the flights the batch wrote."""
+    if not any(r.success and not r.from_cache for r in results):
+        return
+    with database.session() as session:
+        last = repo.last_scores_at(session)
+    if last is not None and datetime.now(UTC) - last < RELEARN_EVERY:
+        return  # the 15-minute cron would otherwise relearn the whole history every run
+    try:
+        recompute(database, policy)
+    except FlightsyncError as exc:
+        log.warning("sources.recompute.failed", code=exc.code, error=str(exc))

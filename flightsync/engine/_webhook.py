@@ -242,12 +242,12 @@ def ingest(engine: Engine, body: bytes, headers: Mapping[str, str], *, insecure:
                        known_providers=registry.names(), now=when)
     outcome = _apply_once(engine, event, when)
     # The engine's own run row (one per command), shared with sync and batch.
-    engine._start_run(1)
+    engine.runbook.start(1)
     if outcome.result is None:
-        engine._finish_run([])
+        engine.runbook.finish([])
         log.info("webhook.duplicate", event_id=event.event_id, provider=event.provider)
         return outcome
-    engine._finish_run([outcome.result])
+    engine.runbook.finish([outcome.result])
     changed = outcome.result.changed_fields
     log.info("webhook.applied", event_id=event.event_id, provider=event.provider,
              flight=event.query.key, changed=list(changed),
