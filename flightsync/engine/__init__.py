@@ -7,8 +7,9 @@ modules such as the cached-sync fast path (``_fast``), must not pull in the stor
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from flightsync._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from flightsync.engine._engine import Engine
@@ -43,14 +44,4 @@ __all__ += [  # webhooks in and out (issue 5)
 ]
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_HOMES])
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _HOMES)

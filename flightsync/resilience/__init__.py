@@ -15,10 +15,11 @@ brings stamina and tenacity (~15 ms of a process that must start in well under 2
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+from flightsync._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from flightsync.config import RetrySettings
@@ -81,14 +82,4 @@ def call_with_retry(fn: Callable[[], _T], settings: RetrySettings, *, provider: 
     return retry.call_with_retry(fn, settings, provider=provider, on_wait=on_wait, clock=clock)
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_HOMES])
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _HOMES)
