@@ -5,18 +5,17 @@ imported until ``get`` asks for it."""
 from __future__ import annotations
 
 import importlib
-import os
-import sys
-from importlib.metadata import entry_points
 
 import structlog
 
+from flightsync.config import ADAPTER_ENTRY_POINT_GROUP, adapter_entry_points
 from flightsync.errors import ConfigError
 from flightsync.providers.base import Adapter
 
 log = structlog.get_logger(__name__)
 
-ENTRY_POINT_GROUP = "flightsync.adapters"
+# One scan per process, shared with the config check (config.adapter_entry_points).
+ENTRY_POINT_GROUP = ADAPTER_ENTRY_POINT_GROUP
 
 BUILTINS: dict[str, str] = {
     "amadeus": "flightsync.providers.amadeus:AmadeusAdapter",
@@ -29,34 +28,9 @@ BUILTINS: dict[str, str] = {
 _registered: dict[str, str | type[Adapter]] = {}
 
 
-_scanned: tuple[tuple[tuple[str, float], ...], dict[str, str]] | None = None
-
-
-def _path_stamp() -> tuple[tuple[str, float], ...]:
-    stamp = []
-    for entry in sys.path:
-        try:
-            stamp.append((entry, os.stat(entry or ".").st_mtime))
-        except OSError:
-            stamp.append((entry, -1.0))
-    return tuple(stamp)
-
-
-def _entry_point_targets() -> dict[str, str]:
-    # Scanned again whenever sys.path or a folder on it changes (installing a plugin adds a
-    # *.dist-info folder there), so a long-lived process sees new plugins without a restart;
-    # otherwise the last scan serves, since each one reads every installed distribution's
-    # metadata and a run asks once per adapter (benchmarks/RESULTS.md).
-    global _scanned  # noqa: PLW0603 - a process-wide memo is the point
-    stamp = _path_stamp()
-    if _scanned is None or _scanned[0] != stamp:
-        _scanned = (stamp, {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)})
-    return dict(_scanned[1])
-
-
 def _table() -> dict[str, str | type[Adapter]]:
     table: dict[str, str | type[Adapter]] = dict(BUILTINS)
-    table.update(_entry_point_targets())
+    table.update(adapter_entry_points())
     table.update(_registered)
     return table
 
