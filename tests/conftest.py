@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import stamina
+import structlog
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -34,6 +35,9 @@ def _hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
         yield state
     finally:
         stamina.set_testing(False)
+        # The CLI configures structlog process-wide; no test may inherit another's set-up.
+        structlog.reset_defaults()
+        structlog.contextvars.clear_contextvars()
 
 
 @pytest.fixture

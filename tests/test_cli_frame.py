@@ -33,12 +33,6 @@ from flightsync.models import PROVIDER_NAMES
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def _reset_structlog() -> Iterator[None]:
-    yield
-    structlog.reset_defaults()
-    structlog.contextvars.clear_contextvars()
-
 
 def command_paths() -> list[tuple[str, ...]]:
     """Every command and subcommand, as the words typed after `flightsync`."""

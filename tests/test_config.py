@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import json
 import typing
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 import yaml
 from pydantic import BaseModel
 from typer.testing import CliRunner
@@ -26,11 +24,6 @@ from flightsync.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 
-
-@pytest.fixture(autouse=True)
-def _reset_structlog() -> Iterator[None]:
-    yield
-    structlog.reset_defaults()
 
 
 def write(tmp_path: Path, text: str, name: str = "flightsync.yaml") -> Path:

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
@@ -32,12 +31,6 @@ FAMILIES = {"flightsync_syncs", "flightsync_sync_failures", "flightsync_cache_hi
             "flightsync_breaker_state", "flightsync_conflicts_open",
             "flightsync_last_success_timestamp_seconds", "flightsync_run_duration_seconds"}
 
-
-@pytest.fixture(autouse=True)
-def _reset_structlog() -> Iterator[None]:
-    yield
-    structlog.reset_defaults()
-    structlog.contextvars.clear_contextvars()
 
 
 @pytest.fixture

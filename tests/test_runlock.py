@@ -10,11 +10,9 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 from typer.testing import CliRunner
 
 from flightsync.cli import app
@@ -22,12 +20,6 @@ from flightsync.engine import BUSY_MESSAGE, RunLockBusy, run_lock
 
 runner = CliRunner()
 
-
-@pytest.fixture(autouse=True)
-def _reset_structlog() -> Iterator[None]:
-    yield
-    structlog.reset_defaults()
-    structlog.contextvars.clear_contextvars()
 
 
 def due(*extra: str) -> tuple[int, dict[str, object], str]:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 from sqlalchemy import update
 from typer.testing import CliRunner
 
@@ -27,12 +26,6 @@ from flightsync.store.tables import Flight
 runner = CliRunner()
 TODAY = datetime.now(UTC).date()
 
-
-@pytest.fixture(autouse=True)
-def _reset_structlog() -> Iterator[None]:
-    yield
-    structlog.reset_defaults()
-    structlog.contextvars.clear_contextvars()
 
 
 def use_sandbox(monkeypatch: pytest.MonkeyPatch, config: SandboxConfig | None = None

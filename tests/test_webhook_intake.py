@@ -35,12 +35,6 @@ SECRET = "whsec_" + base64.b64encode(KEY).decode()
 SEEDED = (("LH400", DAY), ("KL419", DAY))   # KL419 flies three legs: AMS, IAD, GRU
 
 
-@pytest.fixture(autouse=True)
-def _reset_structlog() -> Iterator[None]:
-    yield
-    structlog.reset_defaults()
-    structlog.contextvars.clear_contextvars()
-
 
 @pytest.fixture(scope="module")
 def sandbox_env() -> Iterator[dict[str, str]]:

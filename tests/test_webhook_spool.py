@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-import structlog
 from typer.testing import CliRunner
 
 from flightsync.cli import app
@@ -29,12 +28,6 @@ DAY = "2026-03-02"
 KEY = b"flightsync-spool-test-key-012345"
 SECRET = "whsec_" + base64.b64encode(KEY).decode()
 
-
-@pytest.fixture(autouse=True)
-def _reset_structlog() -> Iterator[None]:
-    yield
-    structlog.reset_defaults()
-    structlog.contextvars.clear_contextvars()
 
 
 @pytest.fixture
