@@ -7,7 +7,6 @@ commands that need them, so `flightsync --help` starts fast.
 from __future__ import annotations
 
 import copy
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -57,9 +56,9 @@ for _module in (_sync, _webhook, _status, _migrate, _operate, _sandbox):
     _module.register(app)
 
 
-def main() -> None:
-    """Console-script entry point (`flightsync`)."""
-    _for_command(sys.argv[1:])(prog_name="flightsync")
+def run(args: list[str]) -> None:
+    """Run the command ``args`` name (``flightsync.cli.main`` is the console script)."""
+    _for_command(args)(args=args, prog_name="flightsync")
 
 
 def _for_command(args: list[str]) -> typer.Typer:

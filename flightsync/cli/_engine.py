@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from flightsync.cli._startup import resume_collector
 from flightsync.cli._state import AppState
 
 if TYPE_CHECKING:
@@ -30,4 +31,5 @@ def open_engine(settings: Settings, *, run_kind: str, run_id: str) -> Iterator[E
 def engine_for(ctx: typer.Context, state: AppState, run_kind: str) -> Iterator[Engine]:
     """The engine for this invocation's settings (``run_kind`` names the run in the store)."""
     with open_engine(state.settings(ctx), run_kind=run_kind, run_id=state.run_id) as engine:
+        resume_collector()  # the command's real work begins here
         yield engine

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from flightsync.cli import _render
+from flightsync.cli._startup import resume_collector
 from flightsync.cli._state import begin
 from flightsync.errors import InputError
 
@@ -52,6 +53,7 @@ def serve(
         overlay["fail_rate"] = fail
     if overlay:
         config = sandbox.SandboxConfig.from_mapping(overlay, source="options", base=config)
+    resume_collector()  # a server runs until stopped
     sandbox.serve(config, port, announce=_render.note_stdout)
 
 
