@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import text, update
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlmodel import col, select
 
 from flightsync.errors import ConfigError, SchemaBehindError, StoreError
 from flightsync.store import Database, Flight, FlightChange, migrate
+from flightsync.store import repository as repo
 
 BERLIN_WINTER = timezone(timedelta(hours=1))
 
@@ -218,3 +219,39 @@ def test_unsupported_database_url_is_a_config_error() -> None:
     with pytest.raises(ConfigError) as caught:
         Database.open("not a url at all: secret")
     assert "secret" not in caught.value.message
+
+
+def test_a_run_never_claims_again_a_flight_it_synced_with_a_short_ttl(db_url: str) -> None:
+    """`batch --due` claims flights due by the run's start: a flight synced in the run is
+    next due after that, even when its TTL is shorter than the run, so the run's later claims
+    leave it alone (the next run takes it). Without ``due_by`` it comes back."""
+    started = datetime.now(UTC)
+    database = Database.open(db_url)
+    try:
+        with database.session() as session:
+            for number in (1, 2):
+                session.add(_flight(flight_number=number, tracked=True,
+                                    next_sync_due_at=started - timedelta(minutes=1)))
+        with database.session() as session:
+            first = repo.claim_due(session, now=started, due_by=started, limit=1,
+                                   owner="run", lease_seconds=600,
+                                   postgres=database.dialect == "postgresql")
+        assert [q.number for q in first] == [1]
+        # Synced: due again 30 s later; the run goes on for another minute.
+        later = started + timedelta(seconds=90)
+        with database.session() as session:
+            repo.release_leases(session, [repo.key_of(first[0])], "run")
+            session.execute(update(Flight).where(col(Flight.flight_number) == 1)
+                            .values(next_sync_due_at=started + timedelta(seconds=30)))
+        with database.session() as session:
+            again = repo.claim_due(session, now=later, due_by=started, limit=5, owner="run",
+                                   lease_seconds=600, postgres=database.dialect == "postgresql")
+        assert [q.number for q in again] == [2]
+        with database.session() as session:
+            repo.release_leases(session, [repo.key_of(q) for q in again], "run")
+            unbounded = repo.claim_due(session, now=later, limit=5, owner="next",
+                                       lease_seconds=600,
+                                       postgres=database.dialect == "postgresql")
+        assert sorted(q.number for q in unbounded) == [1, 2]
+    finally:
+        database.close()

@@ -198,7 +198,7 @@ class Engine:
             size = min(self.settings.batch.size, limit - len(results))
             with self.database.session() as session:
                 claimed = repo.claim_due(
-                    session, now=datetime.now(UTC), limit=size, owner=owner,
+                    session, now=datetime.now(UTC), due_by=started, limit=size, owner=owner,
                     lease_seconds=self.settings.batch.lease_seconds,
                     postgres=self.database.dialect == "postgresql")
             if not claimed:

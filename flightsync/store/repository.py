@@ -174,8 +174,11 @@ def record_failure(session: Session, key: FlightKey, *, error: str, now: datetim
 
 
 def claim_due(session: Session, *, now: datetime, limit: int, owner: str,
-              lease_seconds: float, postgres: bool) -> list[FlightQuery]:
-    """Lease up to ``limit`` due flights, earliest departure first.
+              lease_seconds: float, postgres: bool,
+              due_by: datetime | None = None) -> list[FlightQuery]:
+    """Lease up to ``limit`` flights due by ``due_by`` (default ``now``), earliest departure
+    first. A run passes its start as ``due_by``: a flight it has synced is next due after
+    that, so a TTL shorter than the run cannot bring it back into the same run.
 
     On PostgreSQL the candidate rows are locked with SKIP LOCKED so concurrent workers on
     other hosts never claim the same flight; an expired lease (crashed worker) is claimable.
@@ -184,7 +187,7 @@ def claim_due(session: Session, *, now: datetime, limit: int, owner: str,
     free = or_(_F.c.lease_expires_at.is_(None), _F.c.lease_expires_at < now)
     candidates = (
         select(_F.c.id).where(_F.c.leg_index == 0, _F.c.tracked.is_(True),
-                              _F.c.next_sync_due_at <= now, free)
+                              _F.c.next_sync_due_at <= (due_by or now), free)
         .order_by(_F.c.scheduled_departure.asc().nulls_last(), _F.c.id).limit(limit)
     )
     if postgres:
