@@ -392,6 +392,16 @@ def test_help_imports_nothing_heavy() -> None:
     assert done.stderr == "[]"
 
 
+def test_version_prints_the_installed_distributions_version() -> None:
+    """`--version` names the same version the installed distribution carries, and exits 0
+    without running a command."""
+    from importlib.metadata import version  # noqa: PLC0415
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout == f"flightsync {version('flightsync')}\n"
+
+
 def test_module_entry_point() -> None:
     """`python -m flightsync` runs the same CLI."""
     done = subprocess.run([sys.executable, "-m", "flightsync", "--help"], check=False,

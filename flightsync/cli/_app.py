@@ -29,6 +29,14 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from flightsync import __version__  # noqa: PLC0415
+
+        typer.echo(f"flightsync {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
@@ -46,6 +54,9 @@ def root(
         "-v", "--verbose", count=True, help="More log output (-vv: debug).")] = 0,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only errors in the log.")
                      ] = False,
+    _version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_print_version,
+        help="Print flightsync's version and exit.")] = False,
 ) -> None:
     """Keep a SQL database of flights in step with several flight-data providers."""
     ctx.obj = AppState(config=config, json=json_out, sandbox=sandbox,
