@@ -90,12 +90,25 @@ def run(args: argparse.Namespace, note: Callable[[str], None]) -> dict[str, Any]
         rows += write_rows(bench.root, flights=db_flights)
     header = {
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%MZ"),
-        "python": platform.python_version(), "nproc": os.cpu_count(),
+        "python": platform.python_version(), "cpu": _cpu_model(), "nproc": os.cpu_count(),
         "load_avg_1m": round(os.getloadavg()[0], 2), "latency_ms": args.latency_ms,
         "runs": runs, "quick": args.quick,
         "elapsed_s": round(time.perf_counter() - started, 1),
     }
     return {"header": header, "rows": rows}
+
+
+def _cpu_model() -> str:
+    """The processor's name where Linux tells it (figures differ by machine), else its
+    architecture."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return "_".join(line.partition(":")[2].split())
+    except OSError:
+        pass
+    return platform.machine() or "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:
