@@ -16,8 +16,8 @@ from flightsync.models import FieldConflict
 from flightsync.policy._policy import Policy
 from flightsync.policy._rules import (
     RULE_FUNCTIONS,
-    SET_FIELDS,
     TIME_FIELD_SET,
+    VALUE_KEYS,
     Context,
     Dependence,
     Trust,
@@ -82,11 +82,12 @@ def resolve_leg(policy: Policy, observed: Mapping[str, Mapping[str, Any]],
                 dependence: Dependence | None = None) -> LegResolution:
     """Choose a value for every field some source reported (``None`` values are ignored).
 
-    Agreement (times within the tolerance, codeshares as sets) takes the best-ranked source's
-    value with rule ``agree``. Otherwise the mode's rule picks and a FieldConflict is recorded;
-    manual mode and ``escalate`` fields (automatic mode) mark it escalated and keep the current
-    value, or store the priority rule's choice when there is no current value. In automatic
-    mode a status disagreement is escalated only when a source reports the flight cancelled or
+    Agreement (times within the tolerance, other values by ``VALUE_KEYS``: codeshares as sets,
+    aircraft types by ICAO designator) takes the best-ranked source's own value with rule
+    ``agree``. Otherwise the mode's rule picks and a FieldConflict is recorded; manual mode
+    and ``escalate`` fields (automatic mode) mark it escalated and keep the current value, or
+    store the priority rule's choice when there is no current value. In automatic mode a
+    status disagreement is escalated only when a source reports the flight cancelled or
     diverted; manual mode holds every disagreement. ``trust`` and ``dependence`` (learned
     accuracies, and which sources copy each other) feed the ``accuracy`` rule.
     """
@@ -117,8 +118,10 @@ def resolve_leg(policy: Policy, observed: Mapping[str, Mapping[str, Any]],
             agree = True
         elif field in TIME_FIELD_SET:
             agree = max(vals) - min(vals) <= tolerance
-        elif field in SET_FIELDS:
-            agree = len({frozenset(v) for v in vals}) == 1
+        elif field in VALUE_KEYS:
+            # Equal values need no key; only differing spellings pay for the lookups.
+            agree = (vals.count(first) == len(vals)
+                     or len(set(map(VALUE_KEYS[field], vals))) == 1)
         else:
             agree = vals.count(first) == len(vals)
         if agree:

@@ -7,18 +7,26 @@ Rules return ``(value, source, detail)``; only ``accuracy`` has a detail (its tr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from flightsync.models import TIME_FIELDS
+from flightsync.policy._aircraft import aircraft_key
 
 Trust = Mapping[str, Mapping[str, float]]   # source -> field -> estimated accuracy (0..1)
 Dependence = Mapping[str, Mapping[str, float]]   # source -> other source -> P(dependent)
 Choice = tuple[Any, str, Mapping[str, float] | None]
 
-TIME_FIELD_SET = frozenset(TIME_FIELDS)
-SET_FIELDS = frozenset({"codeshares"})   # order within the list carries no meaning
+TIME_FIELD_SET = frozenset(TIME_FIELDS)   # these agree within the policy's time tolerance
+# Fields whose values agree when their keys are equal, not only when they are: the order of
+# codeshares carries no meaning, and an airline's IATA aircraft code names the same type as
+# FlightAware's ICAO designator. The resolver, ``majority`` and the accuracy vote all group
+# values through this one table.
+VALUE_KEYS: dict[str, Callable[[Any], Hashable]] = {
+    "codeshares": frozenset,
+    "aircraft_type": aircraft_key,
+}
 
 # DESIGN.md section 8: cancelled, diverted, then the most advanced phase, then the rest.
 _SEVERITY: dict[str, int] = {
@@ -86,7 +94,8 @@ def _majority(field: str, srcs: Sequence[str], vals: Sequence[Any], ctx: Context
         tolerance = ctx.tolerance
         counts = [sum(1 for other in vals if abs(other - value) <= tolerance) for value in vals]
     else:
-        keys = [frozenset(v) for v in vals] if field in SET_FIELDS else list(vals)
+        key_of = VALUE_KEYS.get(field)
+        keys = list(map(key_of, vals)) if key_of is not None else list(vals)
         counts = [keys.count(key) for key in keys]
     index = counts.index(max(counts))
     return vals[index], srcs[index], None

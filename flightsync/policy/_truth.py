@@ -44,7 +44,7 @@ class PairStats:
     """What two sources share on one field."""
 
     compared: int = 0               # items both gave a value for
-    same: int = 0                   # of those, items with exactly the same value
+    same: int = 0                   # of those, items with the same value (by its key)
     same_false: int = 0             # of those, same value and not the chosen truth
 
 

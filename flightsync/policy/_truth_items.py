@@ -1,10 +1,12 @@
 """The claims of one trust estimate as flat arrays, built once and shared by every pass.
 
-An *item* is one (thing, field); its *candidates* are the distinct values sources gave for it;
-a *group* is the set of sources that gave exactly one candidate. Copier families make the same
-groups recur on thousands of items, so the vote is computed per group and the per-item work
-is a few array operations (``_truth``). Everything here depends on the claims and the time
-tolerance only, never on accuracies, so ``trust_passes`` builds it once for its three passes.
+An *item* is one (thing, field); its *candidates* are the distinct values sources gave for it
+(distinct by the field's key in ``_rules.VALUE_KEYS`` where it has one, so an IATA aircraft
+code and its ICAO designator are one candidate); a *group* is the set of sources that gave
+exactly one candidate. Copier families make the same groups recur on thousands of items, so
+the vote is computed per group and the per-item work is a few array operations (``_truth``).
+Everything here depends on the claims and the time tolerance only, never on accuracies, so
+``trust_passes`` builds it once for its three passes.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 
+from flightsync.policy._rules import VALUE_KEYS
 from flightsync.policy._truth_vote import near_lists, value_key
 
 Ints = npt.NDArray[np.int64]
@@ -54,7 +57,7 @@ class Items:
     coverage: Floats                     # [source, field] items the source gave a value for
     keys_flat: Ints                      # the (field, a, b) keys compared at least once, and
     compared: Ints                       # per such key: items both gave a value for,
-    same: Ints                           # and of those, items with exactly the same value
+    same: Ints                           # and of those, items with the same candidate
     false_values: Floats                 # field -> ACCU's n (mean wrong values, at least 1)
 
     @property
@@ -101,16 +104,19 @@ def build(claims: Iterable[tuple[Hashable, str, str, Any]], tolerance_seconds: f
     near_src: list[int] = []
     near_dst: list[int] = []
     registry: dict[tuple[int, tuple[int, ...]], int] = {}
+    key_of_field = [VALUE_KEYS.get(f) for f in fields]
     for key in keys:
         by_source = grouped[key]
         field = field_index[key[1]]
+        key_of = key_of_field[field]
         index_of: dict[Hashable, int] = {}
         first = len(values)
         members: list[list[int]] = []
         for source in sorted(by_source):
             value = by_source[source]
             found = index_of.setdefault(
-                value if type(value) in _PLAIN else value_key(value), len(members))
+                key_of(value) if key_of is not None
+                else value if type(value) in _PLAIN else value_key(value), len(members))
             if found == len(members):
                 values.append(value)
                 members.append([source_index[source]])

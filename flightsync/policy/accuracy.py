@@ -19,6 +19,7 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from flightsync.policy._rules import VALUE_KEYS
 from flightsync.policy._truth import Estimate, Settings, run
 from flightsync.policy._truth_items import Items, build
 from flightsync.policy._truth_vote import Dependence, independence, near_lists, value_key, weight
@@ -210,7 +211,8 @@ def changed_share(before: TrustModel, after: TrustModel) -> dict[str, float]:
     for key, value in before.truths.items():
         found = counts.setdefault(key[1], [0, 0])
         found[0] += 1
-        if key in after.truths and value_key(after.truths[key]) != value_key(value):
+        key_of = VALUE_KEYS.get(key[1], value_key)
+        if key in after.truths and key_of(after.truths[key]) != key_of(value):
             found[1] += 1
     return {name: changed / items for name, (items, changed) in counts.items()}
 
@@ -237,22 +239,25 @@ def choose(field: str, values: Mapping[str, Any], trust: Trust | None,
            dependence: Dependence | None = None) -> tuple[Any, str, dict[str, float]]:
     """Pick one of ``values`` (source -> value) for ``field`` by an accuracy-weighted vote.
 
-    Each candidate value gathers the log-odds votes of the sources that gave it or, for times,
-    a time within ``tolerance_minutes``; sources that depend on one another (``dependence``)
-    count once between them. Equal scores go to the candidate whose best source comes first
-    in ``order`` (sources ``order`` omits rank after it, by name). Returns the chosen value,
-    the best-ranked source that gave exactly it, and the trust figure used for every source.
+    Each candidate value gathers the log-odds votes of the sources that gave it (by the
+    field's key in ``VALUE_KEYS``: an IATA aircraft code and its ICAO designator are one
+    candidate) or, for times, a time within ``tolerance_minutes``; sources that depend on one
+    another (``dependence``) count once between them. Equal scores go to the candidate whose
+    best source comes first in ``order`` (sources ``order`` omits rank after it, by name).
+    Returns the chosen value as its best-ranked source gave it, that source, and the trust
+    figure used for every source.
     """
     if not values:
         raise ValueError("choose needs at least one value")
     rank = {source: index for index, source in enumerate(order)}
     sources = sorted(values, key=lambda s: (rank.get(s, len(rank)), s))
     figures = {s: _trust_of(trust, s, field, prior) for s in sources}
+    key_of = VALUE_KEYS.get(field, value_key)
     index_of: dict[Hashable, int] = {}
     candidates: list[Any] = []
     members: list[list[str]] = []
     for source in sources:
-        key = value_key(values[source])
+        key = key_of(values[source])
         found = index_of.get(key)
         if found is None:
             index_of[key] = len(candidates)
