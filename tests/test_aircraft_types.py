@@ -100,14 +100,30 @@ def test_default_policy_iata_and_icao_of_one_type_agree_on_the_airlines_code() -
 
 def test_manual_policy_opens_no_conflict_for_one_type_in_two_code_systems() -> None:
     """Manual mode: A20N from FlightAware beside 32N from Lufthansa and Amadeus holds nothing
-    for an operator, even with a stored value in the ICAO form."""
+    for an operator, even with a stored value in the ICAO form (which stays: same type)."""
     observed = {FA: {FIELD: "A20N"}, LH: {FIELD: "32N"}, "amadeus": {FIELD: "32N"}}
 
     result = resolve(MANUAL, observed, current={FIELD: "A20N"})
 
     assert result.conflicts == []
-    assert result.values[FIELD] == "32N"
+    assert result.values[FIELD] == "A20N"
     assert result.decisions[FIELD][2] == AGREE
+
+
+@pytest.mark.parametrize("policy", [DEFAULT_POLICY, MANUAL], ids=["default", "manual"])
+def test_a_stored_type_is_not_rewritten_in_another_spelling(policy: Policy) -> None:
+    """When the airline drops out and only FlightAware reports the same type in ICAO form,
+    the stored IATA code stays (no audit row, no new version for nothing); codeshares in
+    another order likewise. A different type still replaces it."""
+    current = {FIELD: "32N", "codeshares": ("UA9050", "AC9100")}
+
+    same = resolve(policy, {FA: {FIELD: "A20N", "codeshares": ("AC9100", "UA9050")}},
+                   current=current)
+    other = resolve(policy, {FA: {FIELD: "B738"}}, current=current)
+
+    assert same.values[FIELD] == "32N"
+    assert same.values["codeshares"] == ("UA9050", "AC9100")
+    assert other.values[FIELD] == "B738"
 
 
 def test_different_types_still_conflict_in_default_and_manual_mode() -> None:

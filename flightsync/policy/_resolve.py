@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import chain
 from typing import Any, NamedTuple
 
@@ -114,17 +114,10 @@ def resolve_leg(policy: Policy, observed: Mapping[str, Mapping[str, Any]],
             if not vals:
                 continue
         first = vals[0]
-        if len(vals) == 1:
-            agree = True
-        elif field in TIME_FIELD_SET:
-            agree = max(vals) - min(vals) <= tolerance
-        elif field in VALUE_KEYS:
-            # Equal values need no key; only differing spellings pay for the lookups.
-            agree = (vals.count(first) == len(vals)
-                     or len(set(map(VALUE_KEYS[field], vals))) == 1)
-        else:
-            agree = vals.count(first) == len(vals)
-        if agree:
+        # Most fields agree to the letter: only the others pay for a call.
+        if len(vals) == 1 or vals.count(first) == len(vals) or _agree(field, vals, tolerance):
+            if current is not None and field in VALUE_KEYS:
+                first = _as_stored(field, first, current)
             values[field] = first
             decisions[field] = _new_tuple(Decision, (first, srcs[0], AGREE, None))
             continue
@@ -141,8 +134,30 @@ def resolve_leg(policy: Policy, observed: Mapping[str, Mapping[str, Any]],
             if context is None:
                 context = Context(tolerance, updated_at, trust, dependence)
             value, source, detail = RULE_FUNCTIONS[rule](field, srcs, vals, context)
+            if current is not None and field in VALUE_KEYS:
+                value = _as_stored(field, value, current)
             decisions[field] = _new_tuple(Decision, (value, source, rule, detail))
         values[field] = value
         conflicts.append(FieldConflict(field, dict(zip(srcs, vals, strict=False)), value, rule,
                                        0, escalated))
     return LegResolution(values=values, decisions=decisions, conflicts=conflicts, order=order)
+
+
+def _as_stored(field: str, value: Any, current: Mapping[str, Any]) -> Any:
+    """``value``, or the stored value when it names the same thing by ``VALUE_KEYS``: a
+    provider spelling it differently (FlightAware's A20N for a stored 32N, codeshares in
+    another order) must not rewrite the row, its audit trail and its version."""
+    stored = current.get(field)
+    if stored is None or stored == value:
+        return value
+    key = VALUE_KEYS[field]
+    return stored if key(stored) == key(value) else value
+
+
+def _agree(field: str, vals: Sequence[Any], tolerance: timedelta) -> bool:
+    """Whether values that differ to the letter still agree: times within the tolerance,
+    ``VALUE_KEYS`` fields by key."""
+    if field in TIME_FIELD_SET:
+        return bool(max(vals) - min(vals) <= tolerance)
+    key = VALUE_KEYS.get(field)
+    return key is not None and len(set(map(key, vals))) == 1
