@@ -21,8 +21,7 @@ translates them into the exit codes of DESIGN.md section 2 in exactly one place.
     │   └── ConcurrentUpdateError            optimistic version check lost
     ├── WebhookError                     2
     │   ├── WebhookSignatureError
-    │   ├── WebhookPayloadError
-    │   └── WebhookReplayError           (reported as duplicate, exit 0)
+    │   └── WebhookPayloadError          (a replayed event is an outcome, "duplicate", exit 0)
 """
 
 from __future__ import annotations
@@ -154,9 +153,3 @@ class WebhookSignatureError(WebhookError):
 
 class WebhookPayloadError(WebhookError):
     code = "invalid_payload"
-
-
-class WebhookReplayError(WebhookError):
-    exit_code = 0
-    code = "duplicate_event"
-
