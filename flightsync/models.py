@@ -64,23 +64,39 @@ def parse_designator(text: str) -> tuple[str, int, str]:
     1-4 digits; an optional one-letter operational suffix. Anything else is an InputError.
     """
     match = _DESIGNATOR.match(text.upper()) if len(text) <= 16 else None
-    if match is None:
+    if match is None or int(match["number"]) == 0:
         raise InputError(
             f"invalid flight designator {text[:40]!r}: expected a carrier code (2 IATA or "
-            "3 ICAO characters), 1-4 digits and an optional letter, like LH400 or LH400A",
+            "3 ICAO characters), a number from 1 to 9999 and an optional letter, like LH400 "
+            "or LH400A",
             code="invalid_flight",
         )
     return match["carrier"], int(match["number"]), match["suffix"]
 
 
+# Flight dates outside these are mistakes, and some break what is derived from them: a year
+# below 1000 has no four-digit ISO form, a day near 9999-12-31 overflows once hours are added.
+FIRST_FLIGHT_DATE = date(1970, 1, 1)
+LAST_FLIGHT_DATE = date(2099, 12, 31)
+
+
 def parse_date(text: str) -> date:
-    """Parse a strict ``YYYY-MM-DD`` date or raise InputError."""
+    """Parse a strict ``YYYY-MM-DD`` flight date (1970 to 2099) or raise InputError."""
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
         raise InputError(f"invalid date {text[:40]!r}: expected YYYY-MM-DD", code="invalid_date")
     try:
-        return date.fromisoformat(text.strip())
+        return check_flight_date(date.fromisoformat(text.strip()))
     except ValueError as exc:
         raise InputError(f"invalid date {text[:40]!r}: {exc}", code="invalid_date") from exc
+
+
+def check_flight_date(day: date) -> date:
+    """``day``, or InputError when it lies outside the flight dates flightsync accepts."""
+    if not FIRST_FLIGHT_DATE <= day <= LAST_FLIGHT_DATE:
+        raise InputError(f"invalid date {day.isoformat()}: expected a flight date from "
+                         f"{FIRST_FLIGHT_DATE.isoformat()} to {LAST_FLIGHT_DATE.isoformat()}",
+                         code="invalid_date")
+    return day
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +111,7 @@ class FlightQuery:
     @classmethod
     def parse(cls, designator: str, day: str | date) -> FlightQuery:
         carrier, number, suffix = parse_designator(designator)
-        parsed = day if isinstance(day, date) else parse_date(day)
+        parsed = check_flight_date(day) if isinstance(day, date) else parse_date(day)
         return cls(carrier=carrier, number=number, departure_date=parsed, suffix=suffix)
 
     @property
@@ -275,7 +291,10 @@ class SyncResult:
 def to_json_value(value: Any) -> Any:
     """Render one domain value for JSON: UTC times with ``Z``, enums by value, tuples as lists."""
     if isinstance(value, datetime):
-        return value.astimezone(UTC_TZ).strftime("%Y-%m-%dT%H:%M:%SZ")
+        # isoformat, not strftime("%Y"): the year keeps four digits whatever its value, so the
+        # text always parses back (a provider's placeholder year 1 must not poison the store).
+        utc = value.astimezone(UTC_TZ).replace(tzinfo=None)
+        return utc.isoformat(timespec="seconds") + "Z"
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, StrEnum):
@@ -289,5 +308,5 @@ def to_json_value(value: Any) -> Any:
 __all__ = [
     "OBSERVED_FIELDS", "PROVIDER_NAMES", "TIME_FIELDS", "FieldConflict", "FlightQuery",
     "FlightRecord", "FlightStatus", "Leg", "Observation", "SourceOutcome", "SyncResult",
-    "SyncStatus", "parse_date", "parse_designator", "to_json_value",
+    "SyncStatus", "check_flight_date", "parse_date", "parse_designator", "to_json_value",
 ]

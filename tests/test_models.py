@@ -7,7 +7,14 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 
 from flightsync.errors import InputError
-from flightsync.models import FlightQuery, FlightRecord, Leg, parse_date, parse_designator
+from flightsync.models import (
+    FlightQuery,
+    FlightRecord,
+    Leg,
+    parse_date,
+    parse_designator,
+    to_json_value,
+)
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -21,7 +28,7 @@ def test_designators_normalize(text: str, expected: tuple[str, int, str]) -> Non
 
 
 @pytest.mark.parametrize("text", [
-    "", "LH", "12345", "LH12345", "11 2", "L-H1", "LH1AB", "LHAB1", "LH 1 2",
+    "", "LH", "12345", "LH12345", "11 2", "L-H1", "LH1AB", "LHAB1", "LH 1 2", "LH0", "LH0000A",
     "\u041b\u04251", "x" * 100,  # Cyrillic letters; an overlong string
 ])
 def test_bad_designators_are_input_errors(text: str) -> None:
@@ -38,6 +45,26 @@ def test_bad_dates_are_input_errors(text: str) -> None:
     with pytest.raises(InputError) as info:
         parse_date(text)
     assert info.value.code == "invalid_date"
+
+
+@pytest.mark.parametrize("text", ["0001-01-01", "1969-12-31", "2100-01-01", "9999-12-31"])
+def test_dates_no_flight_can_have_are_input_errors(text: str) -> None:
+    """Years below 1970 or after 2099 are refused with the accepted range in the message,
+    whether they come as text or as a date (a webhook payload's)."""
+    with pytest.raises(InputError, match="from 1970-01-01 to 2099-12-31") as info:
+        parse_date(text)
+    assert info.value.code == "invalid_date"
+    with pytest.raises(InputError, match="invalid date"):
+        FlightQuery.parse("LH400", date.fromisoformat(text))
+    assert parse_date("1970-01-01") == date(1970, 1, 1)
+    assert FlightQuery.parse("LH400", date(2099, 12, 31)).departure_date == date(2099, 12, 31)
+
+
+def test_json_times_keep_four_digit_years() -> None:
+    """A provider's placeholder year still renders as ISO text that parses back."""
+    early = datetime(1, 1, 1, 11, 51, 32, tzinfo=UTC)
+    assert to_json_value(early) == "0001-01-01T11:51:32Z"
+    assert datetime.fromisoformat(to_json_value(early)) == early
 
 
 def test_query_key_and_designator_drop_zero_padding() -> None:
