@@ -66,6 +66,19 @@ def test_cached_sync_is_journaled_then_recorded_by_status(cli: SandboxCli) -> No
     assert status.data["last_run"]["from_cache"] == 1
 
 
+def test_a_broken_policy_file_is_refused_even_when_the_cache_answers(cli: SandboxCli) -> None:
+    """DESIGN 8: an invalid policy is exit 2 naming the file and line, also for a sync the
+    cache could answer; nothing is recorded for it."""
+    assert cli.sync("LH400", DAY).exit_code == 0
+    config = cli.write_config("broken", {}, policy={"mode": "automagic"})
+
+    refused = cli.sync("LH400", DAY, config=config)
+
+    assert refused.exit_code == 2
+    assert refused.error_lines() and "invalid policy" in refused.error_lines()[0]
+    assert pending_files(cli.state_dir) == []
+
+
 def test_cache_hit_rate_alert_counts_journaled_runs(cli: SandboxCli) -> None:
     """The hour's cache hit rate includes cached syncs recorded without the database: after
     one fetching sync the alert holds (0 %), after three cached ones it no longer does."""

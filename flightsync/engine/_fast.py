@@ -36,6 +36,12 @@ def sync_from_cache(settings: config.Settings, query: FlightQuery, *,
     must run."""
     if settings.metrics.textfile is not None:
         return None  # that file is rewritten from sync_run after every run: open the database
+    if settings.policy is not None:
+        # A broken policy file is exit 2 whether or not the cache can answer (DESIGN 8),
+        # rather than passing unnoticed until the first miss of a night's cron run.
+        from flightsync.policy import load_policy  # noqa: PLC0415 - only with a policy file
+
+        load_policy(settings.policy)
     started = datetime.now(UTC)
     state_path = config.state_dir(settings)
     with build_providers(settings, state_path) as providers:
