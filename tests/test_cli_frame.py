@@ -277,6 +277,28 @@ def test_switched_off_jobs_exit_0(monkeypatch: pytest.MonkeyPatch, argv: list[st
     assert json.loads(result.stdout)["skipped"] is True
 
 
+def test_switched_off_by_the_config_file_says_so(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """`enabled: false` in the config file (the variable unset) is named as the reason."""
+    monkeypatch.delenv("FLIGHT_SYNC_ENABLED", raising=False)
+    monkeypatch.setattr(_engine, "open_engine", engine_raising(AssertionError("engine")))
+    config = tmp_path / "off.yaml"
+    config.write_text("enabled: false\n")
+    result = runner.invoke(app, ["--config", str(config), "batch", "--due"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["reason"] == (
+        "flightsync is switched off (enabled: false in the config file)")
+
+
+def test_batch_needs_a_file_or_due_and_says_which_mistake(tmp_path: Path) -> None:
+    """Neither FILE nor --due asks for one of them; both at once says not both (exit 2)."""
+    neither = runner.invoke(app, ["batch"])
+    both = runner.invoke(app, ["batch", str(tmp_path / "f.csv"), "--due"])
+    assert neither.exit_code == both.exit_code == 2
+    assert "or --due: one of them" in neither.stderr
+    assert "or --due: not both" in both.stderr
+
+
 def test_settings_layers_reach_the_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The engine gets settings from --config, the environment and the run's run id."""
     config = tmp_path / "fs.yaml"

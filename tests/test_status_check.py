@@ -193,3 +193,4 @@ def test_tracked_flights_departing_soon_and_not_synced_for_an_hour_alert(
     assert code == 3
     unsynced = [a for a in alerts if a.startswith("unsynced_departing")]
     assert unsynced and unsynced[0].startswith(f"unsynced_departing: {soon} ")
+    assert unsynced[0].endswith("not synced for over 60 min")  # the default, 3600 s

@@ -104,7 +104,10 @@ def require_enabled(state: AppState, settings: Settings, command: str) -> None:
     """FLIGHT_SYNC_ENABLED=false turns sync, batch and ingest-webhook into a no-op (exit 0)."""
     if settings.enabled:
         return
-    reason = "flightsync is switched off (FLIGHT_SYNC_ENABLED=false)"
+    # The variable overrides the file, so a false from the file means the variable is unset.
+    where = ("FLIGHT_SYNC_ENABLED=false" if "FLIGHT_SYNC_ENABLED" in os.environ
+             else "enabled: false in the config file")
+    reason = f"flightsync is switched off ({where})"
     _render.note(f"{command}: {reason}; nothing done")
     if state.json_mode:
         _render.emit_json({"skipped": True, "reason": reason})

@@ -80,7 +80,8 @@ def batch(
         "--due", help="Sync tracked flights whose refresh is due, most urgent first.")] = False,
     limit: Annotated[int | None, typer.Option(
         "--limit", min=1, metavar="N",
-        help="At most this many flights (default: batch.max_requests, 1000).",
+        help="At most this many flights per run; a larger FILE is refused, --due stops "
+             "there (default: batch.max_requests, 1000).",
         show_default=False)] = None,
     concurrency: Annotated[int | None, typer.Option(
         "--concurrency", min=1, max=256, metavar="N",
@@ -102,7 +103,8 @@ def batch(
     """
     state = begin(ctx, json_out)
     if (file is None) == (not due):
-        raise typer.BadParameter("give a FILE (or - for stdin), or --due, not both",
+        problem = "not both" if due else "one of them"
+        raise typer.BadParameter(f"give a FILE (or - for stdin) or --due: {problem}",
                                  ctx=ctx, param_hint="FILE / --due")
     overrides = {"http": {"max_workers": concurrency}} if concurrency else None
     settings = state.settings(ctx, overrides)

@@ -90,13 +90,24 @@ def cache_alerts(limits: AlertSettings, runs: Sequence[Mapping[str, Any]]) -> li
 def conflict_alerts(limits: AlertSettings, open_conflicts: int) -> list[str]:
     if open_conflicts <= limits.open_conflicts_max:
         return []
-    return [f"open_conflicts: {open_conflicts} conflicts await an operator (over "
+    noun = "conflict awaits" if open_conflicts == 1 else "conflicts await"
+    return [f"open_conflicts: {open_conflicts} {noun} an operator (over "
             f"{limits.open_conflicts_max}); see `flightsync conflicts list`"]
 
 
 def unsynced_alerts(limits: AlertSettings, unsynced: int) -> list[str]:
     if unsynced == 0:
         return []
-    return [f"unsynced_departing: {unsynced} tracked flight legs departing within "
+    legs = "flight leg" if unsynced == 1 else "flight legs"
+    return [f"unsynced_departing: {unsynced} tracked {legs} departing within "
             f"{limits.unsynced_departing_hours:g} h not synced for over "
-            f"{limits.unsynced_for_seconds / 60:g} min"]
+            f"{_duration(limits.unsynced_for_seconds)}"]
+
+
+def _duration(seconds: float) -> str:
+    """``90 s``, ``15 min``, ``2.5 h``: a threshold in the unit it reads best in."""
+    if seconds < 120:
+        return f"{seconds:g} s"
+    if seconds < 7200:
+        return f"{round(seconds / 60, 1):g} min"
+    return f"{round(seconds / 3600, 1):g} h"

@@ -60,8 +60,9 @@ def read_batch(data: bytes, *, name: str, strict: bool, limit: int) -> BatchInpu
                          code="invalid_batch_line")
     unique = list(dict.fromkeys(queries))
     if len(unique) > limit:
-        raise InputError(f"{name}: {len(unique)} flights, more than the limit of {limit}; "
-                         "pass --limit or split the file", code="batch_too_large")
+        raise InputError(f"{name}: {len(unique)} flights, more than the limit of {limit} "
+                         "per run (--limit, else batch.max_requests); nothing run: raise the "
+                         "limit or split the file", code="batch_too_large")
     return BatchInput(tuple(unique), tuple(rejected), len(queries) - len(unique))
 
 
