@@ -198,6 +198,8 @@ def test_a_dead_subscriber_does_not_fail_the_sync(sandbox: None, tmp_path: Path,
     [row] = deliveries(state_dir)
     assert (row.status, row.attempts) == ("failed", 3)
     assert "ConnectError" in row.last_error
+    # The error names the subscriber by host and port: two on one host are told apart.
+    assert f"http://127.0.0.1:{port}/hook" in row.last_error
 
 
 def test_a_hanging_subscriber_times_out_and_is_recorded(sandbox: None, tmp_path: Path,
@@ -228,3 +230,13 @@ def test_a_missing_subscriber_secret_is_recorded_not_sent(
     [row] = deliveries(state_dir)
     assert row.status == "failed"
     assert "NOTIFY_SECRET" in row.last_error
+
+
+def test_a_subscriber_is_shown_without_credentials_or_query() -> None:
+    """Logs and delivery errors name a subscriber by scheme, host, port and path: never the
+    user and password or the query string a hook URL may carry a token in."""
+    from flightsync.engine._notify import _Target  # noqa: PLC0415
+
+    target = _Target(url="https://user:s3cr3t@hooks.example:8443/in?token=abc", timeout=1.0,
+                     key=None, problem=None)
+    assert target.shown == "https://hooks.example:8443/in"

@@ -60,7 +60,9 @@ class _Target:
     def shown(self) -> str:
         """The URL without query or credentials, for logs (a hook URL may embed a token)."""
         parts = urlsplit(self.url)
-        return f"{parts.scheme}://{parts.hostname or ''}{parts.path}"
+        # The host and port (two subscribers on one host differ by port), never the userinfo.
+        host = parts.netloc.rpartition("@")[2]
+        return f"{parts.scheme}://{host}{parts.path}"
 
 
 def message_body(result: SyncResult, *, run_id: str) -> dict[str, Any]:
