@@ -88,6 +88,28 @@ def test_json_lines_with_bad_lines() -> None:
                      5: "invalid_date"}
 
 
+def test_json_lines_problems_are_named_with_what_is_known() -> None:
+    """Each bad JSON line says what is wrong with it (missing key, unknown key, wrong type,
+    not an object) and keeps the flight and date it did give; a CSV line with a field too
+    many keeps its flight and date apart."""
+    lines = [json.dumps({"flight": "AF1"}),
+             json.dumps({"flight": "AF2", "date": "2026-02-25", "gate": "A1"}),
+             json.dumps({"flight": 3, "date": "2026-02-25"}),
+             json.dumps([1, 2])]
+    rejected = read("\n".join(lines) + "\n").rejected
+    messages = [r["error"]["message"] for r in rejected]
+
+    assert "missing 'date'" in messages[0] and rejected[0]["flight"] == "AF1"
+    assert "unknown key(s) 'gate'" in messages[1]
+    assert (rejected[1]["flight"], rejected[1]["date"]) == ("AF2", "2026-02-25")
+    assert "'flight' must be a string, got int" in messages[2]
+    assert rejected[2]["date"] == "2026-02-25"
+    assert "got a JSON list" in messages[3]
+    [extra] = read("flight,date\nUA1,2026-11-26,extra\n").rejected
+    assert (extra["flight"], extra["date"]) == ("UA1", "2026-11-26")
+    assert "expected 2 fields (flight,date), got 3" in extra["error"]["message"]
+
+
 def test_overlong_lines_are_refused_not_parsed() -> None:
     """A line longer than MAX_LINE is rejected as line_too_long, in CSV and JSON Lines."""
     long_csv = read(f"flight,date\nLH400,2026-02-25\n{'L' * (MAX_LINE + 1)},2026-02-25\n")

@@ -82,13 +82,32 @@ def _json_lines(lines: list[str]) -> list[Row]:
         except json.JSONDecodeError as exc:
             rows.append((number, "", "", ("invalid_json", f"invalid JSON: {exc.msg}")))
             continue
-        if not isinstance(item, dict) or set(item) - {"flight", "date"} or not all(
-                isinstance(item.get(k), str) for k in ("flight", "date")):
-            rows.append((number, "", "", ("invalid_line",
-                                          'expected {"flight": "LH400", "date": "YYYY-MM-DD"}')))
+        problem = _json_line_problem(item)
+        if problem is not None:
+            known = item if isinstance(item, dict) else {}
+            flight, day = (v if isinstance(v, str) else "" for v in
+                           (known.get("flight"), known.get("date")))
+            rows.append((number, flight, day, ("invalid_line", problem)))
             continue
         rows.append((number, item["flight"], item["date"], None))
     return rows
+
+
+def _json_line_problem(item: Any) -> str | None:
+    """What is wrong with one JSON Lines object, named; None when it has the two strings."""
+    shape = 'expected {"flight": "LH400", "date": "YYYY-MM-DD"}'
+    if not isinstance(item, dict):
+        return f"{shape}, got a JSON {type(item).__name__}"
+    missing = [key for key in ("flight", "date") if key not in item]
+    if missing:
+        return f"missing {' and '.join(repr(k) for k in missing)}; {shape}"
+    extra = sorted(str(key) for key in item if key not in ("flight", "date"))
+    if extra:
+        return f"unknown key(s) {', '.join(repr(k[:40]) for k in extra[:3])}; {shape}"
+    for key in ("flight", "date"):
+        if not isinstance(item[key], str):
+            return f"{key!r} must be a string, got {type(item[key]).__name__}"
+    return None
 
 
 def _csv_rows(lines: list[str], name: str) -> list[Row]:
@@ -110,8 +129,9 @@ def _csv_rows(lines: list[str], name: str) -> list[Row]:
         if any(len(cell) > MAX_LINE for cell in record):
             rows.append((number, "", "", ("line_too_long", f"longer than {MAX_LINE} characters")))
         elif len(record) != len(header):
-            rows.append((number, ",".join(record)[:40], "", (
-                "invalid_line", f"expected {len(header)} fields, got {len(record)}")))
+            rows.append((number, record[0], record[1] if len(record) > 1 else "", (
+                "invalid_line", f"expected {len(header)} fields (flight,date), got "
+                                f"{len(record)}")))
         else:
             rows.append((number, record[0], record[1], None))
     if header is None:
