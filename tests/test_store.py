@@ -53,16 +53,24 @@ def test_new_default_sqlite_database_is_created_and_migrated(tmp_path: Path) -> 
 
 
 def test_existing_database_is_not_migrated_behind_the_operators_back(tmp_path: Path) -> None:
-    """Only a brand-new file is migrated on open; without create_default a new database is
-    left empty and the schema check says to run `flightsync migrate` (exit 4)."""
-    url = f"sqlite:///{tmp_path / 'empty.db'}"
-    with Database.open(url) as db, pytest.raises(SchemaBehindError) as caught:
-        db.check_schema()
+    """Only a brand-new default file is migrated on open. A named database that does not
+    exist is exit 4 (`flightsync migrate` creates it) and nothing is created, not even its
+    folder; an existing empty one is not migrated either."""
+    absent = tmp_path / "typo" / "absent.db"
+    with pytest.raises(SchemaBehindError) as caught:
+        Database.open(f"sqlite:///{absent}")
     assert caught.value.exit_code == 4
+    assert "does not exist" in caught.value.message
     assert "flightsync migrate" in caught.value.message
+    assert not absent.parent.exists()
 
-    with Database.open(url, create_default=True) as db, pytest.raises(SchemaBehindError):
-        db.check_schema()
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    for create_default in (False, True):
+        with (Database.open(f"sqlite:///{empty}", create_default=create_default) as db,
+              pytest.raises(SchemaBehindError) as behind):
+            db.check_schema()
+        assert "flightsync migrate" in behind.value.message
 
 
 def test_database_behind_head_is_refused(db_url: str) -> None:

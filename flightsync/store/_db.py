@@ -51,6 +51,12 @@ class Database:
         parsed = parse_url(url)
         path = sqlite_path(parsed)
         fresh = path is not None and not path.exists()
+        if fresh and not create_default:
+            # A database named on purpose is made by `flightsync migrate`, not as a side
+            # effect of a read (an empty file, or folders, left behind by a typo in the URL).
+            raise SchemaBehindError(f"database {display(parsed)} does not exist: run "
+                                    "`flightsync migrate` to create it", current=None,
+                                    expected=None)
         ensure_sqlite_folder(parsed)
         engine = make_engine(parsed)
         database = cls(engine, parsed)
