@@ -27,6 +27,7 @@ from flightsync.engine._fetch import Fetcher, FetchOutcome
 from flightsync.engine._merge import merge
 from flightsync.engine._results import BatchResult, failed_result, sync_status_of
 from flightsync.engine._runbook import RunBook
+from flightsync.engine._stored import keep_observations, stored_observations_of
 from flightsync.errors import (
     ConcurrentUpdateError,
     FlightsyncError,
@@ -71,6 +72,8 @@ class _Plan:
     fresh: dict[str, Observation] = field(default_factory=dict)
     pending: int = 0
     called: bool = False  # some provider was asked (not everything came from the cache)
+    # A run limited to ``sources`` resolves with these providers' stored observations too.
+    others: tuple[str, ...] = ()
 
 
 class Engine:
@@ -243,6 +246,9 @@ class Engine:
                     done[query] = cached_result
                     continue
             plan = _Plan(query=query, providers=names)
+            if sources:  # the providers not asked still count, through what they said last
+                plan.others = tuple(n for n in self.providers_for(query, None)
+                                    if n not in names)
             if not force:
                 for name, obs in self.cache.get_many(names, query).items():
                     plan.observations[name] = obs
@@ -336,17 +342,20 @@ class Engine:
         results: list[SyncResult] = []
         with self.database.session() as session:
             stored = repo.load_legs(session, [repo.key_of(p.query) for p in group])
+            legs = [stored.get(repo.key_of(p.query), []) for p in group]
+            # Inside the write's transaction: its version check covers what was read.
+            others = stored_observations_of(session, [
+                (p.query, found, p.others) for p, found in zip(group, legs, strict=True)])
             self._load_trust(session)
             # The group's rows go out as one statement per table when it is flushed.
             writer = repo.GroupWriter(session, run_id=self.run_id, now=now)
-            for plan in group:
-                results.append(self._persist(writer, plan, stored.get(
-                    repo.key_of(plan.query), []), now))
+            for plan, found, said in zip(group, legs, others, strict=True):
+                results.append(self._persist(writer, plan, found, said, now))
             writer.flush()
         return results
 
     def _persist(self, writer: repo.GroupWriter, plan: _Plan, stored: list[repo.StoredLeg],
-                 now: datetime) -> SyncResult:
+                 others: dict[str, Observation], now: datetime) -> SyncResult:
         outcomes = self._outcomes(plan)
         query = plan.query
         if not plan.observations:
@@ -361,10 +370,13 @@ class Engine:
                                     next_due=now + timedelta(minutes=15))
             return failed_result(query, outcomes, FlightsyncError(message), code=code)
         observations = [plan.observations[n] for n in plan.providers if n in plan.observations]
+        observations.extend(others.values())
         carrier = _operating_carrier(observations) or query.carrier
         merged = merge(self.policy, observations, stored, ranks=self._ranks,
                        operating_carrier_source=self.own_adapter(carrier), trust=self._trust,
                        dependence=self._dependence)
+        if others:
+            keep_observations(merged.legs, plan.observations)
         status = sync_status_of(outcomes, merged.conflicts)
         resolved = [Leg(origin=leg.origin, **leg.values) for leg in merged.legs]
         ttl = self.cache.ttl_for(resolved, now)
@@ -394,6 +406,10 @@ class Engine:
         answered = all(o.ok or o.error == "flight_not_found" for o in result.sources)
         if answered and result.sync_status in (SyncStatus.SYNCED, SyncStatus.CONFLICT):
             self.cache.put_result(plan.query, plan.providers, result, ttl, fresh=plan.fresh)
+        else:
+            # What this sync stored (a partial or source-limited answer) is newer than a whole
+            # result cached before it, which the next plain sync would otherwise return.
+            self.cache.drop_result(plan.query)
 
     # -- learned source accuracy (flightsync.engine._sources) ---------------------------
     def _load_trust(self, session: Any) -> None:

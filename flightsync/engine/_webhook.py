@@ -30,8 +30,8 @@ from sqlalchemy.exc import IntegrityError
 
 from flightsync.engine import _signing, _sources
 from flightsync.engine._merge import merge
-from flightsync.engine._ops import parse_field_value
 from flightsync.engine._results import sync_status_of
+from flightsync.engine._stored import stored_observations
 from flightsync.errors import (
     ConcurrentUpdateError,
     InputError,
@@ -291,7 +291,7 @@ def _apply(engine: Engine, session: Session, event: InboundEvent,
     query = event.query
     stored = repo.load_legs(session, [repo.key_of(query)]).get(repo.key_of(query), [])
     origin = _target_origin(event, stored)
-    observations = _stored_observations(session, query, stored)
+    observations = stored_observations(session, query, stored)
     mine = observations.get(event.provider)
     legs = {leg.origin: leg for leg in mine.legs} if mine else {}
     base = legs.get(origin, Leg(origin=origin))
@@ -348,24 +348,6 @@ def _target_origin(event: InboundEvent, stored: Sequence[repo.StoredLeg]) -> str
         raise WebhookPayloadError(f"{where} is not stored yet: give its origin to create it",
                                   event_id=event.event_id)
     return origins[0]
-
-
-def _stored_observations(session: Session, query: FlightQuery,
-                         stored: Sequence[repo.StoredLeg]) -> dict[str, Observation]:
-    """Each source's latest stored observation of every leg, as one Observation per source."""
-    by_leg = repo.observations_for(session, [leg.id for leg in stored]) if stored else {}
-    legs: dict[str, list[Leg]] = {}
-    times: dict[str, tuple[datetime, datetime | None]] = {}
-    for leg in stored:
-        for source, row in by_leg.get(leg.id, {}).items():
-            values = {name: parse_field_value(name, raw) for name, raw in row["values"].items()
-                      if name in OBSERVED_FIELDS and raw is not None}
-            legs.setdefault(source, []).append(Leg(origin=leg.origin, **values))
-            times[source] = (row["observed_at"], row["provider_updated_at"])
-    return {source: Observation(provider=source, query=query, legs=tuple(found),
-                                fetched_at=times[source][0], updated_at=times[source][1],
-                                raw="")
-            for source, found in legs.items()}
 
 
 def _own_source(engine: Engine, carrier: str, sources: Mapping[str, Any]) -> str | None:

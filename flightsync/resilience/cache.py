@@ -188,6 +188,14 @@ class ObservationCache:
         when = datetime.fromtimestamp(self._clock(), UTC) if now is None else now
         return ttl_for(legs, when, self._settings)
 
+    def drop_result(self, query: FlightQuery) -> None:
+        """Forget the whole cached outcome of ``query`` (its providers' entries stay)."""
+        try:
+            with store_errors("cache"):
+                self._cache.delete(_RESULT_PREFIX + query.key, retry=True)
+        except StoreError as exc:
+            log.warning("cache.drop.failed", flight=query.key, error=exc.message)
+
     def drop(self, query: FlightQuery) -> int:
         """Forget every provider's entry for ``query``; returns how many were removed."""
         with store_errors("cache"):
