@@ -153,6 +153,16 @@ def test_breaker_reset_closes_it_for_the_next_run(failing: SandboxCli, tmp_path:
     assert failing.requests("lufthansa") == calls + 1
 
 
+@pytest.mark.parametrize("name", ["ryanair", "LUFTHANSA"])
+def test_breaker_reset_of_an_unknown_provider_is_exit_2(cli: SandboxCli, name: str) -> None:
+    """A misspelt provider name is refused, listing the known ones, and resets nothing."""
+    refused = cli.run("breaker", "reset", name)
+
+    assert refused.exit_code == 2
+    assert refused.error_lines() and "unknown provider" in refused.error_lines()[0]
+    assert "lufthansa" in refused.error_lines()[0]
+
+
 def test_bad_lines_are_reported_and_the_rest_run(cli: SandboxCli, tmp_path: Path) -> None:
     """Bad lines are reported with their line numbers, the good ones are synced, exit 1."""
     text = ("flight,date\nLH400,2026-02-25\nL-H1,2026-02-25\nLH402,2026-02-25\n"

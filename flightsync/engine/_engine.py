@@ -31,6 +31,7 @@ from flightsync.engine._stored import keep_observations, stored_observations_of
 from flightsync.errors import (
     ConcurrentUpdateError,
     FlightsyncError,
+    InputError,
     NoProviderError,
 )
 from flightsync.models import (
@@ -144,6 +145,10 @@ class Engine:
         return ingest_spool(self, folder, insecure=insecure, notify=notify)
 
     def reset_breaker(self, name: str | None = None) -> list[str]:
+        known = {*self.provider_set.adapters, *self.provider_set.skipped}
+        if name is not None and name not in known:
+            raise InputError(f"unknown provider {name[:40]!r}; known: "
+                             f"{', '.join(sorted(known))}", code="invalid_provider")
         names = [name] if name else sorted(self.provider_set.adapters)
         self.breakers.reset(name)
         return names
