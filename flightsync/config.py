@@ -13,9 +13,11 @@ from collections.abc import Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from flightsync.errors import ConfigError
 from flightsync.models import PROVIDER_NAMES
@@ -64,6 +66,28 @@ class ProviderSettings(_Frozen):
     carriers: tuple[str, ...] | None = None   # None: the adapter's own default coverage
     rate_limit_per_second: float | None = Field(default=None, gt=0)
     credentials: dict[str, str] = Field(default_factory=dict, repr=False, exclude=True)
+
+    @field_validator("base_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str | None) -> str | None:
+        # Caught here, one line naming the file key or variable; otherwise every sync would
+        # fail three times in httpx (UnsupportedProtocol) and open the provider's breaker.
+        if value is not None and not _is_http_url(value):
+            raise PydanticCustomError(
+                "base_url", "expected an absolute http or https URL with a host "
+                "(e.g. https://api.example.com)")
+        return value
+
+
+def _is_http_url(value: str) -> bool:
+    if not value or any(c.isspace() or not c.isprintable() for c in value):
+        return False
+    try:
+        parts = urlsplit(value)
+        _ = parts.port  # raises ValueError for a port that is no number 0-65535
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
 class NotifyTarget(_Frozen):

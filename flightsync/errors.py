@@ -11,6 +11,8 @@ translates them into the exit codes of DESIGN.md section 2 in exactly one place.
     │   ├── ProviderUnavailable          connection refused, 5xx
     │   ├── ProviderAuthError            bad credentials, token refused
     │   ├── ProviderBadResponse          unparseable or schema-violating body
+    │   ├── ProviderRequestRejected      4xx other than 401/403/404/429: not retried, not
+    │   │                                a provider failure (the request was at fault)
     │   ├── ProviderRateLimited          429, carries retry_after (seconds or None)
     │   ├── ProviderQuotaExhausted       quota gone (Amadeus 38195): not retryable
     │   └── FlightNotFound               404 / empty result: not a provider failure
@@ -89,6 +91,14 @@ class ProviderAuthError(ProviderError):
 
 class ProviderBadResponse(ProviderError):
     code = "provider_bad_response"
+
+
+class ProviderRequestRejected(ProviderError):
+    """The provider refused this request (400, 405, 409, 422 ...): asking again cannot help,
+    and the provider is up, so its breaker does not count it (DESIGN.md section 7)."""
+
+    code = "provider_rejected_request"
+    counts_for_breaker = False
 
 
 class ProviderRateLimited(ProviderError):

@@ -12,6 +12,9 @@ SandboxConfig they need.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -142,3 +145,29 @@ def batch_csv(flights: Sequence[tuple[str, str]]) -> str:
 
 def batch_jsonl(flights: Sequence[tuple[str, str]]) -> str:
     return "".join(json.dumps({"flight": f, "date": d}) + "\n" for f, d in flights)
+
+
+# Packages a whole-process command pays for on import (issue 7); stdout and stderr are pipes
+# in these runs, so the CLI prints JSON and logs JSON lines.
+HEAVY = ("sqlalchemy", "httpx", "alembic", "numpy", "rich", "pygments", "stamina",
+         "prometheus_client")
+
+
+def loaded_heavy_modules(cli: SandboxCli, *args: str) -> tuple[int, set[str]]:
+    """Run `flightsync args...` in a fresh interpreter; its exit code and which of the heavy
+    packages it imported."""
+    probe = ("import runpy, sys\n"
+             "sys.argv = ['flightsync', *sys.argv[1:]]\n"
+             "code = 0\n"
+             "try:\n"
+             "    runpy.run_module('flightsync', run_name='__main__')\n"
+             "except SystemExit as exc:\n"
+             "    code = exc.code or 0\n"
+             f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
+             "sys.stderr.write('\\nLOADED ' + ' '.join(heavy) + '\\n')\n"
+             "sys.exit(code)\n")
+    env = {**os.environ, **cli.env}
+    done = subprocess.run([sys.executable, "-c", probe, *args], env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+    line = [ln for ln in done.stderr.splitlines() if ln.startswith("LOADED")][-1]
+    return done.returncode, set(line.split()[1:])

@@ -206,6 +206,11 @@ BAD_FILES = {
     "missing required key": ("notify:\n  - secret_env: Y\n", "notify[0].url", "secret_env"),
     "secret in the file": ("providers:\n  amadeus:\n    credentials: {client_id: x}\n",
                            "providers.amadeus.credentials", "credentials"),
+    "base_url not a URL": ("providers:\n  lufthansa:\n    priority: 3\n"
+                           "    base_url: \"not a url\"\n",
+                           "providers.lufthansa.base_url", "base_url"),
+    "base_url not http": ("providers:\n  flightaware:\n    base_url: ftp://x/aeroapi\n",
+                          "providers.flightaware.base_url", "base_url"),
 }
 
 
@@ -272,6 +277,10 @@ def test_undecodable_file(tmp_path: Path) -> None:
     ("FLIGHT_SYNC_ENABLED", "maybe"),
     ("FLIGHT_SYNC_CACHE_TTL_MS", "soon"),
     ("FLIGHT_SYNC_CACHE_TTL_MS", "-5"),
+    ("LUFTHANSA_BASE_URL", "ftp://x"),
+    ("AMADEUS_BASE_URL", "test.api.amadeus.com"),
+    ("BA_BASE_URL", "https://"),
+    ("AFKLM_BASE_URL", "http://api.airfranceklm.com:http"),
 ])
 def test_bad_environment_names_the_variable(variable: str, value: str) -> None:
     """A bad environment value is a ConfigError naming the variable."""
@@ -279,6 +288,27 @@ def test_bad_environment_names_the_variable(variable: str, value: str) -> None:
         load_settings(None, {variable: value})
     assert variable in str(caught.value)
     assert caught.value.exit_code == 2
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080", "https://api.lufthansa.com",
+                                 "HTTPS://aeroapi.flightaware.com/aeroapi/",
+                                 "http://[::1]:9/base"])
+def test_http_base_urls_are_accepted(url: str) -> None:
+    """Absolute http and https URLs with a host (a port and a path allowed) pass as given."""
+    settings = load_settings(None, {"LUFTHANSA_BASE_URL": url})
+    assert settings.providers["lufthansa"].base_url == url
+
+
+def test_bad_base_url_variable_through_the_cli() -> None:
+    """LUFTHANSA_BASE_URL=ftp://x is exit 2 with one `error:` line naming the variable and
+    saying what is expected, before any provider is called."""
+    result = CliRunner().invoke(app, ["providers"], env={"LUFTHANSA_BASE_URL": "ftp://x"})
+    assert result.exit_code == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == ["error: environment variable LUFTHANSA_BASE_URL: expected an absolute "
+                      "http or https URL with a host (e.g. https://api.example.com), got "
+                      "'ftp://x'"]
+    assert json.loads(result.stdout)["error"]["code"] == ConfigError.code
 
 
 def test_bad_option_names_the_option() -> None:

@@ -21,7 +21,7 @@ from flightsync.engine import _pending
 from flightsync.providers import build_providers
 from flightsync.sandbox import SandboxConfig
 from flightsync.store import Database, migrate
-from tests._sandbox_cli import SandboxCli, sandbox_cli
+from tests._sandbox_cli import SandboxCli, loaded_heavy_modules, sandbox_cli
 
 DAY = "2026-02-25"
 NOW = datetime(2026, 2, 25, 5, 0, tzinfo=UTC)
@@ -143,42 +143,16 @@ def test_token_status_needs_no_client(cli: SandboxCli) -> None:
         assert "lufthansa" in providers.adapters and len(providers._clients) == 0
 
 
-# Packages a whole-process command pays for on import (issue 7); stdout and stderr are pipes
-# in these runs, so the CLI prints JSON and logs JSON lines.
-HEAVY = ("sqlalchemy", "httpx", "alembic", "numpy", "rich", "pygments", "stamina",
-         "prometheus_client")
-
-
-def _loaded_modules(cli: SandboxCli, *args: str) -> tuple[int, set[str]]:
-    """Run `flightsync args...` in a fresh interpreter; its exit code and which of the heavy
-    packages it imported."""
-    probe = ("import runpy, sys\n"
-             "sys.argv = ['flightsync', *sys.argv[1:]]\n"
-             "code = 0\n"
-             "try:\n"
-             "    runpy.run_module('flightsync', run_name='__main__')\n"
-             "except SystemExit as exc:\n"
-             "    code = exc.code or 0\n"
-             f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
-             "sys.stderr.write('\\nLOADED ' + ' '.join(heavy) + '\\n')\n"
-             "sys.exit(code)\n")
-    env = {**os.environ, **cli.env}
-    done = subprocess.run([sys.executable, "-c", probe, *args], env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
-    line = [ln for ln in done.stderr.splitlines() if ln.startswith("LOADED")][-1]
-    return done.returncode, set(line.split()[1:])
-
-
 def test_cached_sync_and_status_leave_the_heavy_stacks_unloaded(cli: SandboxCli) -> None:
     """In JSON mode a cached `sync` imports none of the heavy packages (no database, HTTP,
     numpy, rich, retry or metrics stack); `status` imports SQLAlchemy for the database and
     nothing else of them (numpy only for the accuracy rule, stamina only to retry)."""
     cli.sync("LH400", DAY)
 
-    code, loaded = _loaded_modules(cli, "sync", "LH400", "--date", DAY, "--json")
+    code, loaded = loaded_heavy_modules(cli, "sync", "LH400", "--date", DAY, "--json")
     assert code == 0 and loaded == set()
 
-    code, loaded = _loaded_modules(cli, "status", "--json")
+    code, loaded = loaded_heavy_modules(cli, "status", "--json")
     assert code == 0 and loaded == {"sqlalchemy"}
 
 

@@ -22,6 +22,7 @@ from flightsync.errors import (
     ProviderBadResponse,
     ProviderQuotaExhausted,
     ProviderRateLimited,
+    ProviderRequestRejected,
     ProviderTimeout,
     ProviderUnavailable,
 )
@@ -251,7 +252,9 @@ def test_quota_exhausted_is_not_retryable(adapter: AmadeusAdapter,
 @pytest.mark.parametrize(("response", "expected"), [
     (httpx.Response(500, json=load("error_500.json")), ProviderUnavailable),
     (httpx.Response(502, text="bad gateway"), ProviderUnavailable),
-    (httpx.Response(400, json=load("error_400.json")), ProviderBadResponse),
+    (httpx.Response(400, json=load("error_400.json")), ProviderRequestRejected),
+    (httpx.Response(422, json={"errors": [{"code": 4926, "title": "INVALID DATA"}]}),
+     ProviderRequestRejected),
     (httpx.Response(404, json={"errors": [{"code": 1797, "title": "NOT FOUND"}]}),
      FlightNotFound),
     (httpx.Response(404, json={"errors": [{"code": 38196, "title": "Resource not found"}]}),

@@ -21,6 +21,7 @@ from flightsync.errors import (
     ProviderBadResponse,
     ProviderError,
     ProviderRateLimited,
+    ProviderRequestRejected,
     ProviderTimeout,
     ProviderUnavailable,
 )
@@ -235,8 +236,8 @@ def test_landed_makes_reported_arrival_actual(adapter: BritishAirwaysAdapter,
         (401, None, ProviderAuthError),
         (403, None, ProviderAuthError),
         (404, None, FlightNotFound),
-        (400, None, ProviderBadResponse),
-        (406, None, ProviderBadResponse),
+        (400, None, ProviderRequestRejected),
+        (406, None, ProviderRequestRejected),
         (429, {"Retry-After": "17"}, ProviderRateLimited),
     ],
 )

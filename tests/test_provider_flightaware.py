@@ -21,6 +21,7 @@ from flightsync.errors import (
     ProviderBadResponse,
     ProviderError,
     ProviderRateLimited,
+    ProviderRequestRejected,
     ProviderTimeout,
     ProviderUnavailable,
 )
@@ -310,7 +311,8 @@ def test_flight_without_iata_origin_is_skipped(adapter: FlightAwareAdapter,
         (401, ProviderAuthError),
         (403, ProviderAuthError),
         (404, FlightNotFound),
-        (400, ProviderBadResponse),
+        (400, ProviderRequestRejected),
+        (405, ProviderRequestRejected),
         (429, ProviderRateLimited),
     ],
 )

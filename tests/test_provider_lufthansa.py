@@ -22,6 +22,7 @@ from flightsync.errors import (
     ProviderAuthError,
     ProviderBadResponse,
     ProviderRateLimited,
+    ProviderRequestRejected,
     ProviderTimeout,
     ProviderUnavailable,
 )
@@ -245,7 +246,7 @@ def test_rate_limit_429_and_mashery_403(adapter: LufthansaAdapter,
     (httpx.Response(404, json=load("error_processing.json")), FlightNotFound),
     (httpx.Response(400, json={"ProcessingErrors": {"ProcessingError": {
         "@RetryIndicator": True, "Type": "BusinessError", "Code": "3"}}}), ProviderUnavailable),
-    (httpx.Response(400, json=load("error_processing.json")), ProviderBadResponse),
+    (httpx.Response(400, json=load("error_processing.json")), ProviderRequestRejected),
     (httpx.Response(403, json=load("error_not_authorized.json")), ProviderAuthError),
     (httpx.Response(500, text="oops"), ProviderUnavailable),
     (httpx.Response(200, text="<FlightStatusResource/>"), ProviderBadResponse),
@@ -254,8 +255,9 @@ def test_rate_limit_429_and_mashery_403(adapter: LufthansaAdapter,
 ])
 def test_fault_classes_are_mapped(adapter: LufthansaAdapter, lufthansa_api: Callable[..., None],
                                   response: Any, expected: type[Exception]) -> None:
-    """404, processing errors (with and without RetryIndicator), gateway refusals, 5xx,
-    malformed JSON, timeouts and connection errors map to their ProviderError subclass."""
+    """404, processing errors (with RetryIndicator: retry; without: the request is
+    rejected), gateway refusals, 5xx, malformed JSON, timeouts and connection errors map to
+    their ProviderError subclass."""
     lufthansa_api(response)
     with pytest.raises(expected):
         adapter.fetch(QUERY)

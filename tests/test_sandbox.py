@@ -15,7 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from flightsync.cli import app
 from flightsync.errors import ConfigError
 from flightsync.sandbox import Sandbox, SandboxConfig, sandbox_environment, serve
 
@@ -537,6 +539,18 @@ def test_serve_announces_then_stops_on_sigterm() -> None:
     assert seen == [200]
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{urls[0]}/_sandbox/stats")
+
+
+def test_serve_on_a_port_in_use_is_an_option_error(sandbox: Sandbox) -> None:
+    """`sandbox serve --port P` with P already taken exits 2 with one line saying the port is
+    in use (invalid_option), not an internal error."""
+    port = int(sandbox.base_url.rsplit(":", 1)[1])
+    result = CliRunner().invoke(app, ["sandbox", "serve", "--port", str(port)])
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 2, result.stderr
+    assert errors == [f"error: port {port} on 127.0.0.1 is in use"]
+    assert json.loads(result.stdout)["error"]["code"] == "invalid_option"
+    assert httpx.get(f"{sandbox.base_url}/_sandbox/stats").status_code == 200
 
 
 def test_unknown_path_and_method() -> None:

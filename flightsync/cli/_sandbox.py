@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -54,7 +55,15 @@ def serve(
     if overlay:
         config = sandbox.SandboxConfig.from_mapping(overlay, source="options", base=config)
     resume_collector()  # a server runs until stopped
-    sandbox.serve(config, port, announce=_render.note_stdout)
+    try:
+        sandbox.serve(config, port, announce=_render.note_stdout)
+    except OSError as exc:
+        # The server runs on its own thread, so this can only come from the bind: a taken
+        # port is a bad --port, not a bug.
+        if exc.errno == errno.EADDRINUSE:
+            raise InputError(f"port {port} on 127.0.0.1 is in use",
+                             code="invalid_option") from exc
+        raise
 
 
 def _latencies(values: list[str]) -> tuple[float | None, dict[str, float]]:

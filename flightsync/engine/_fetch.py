@@ -71,6 +71,8 @@ class Fetcher:
         except ProviderError as exc:
             if exc.counts_for_breaker:
                 self._breakers.record_failure(provider)
+            else:
+                self._breakers.record_success(provider)  # it answered: a refusal, not an outage
             log.warning("provider.fetch.failed", provider=provider, flight=query.key,
                         error=exc.code, status=exc.status)
             return FetchOutcome(provider, query, None, exc, _ms(started))

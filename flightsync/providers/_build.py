@@ -170,6 +170,13 @@ class ProviderSet:
         covered = self.carriers(name)
         return covered is None or carrier.upper() in covered
 
+    def serves_suffix(self, name: str) -> bool:
+        """Whether ``name`` can be asked for a flight with an operational suffix (LH400A),
+        read from the adapter class: no client is built. An adapter that does not say, or
+        one that could not be loaded, counts as serving them."""
+        cls = self._classes.get(name)
+        return bool(getattr(cls, "serves_operational_suffix", True))
+
     def base_url(self, name: str) -> str:
         configured = self._settings.get(name)
         if configured is not None and configured.base_url:

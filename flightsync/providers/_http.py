@@ -17,6 +17,7 @@ from flightsync.errors import (
     ProviderBadResponse,
     ProviderError,
     ProviderRateLimited,
+    ProviderRequestRejected,
     ProviderTimeout,
     ProviderUnavailable,
 )
@@ -73,7 +74,12 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
 
 def raise_for_status(response: httpx.Response, provider: str) -> None:
     """Map a non-2xx answer to the error tree. Adapters handle provider-specific bodies
-    (e.g. Amadeus quota code 38195, token-expired 401s) before calling this."""
+    (e.g. Amadeus quota code 38195, token-expired 401s) before calling this.
+
+    A 4xx other than 401/403/404/429 is ProviderRequestRejected: the provider answered and
+    refused what we asked, which retrying cannot change and which says nothing about the
+    provider's health (DESIGN.md section 7). Other 1xx/3xx answers stay ProviderBadResponse:
+    redirects are not followed, so one means a base URL that points somewhere else."""
     status = response.status_code
     if status < 300:
         return
@@ -89,6 +95,9 @@ def raise_for_status(response: httpx.Response, provider: str) -> None:
     if status >= 500:
         raise ProviderUnavailable(f"{provider}: server error {status}", provider=provider,
                                   status=status)
+    if status >= 400:
+        raise ProviderRequestRejected(f"{provider}: request rejected ({status}): {detail}",
+                                      provider=provider, status=status)
     raise ProviderBadResponse(f"{provider}: unexpected status {status}: {detail}",
                               provider=provider, status=status)
 

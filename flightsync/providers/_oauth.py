@@ -20,6 +20,7 @@ from flightsync.errors import (
     ProviderAuthError,
     ProviderBadResponse,
     ProviderRateLimited,
+    ProviderRequestRejected,
     ProviderUnavailable,
 )
 from flightsync.providers._http import json_body, mapped_transport_errors, retry_after_seconds
@@ -182,6 +183,12 @@ def _raise_for_token_status(response: httpx.Response, provider: str) -> None:
     if status >= 500:
         raise ProviderUnavailable(f"{provider}: token endpoint error {status}",
                                   provider=provider, status=status)
+    if 400 <= status < 500 and status != 404:
+        # 405, 415, 422 ...: the endpoint refuses this request; retrying cannot help and
+        # the provider is up (DESIGN.md section 7), so the breaker does not count it.
+        raise ProviderRequestRejected(f"{provider}: token endpoint rejected the request "
+                                      f"({status} {reason}); check the base URL",
+                                      provider=provider, status=status)
     raise ProviderBadResponse(f"{provider}: token endpoint answered {status} ({reason}); "
                               "check the base URL", provider=provider, status=status)
 

@@ -68,6 +68,8 @@ class AirFranceKlmAdapter:
     default_carriers: ClassVar[frozenset[str] | None] = frozenset({"AF", "KL"})
     credential_env: ClassVar[tuple[str, ...]] = ("AFKLM_API_KEY",)
     uses_oauth: ClassVar[bool] = False
+    # Each flight carries operationalSuffix, matched against the query.
+    serves_operational_suffix: ClassVar[bool] = True
 
     def __init__(self, client: httpx.Client, settings: ProviderSettings,
                  tokens: object | None = None) -> None:

@@ -22,6 +22,7 @@ from flightsync.errors import (
     ProviderBadResponse,
     ProviderQuotaExhausted,
     ProviderRateLimited,
+    ProviderRequestRejected,
 )
 from flightsync.models import FlightQuery, FlightStatus, Leg, Observation
 from flightsync.providers._http import json_body, parse_aware, raise_for_status, retry_after_seconds
@@ -71,6 +72,8 @@ class AmadeusAdapter:
     default_carriers: ClassVar[frozenset[str] | None] = None
     credential_env: ClassVar[tuple[str, ...]] = ("AMADEUS_CLIENT_ID", "AMADEUS_CLIENT_SECRET")
     uses_oauth: ClassVar[bool] = True
+    # Sent as the operationalSuffix parameter.
+    serves_operational_suffix: ClassVar[bool] = True
     token_path: ClassVar[str] = "/v1/security/oauth2/token"  # noqa: S105 - a URL path
 
     def __init__(self, client: httpx.Client, settings: ProviderSettings,
@@ -158,9 +161,10 @@ def raise_for_amadeus(response: httpx.Response) -> None:
     if status in (401, 403):
         raise ProviderAuthError(f"{PROVIDER}: authorization refused ({summary})",
                                 provider=PROVIDER, status=status)
-    if status == 400:
-        raise ProviderBadResponse(f"{PROVIDER}: request rejected ({summary})",
-                                  provider=PROVIDER, status=status)
+    if 400 <= status < 500 and status != 404:
+        # e.g. 400 INVALID FORMAT: this request is refused, the provider is fine.
+        raise ProviderRequestRejected(f"{PROVIDER}: request rejected ({status}: {summary})",
+                                      provider=PROVIDER, status=status)
     raise_for_status(response, PROVIDER)
 
 

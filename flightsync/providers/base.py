@@ -39,6 +39,9 @@ class Adapter(Protocol):
     default_carriers: ClassVar[frozenset[str] | None]  # None: covers every carrier
     credential_env: ClassVar[tuple[str, ...]]  # environment variables it needs, in order
     uses_oauth: ClassVar[bool]              # True: the engine builds a TokenSource for it
+    # False: the provider cannot be asked for an operational suffix (LH400A), so a suffixed
+    # flight is never sent to it; read with getattr, an adapter without it counts as True.
+    serves_operational_suffix: ClassVar[bool]
 
     def __init__(self, client: httpx.Client, settings: ProviderSettings,
                  tokens: TokenSource | None = None) -> None: ...

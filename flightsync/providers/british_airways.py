@@ -81,6 +81,9 @@ class BritishAirwaysAdapter:
     default_carriers: ClassVar[frozenset[str] | None] = frozenset({"BA"})
     credential_env: ClassVar[tuple[str, ...]] = ("BA_CLIENT_KEY",)
     uses_oauth: ClassVar[bool] = False
+    # flightNumber is carrier and number; a suffixed flight would be answered by the
+    # unsuffixed one.
+    serves_operational_suffix: ClassVar[bool] = False
 
     def __init__(self, client: httpx.Client, settings: ProviderSettings,
                  tokens: TokenSource | None = None) -> None:

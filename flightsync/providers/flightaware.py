@@ -73,6 +73,9 @@ class FlightAwareAdapter:
     default_carriers: ClassVar[frozenset[str] | None] = None
     credential_env: ClassVar[tuple[str, ...]] = ("FLIGHTAWARE_API_KEY",)
     uses_oauth: ClassVar[bool] = False
+    # Idents carry no suffix: asked for LH400A it would send LH400 and answer for the
+    # unsuffixed flight.
+    serves_operational_suffix: ClassVar[bool] = False
 
     def __init__(self, client: httpx.Client, settings: ProviderSettings,
                  tokens: TokenSource | None = None) -> None:

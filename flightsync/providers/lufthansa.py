@@ -61,6 +61,9 @@ class LufthansaAdapter:
         {"LH", "LX", "OS", "SN", "EW", "EN", "4Y"})
     credential_env: ClassVar[tuple[str, ...]] = ("LUFTHANSA_CLIENT_ID", "LUFTHANSA_CLIENT_SECRET")
     uses_oauth: ClassVar[bool] = True
+    # flightNumber is "2 letter IATA airline code + flight number" (PROVIDERS.md 3.2):
+    # LH400A is refused with a 400.
+    serves_operational_suffix: ClassVar[bool] = False
     token_path: ClassVar[str] = "/v1/oauth/token"  # noqa: S105 - a URL path
 
     def __init__(self, client: httpx.Client, settings: ProviderSettings,
