@@ -592,3 +592,19 @@ def test_status_follows_the_sandbox_clock(client: httpx.Client) -> None:
     waiting = lufthansa(client, day=future).json()["FlightStatusResource"]["Flights"]["Flight"]
     assert waiting["FlightStatus"]["Code"] == "NA" and "EstimatedTimeUTC" in waiting["Departure"]
     assert flightaware(client, day=future).json()["flights"][0]["actual_out"] is None
+
+
+def test_sandbox_env_prints_exports_for_every_provider() -> None:
+    """`sandbox env URL` prints one shell export per variable the providers read, with the
+    same values `--sandbox` uses (FlightAware's /aeroapi path included); a URL that is not
+    what `serve` prints is exit 2."""
+    result = CliRunner().invoke(app, ["sandbox", "env", "http://127.0.0.1:8080/"])
+    assert result.exit_code == 0, result.output
+    exported = dict(line.removeprefix("export ").split("=", 1)
+                    for line in result.stdout.splitlines())
+    assert exported == sandbox_environment("http://127.0.0.1:8080")
+    assert exported["FLIGHTAWARE_BASE_URL"] == "http://127.0.0.1:8080/aeroapi"
+
+    for bad in ("ftp://127.0.0.1:8080", "http://127.0.0.1:8080/aeroapi", "not a url"):
+        refused = CliRunner().invoke(app, ["sandbox", "env", bad])
+        assert refused.exit_code == 2, bad

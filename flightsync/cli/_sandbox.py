@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import shlex
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -37,7 +38,8 @@ def serve(
     """Run the sandbox providers in the foreground until Ctrl-C; prints its base URL first.
 
     One port serves every provider's real paths; credentials sandbox/sandbox (API keys
-    sandbox); GET /_sandbox/stats returns request counters.
+    sandbox); GET /_sandbox/stats returns request counters. `flightsync sandbox env URL`
+    prints the exports that point the providers at it.
     """
     begin(ctx)
     from flightsync import sandbox  # noqa: PLC0415
@@ -63,7 +65,34 @@ def serve(
         if exc.errno == errno.EADDRINUSE:
             raise InputError(f"port {port} on 127.0.0.1 is in use",
                              code="invalid_option") from exc
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            raise InputError(f"port {port} on 127.0.0.1 needs privileges this user lacks; "
+                             "use a port above 1023 or 0 for any free one",
+                             code="invalid_option") from exc
         raise
+
+
+@sandbox_app.command("env")
+def env(
+    ctx: typer.Context,
+    *,
+    base_url: Annotated[str, typer.Argument(
+        metavar="BASE_URL", show_default=False,
+        help="The base URL `sandbox serve` printed, e.g. http://127.0.0.1:8080.")],
+) -> None:
+    """Print the shell exports that point every provider at a running sandbox:
+    eval "$(flightsync sandbox env http://127.0.0.1:8080)"."""
+    begin(ctx)
+    from urllib.parse import urlsplit  # noqa: PLC0415
+
+    from flightsync import sandbox  # noqa: PLC0415
+
+    parts = urlsplit(base_url)
+    if parts.scheme != "http" or not parts.hostname or parts.path not in ("", "/"):
+        raise InputError(f"base URL {base_url[:80]!r}: expected http://HOST:PORT as "
+                         "`sandbox serve` prints it", code="invalid_option")
+    for name, value in sandbox.sandbox_environment(base_url.rstrip("/")).items():
+        _render.note_stdout(f"export {name}={shlex.quote(value)}")
 
 
 def _latencies(values: list[str]) -> tuple[float | None, dict[str, float]]:
