@@ -24,10 +24,10 @@ from flightsync.config import Settings
 from flightsync.engine import _ops, _sources
 from flightsync.engine._choose import providers_for
 from flightsync.engine._fetch import Fetcher, FetchOutcome
-from flightsync.engine._merge import merge
+from flightsync.engine._merge import Merged, merge
 from flightsync.engine._results import BatchResult, failed_result, sync_status_of
 from flightsync.engine._runbook import RunBook
-from flightsync.engine._stored import keep_observations, stored_observations_of
+from flightsync.engine._stored import keep_observations, keep_settled, stored_observations_of
 from flightsync.errors import (
     ConcurrentUpdateError,
     FlightsyncError,
@@ -354,16 +354,34 @@ class Engine:
             self._load_trust(session)
             # The group's rows go out as one statement per table when it is flushed.
             writer = repo.GroupWriter(session, run_id=self.run_id, now=now)
-            for plan, found, said in zip(group, legs, others, strict=True):
-                results.append(self._persist(writer, plan, found, said, now))
+            merged = [self._merge(plan, found, said)
+                      for plan, found, said in zip(group, legs, others, strict=True)]
+            keep_settled(session, zip(legs, merged, strict=True))  # one query for the group
+            for plan, found, resolved in zip(group, legs, merged, strict=True):
+                results.append(self._persist(writer, plan, found, resolved, now))
             writer.flush()
         return results
 
+    def _merge(self, plan: _Plan, stored: list[repo.StoredLeg],
+               others: dict[str, Observation]) -> Merged | None:
+        """The plan's legs resolved per the policy; None when no provider answered."""
+        if not plan.observations:
+            return None
+        observations = [plan.observations[n] for n in plan.providers if n in plan.observations]
+        observations.extend(others.values())
+        carrier = _operating_carrier(observations) or plan.query.carrier
+        merged = merge(self.policy, observations, stored, ranks=self._ranks,
+                       operating_carrier_source=self.own_adapter(carrier), trust=self._trust,
+                       dependence=self._dependence)
+        if others:
+            keep_observations(merged.legs, plan.observations)
+        return merged
+
     def _persist(self, writer: repo.GroupWriter, plan: _Plan, stored: list[repo.StoredLeg],
-                 others: dict[str, Observation], now: datetime) -> SyncResult:
+                 merged: Merged | None, now: datetime) -> SyncResult:
         outcomes = self._outcomes(plan)
         query = plan.query
-        if not plan.observations:
+        if merged is None:
             errors = [plan.outcomes[n].error for n in plan.providers if plan.outcomes.get(n)]
             code = "flight_not_found" if errors and all(
                 e == "flight_not_found" for e in errors) else "all_providers_failed"
@@ -374,14 +392,6 @@ class Engine:
                 repo.record_failure(writer.session, repo.key_of(query), error=message, now=now,
                                     next_due=now + timedelta(minutes=15))
             return failed_result(query, outcomes, FlightsyncError(message), code=code)
-        observations = [plan.observations[n] for n in plan.providers if n in plan.observations]
-        observations.extend(others.values())
-        carrier = _operating_carrier(observations) or query.carrier
-        merged = merge(self.policy, observations, stored, ranks=self._ranks,
-                       operating_carrier_source=self.own_adapter(carrier), trust=self._trust,
-                       dependence=self._dependence)
-        if others:
-            keep_observations(merged.legs, plan.observations)
         status = sync_status_of(outcomes, merged.conflicts)
         resolved = [Leg(origin=leg.origin, **leg.values) for leg in merged.legs]
         ttl = self.cache.ttl_for(resolved, now)

@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from flightsync.engine import _signing, _sources
 from flightsync.engine._merge import merge
 from flightsync.engine._results import sync_status_of
-from flightsync.engine._stored import stored_observations
+from flightsync.engine._stored import keep_settled, stored_observations
 from flightsync.errors import (
     ConcurrentUpdateError,
     InputError,
@@ -314,6 +314,7 @@ def _apply(engine: Engine, session: Session, event: InboundEvent,
     for leg in merged.legs:  # only the event is a new observation; the rest is already stored
         leg.observations = {s: v for s, v in leg.observations.items()
                             if s == event.provider and leg.origin == origin}
+    keep_settled(session, [(stored, merged)])  # as a sync: a settled disagreement stays so
     resolved = [Leg(origin=leg.origin, **leg.values) for leg in merged.legs]
     arrival = resolved[-1].actual_arrival or resolved[-1].estimated_arrival \
         or resolved[-1].scheduled_arrival

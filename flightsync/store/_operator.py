@@ -1,12 +1,13 @@
 """Operator reads and writes on conflicts and the explain view: open and resolved conflicts,
-settling one by hand (audited), and each leg's latest observations and audit rows.
+settling one by hand (audited), what an operator saw when settling, and each leg's latest
+observations and audit rows.
 
 Every function takes an open Session and leaves committing to the caller.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -128,5 +129,26 @@ def apply_resolution(session: Session, conflict: Mapping[str, Any], *, value: An
     return changed
 
 
-__all__ = ["apply_resolution", "get_conflict", "latest_changes", "list_conflicts",
-           "observations_for"]
+def latest_resolved_candidates(session: Session, pairs: Collection[tuple[int, str]],
+                               ) -> dict[tuple[int, str], dict[str, Any]]:
+    """The candidates (values by source, as the row keeps them) of the latest resolved
+    conflict of each (leg id, field) in ``pairs`` that has one, in one query."""
+    if not pairs:
+        return {}
+    wanted = set(pairs)
+    rows = session.execute(
+        select(_CONFLICT.c.flight_id, _CONFLICT.c.field, _CONFLICT.c.candidates).where(
+            _CONFLICT.c.status == "resolved",
+            _CONFLICT.c.flight_id.in_(sorted({leg for leg, _ in wanted})),
+            _CONFLICT.c.field.in_(sorted({name for _, name in wanted})),
+        ).order_by(_CONFLICT.c.resolved_at, _CONFLICT.c.id)).all()
+    latest: dict[tuple[int, str], dict[str, Any]] = {}
+    for row in rows:  # later rows overwrite earlier ones: the last resolved wins
+        key = (row.flight_id, row.field)
+        if key in wanted:
+            latest[key] = row.candidates
+    return latest
+
+
+__all__ = ["apply_resolution", "get_conflict", "latest_changes", "latest_resolved_candidates",
+           "list_conflicts", "observations_for"]

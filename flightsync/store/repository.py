@@ -36,6 +36,7 @@ from flightsync.store._operator import (
     apply_resolution,
     get_conflict,
     latest_changes,
+    latest_resolved_candidates,
     list_conflicts,
     observations_for,
 )
@@ -79,11 +80,12 @@ __all__ = [
     "SUCCESS_OUTCOMES", "FlightKey", "GroupWriter", "LegWrite", "StoredLeg", "WriteOutcome",
     "apply_resolution", "claim_due", "content_hash", "counts", "defer_leased", "due_flights",
     "encode", "finish_run", "finish_run_alone", "get_conflict", "key_of", "last_batch_run",
-    "last_run", "last_scores_at", "latest_changes", "latest_observation_values", "leg_id",
-    "link_webhook_event", "list_conflicts", "load_legs", "note_delivery", "observations_for",
-    "record_failure", "record_webhook_event", "release_leases", "replace_source_dependence",
-    "replace_source_scores", "run_totals", "runs_since", "source_dependence", "source_scores",
-    "start_delivery", "start_run", "unsynced_departing", "webhook_event_seen", "write_flight",
+    "last_run", "last_scores_at", "latest_changes", "latest_observation_values",
+    "latest_resolved_candidates", "leg_id", "link_webhook_event", "list_conflicts", "load_legs",
+    "note_delivery", "observations_for", "record_failure", "record_webhook_event",
+    "release_leases", "replace_source_dependence", "replace_source_scores", "run_totals",
+    "runs_since", "source_dependence", "source_scores", "start_delivery", "start_run",
+    "unsynced_departing", "webhook_event_seen", "write_flight",
 ]
 
 
