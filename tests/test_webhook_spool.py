@@ -133,3 +133,18 @@ def test_file_and_spool_together_is_a_usage_error(env: Path, tmp_path: Path) -> 
     """Exactly one of FILE and --spool: both (or neither) is exit 2."""
     assert runner.invoke(app, ["ingest-webhook", "-", "--spool", str(tmp_path)]).exit_code == 2
     assert runner.invoke(app, ["ingest-webhook"]).exit_code == 2
+
+
+def test_an_event_without_its_headers_file_names_the_missing_file(env: Path,
+                                                                 tmp_path: Path) -> None:
+    """A spooled event whose .headers file is missing is rejected with a reason that names
+    that file (not a missing header), and moved to failed/ untouched."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    drop(spool, "lonely", gate_event("L1"), None, age=10)
+    result = runner.invoke(app, ["ingest-webhook", "--spool", str(spool)])
+    assert result.exit_code == 1, result.stderr
+    [entry] = json.loads(result.stdout)["files"]
+    assert entry["status"] == "rejected"
+    assert "lonely.headers is missing" in (spool / "failed" / "lonely.reason").read_text()
+    assert stored_gate(env) != "L1"

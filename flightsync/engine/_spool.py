@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from flightsync.engine._webhook import WebhookOutcome, ingest
-from flightsync.errors import InputError, WebhookError
+from flightsync.errors import InputError, WebhookError, WebhookSignatureError
 
 if TYPE_CHECKING:
     from flightsync.engine._engine import Engine
@@ -95,6 +95,10 @@ def _one(engine: Engine, path: Path, *, insecure: bool, notify: bool) -> Webhook
         if headers_path.exists():
             headers = parse_headers(headers_path.read_text(encoding="utf-8").splitlines(),
                                     where=headers_path.name)
+        elif not insecure:
+            raise WebhookSignatureError(
+                f"{headers_path.name} is missing: a signed event needs its webhook-id, "
+                "webhook-timestamp and webhook-signature headers in that file beside it")
         return ingest(engine, body, headers, insecure=insecure, notify=notify)
     except (WebhookError, InputError) as exc:
         log.warning("webhook.rejected", file=path.name, code=exc.code, reason=exc.message)
