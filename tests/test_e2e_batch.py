@@ -3,6 +3,7 @@ breaker across runs, and the input rules of DESIGN.md section 1."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from flightsync.sandbox import Fault, SandboxConfig
-from tests._sandbox_cli import SandboxCli, batch_csv, batch_jsonl, sandbox_cli
+from tests._sandbox_cli import CliResult, SandboxCli, batch_csv, batch_jsonl, sandbox_cli
 
 DAY = "2026-02-25"
 NOW = datetime(2026, 2, 25, 5, 0, tzinfo=UTC)
@@ -277,3 +278,25 @@ def test_due_dry_run_lists_due_flights_without_claiming(cli: SandboxCli) -> None
     assert cli.requests() == calls
     assert cli.counts() == counts
     assert cli.rows("SELECT count(*) AS n FROM flight WHERE lease_owner IS NOT NULL")[0]["n"] == 0
+
+
+def test_a_provider_without_credentials_is_warned_about_by_fetching_runs_only(
+        cli: SandboxCli, tmp_path: Path) -> None:
+    """FlightAware without its key: a batch that fetches logs one provider.skipped warning
+    naming the variable (not one per flight); `status` and `providers`, which call no
+    provider, log none."""
+    no_key = {"FLIGHTAWARE_API_KEY": ""}
+
+    def skipped(result: CliResult) -> list[dict[str, Any]]:
+        events = [json.loads(line) for line in result.stderr.splitlines()
+                  if line.startswith("{")]
+        return [e for e in events if e["event"] == "provider.skipped"]
+
+    batch = cli.run("batch", str(write(tmp_path, "in.csv", batch_csv(LH_FLIGHTS[:3]))),
+                    env=no_key)
+    assert batch.exit_code == 0, batch.stderr
+    [warning] = skipped(batch)
+    assert (warning["provider"], warning["missing"]) == ("flightaware", ["FLIGHTAWARE_API_KEY"])
+    for quiet in (cli.run("status", env=no_key), cli.run("providers", env=no_key)):
+        assert quiet.exit_code == 0, quiet.stderr
+        assert skipped(quiet) == []

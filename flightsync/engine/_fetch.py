@@ -46,6 +46,7 @@ class Fetcher:
                                         thread_name_prefix="flightsync-fetch")
 
     def submit(self, query: FlightQuery, provider: str) -> Future[FetchOutcome]:
+        self._providers.warn_missing_credentials()
         return self._pool.submit(self._call, query, provider)
 
     def _call(self, query: FlightQuery, provider: str) -> FetchOutcome:

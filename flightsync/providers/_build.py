@@ -134,6 +134,10 @@ class ProviderSet:
     state_dir: Path = field(default=Path("."), repr=False)
     adapters: LazyAdapters = field(init=False)
     skipped: dict[str, str] = field(default_factory=dict)
+    # Providers skipped for want of credentials, with the variables to set: warned about by
+    # a run that fetches (warn_missing_credentials), not by every command that builds the set.
+    missing_credentials: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    _warned: bool = field(default=False, repr=False)
     _settings: dict[str, ProviderSettings] = field(default_factory=dict, repr=False)
     _classes: dict[str, type[Adapter]] = field(default_factory=dict, repr=False)
     _clients: _Clients = field(init=False, repr=False)
@@ -149,6 +153,16 @@ class ProviderSet:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def warn_missing_credentials(self) -> None:
+        """Log once which providers a fetch goes without for want of credentials. `status`,
+        `providers` and the other commands that call no provider stay quiet about it
+        (`providers` shows the reasons)."""
+        if self._warned:
+            return
+        self._warned = True
+        for name, missing in self.missing_credentials.items():
+            log.warning("provider.skipped", provider=name, missing=missing)
 
     def priority(self, name: str) -> int:
         """The configured priority, else the adapter's default (0 for an unloadable one)."""
@@ -288,7 +302,7 @@ def build_providers(settings: Settings, state_dir: Path) -> ProviderSet:
         missing = _missing_credentials(cls, configured)
         if missing:
             result.skipped[name] = f"set {' and '.join(missing)}"
-            log.warning("provider.skipped", provider=name, missing=missing)
+            result.missing_credentials[name] = missing
             continue
         if cls.uses_oauth and not isinstance(getattr(cls, "token_path", None), str):
             result.skipped[name] = "adapter uses OAuth but declares no token_path"
