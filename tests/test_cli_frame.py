@@ -477,3 +477,24 @@ def test_batch_reads_stdin_and_passes_concurrency(monkeypatch: pytest.MonkeyPatc
     assert seen["notify"] is False
     assert result.exit_code == 1  # the bad line
     assert [bad["line"] for bad in json.loads(result.stdout)["failed"]] == [2]
+
+
+def test_terminal_tables_fold_long_values_and_list_plain_values() -> None:
+    """A table shows lists and flat mappings as plain text, not JSON, and at a narrow
+    terminal folds a long name onto more lines instead of cutting it short."""
+    from rich.console import Console  # noqa: PLC0415
+
+    from flightsync.cli import _render  # noqa: PLC0415
+
+    wide = Console(record=True, width=160, highlight=False)
+    _render.records(wide, [{"name": "airfrance_klm", "carriers": ["AF", "KL"],
+                            "values": {"lufthansa": "32N", "flightaware": None}}])
+    text = wide.export_text()
+    assert "AF, KL" in text and "lufthansa: 32N, flightaware: -" in text
+    assert '"' not in text and "[" not in text
+
+    narrow = Console(record=True, width=12, highlight=False)
+    _render.records(narrow, [{"name": "airfrance_klm"}])
+    folded = narrow.export_text()
+    assert "…" not in folded
+    assert "airfrance_klm" in "".join(folded.replace("│", "").split())

@@ -70,7 +70,8 @@ def records(console: Console, rows: list[Any], title: str | None = None,
                                           for k in row))
     table = Table(title=title)
     for name in names:
-        table.add_column(name)
+        # Fold long names and URLs onto more lines rather than cutting them to "airfrance_k…".
+        table.add_column(name, overflow="fold")
     for row in rows:
         table.add_row(*(_cell(row.get(name)) if isinstance(row, Mapping) else _cell(row)
                         for name in names))
@@ -133,9 +134,26 @@ def _cell(value: Any) -> str:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, list) and all(_scalar(v) for v in value):
+        return escape(", ".join(_plain(v) for v in value)) or "-"
+    if isinstance(value, Mapping) and all(_scalar(v) for v in value.values()):
+        return escape(", ".join(f"{k}: {_plain(v)}" for k, v in value.items())) or "-"
     if isinstance(value, Mapping | list):
         return escape(json.dumps(value, ensure_ascii=False, default=str))
     return escape(str(value))
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _plain(value: Any) -> str:
+    """A scalar inside a cell: null as "-", booleans as yes/no, the rest as text."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
 
 
 def note_stdout(message: str) -> None:
