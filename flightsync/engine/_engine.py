@@ -8,23 +8,22 @@ flight).
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from queue import Empty, SimpleQueue
+from queue import SimpleQueue
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from flightsync.config import Settings
-from flightsync.engine import _ops, _sources
+from flightsync.engine import _due, _ops, _sources
 from flightsync.engine._choose import providers_for
-from flightsync.engine._fetch import Fetcher, FetchOutcome
-from flightsync.engine._merge import Merged, merge
+from flightsync.engine._fetch import Fetcher, FetchOutcome, drain
+from flightsync.engine._merge import Merged, merge, operating_carrier
 from flightsync.engine._results import BatchResult, failed_result, sync_status_of
 from flightsync.engine._runbook import RunBook
 from flightsync.engine._stored import keep_observations, keep_settled, stored_observations_of
@@ -42,7 +41,7 @@ from flightsync.models import (
     SyncResult,
     SyncStatus,
 )
-from flightsync.policy import Dependence, Policy, Trust
+from flightsync.policy import Policy
 from flightsync.providers import ProviderSet
 from flightsync.resilience import Breakers, ObservationCache, RateLimiters, StateStore
 from flightsync.store import Database
@@ -59,7 +58,6 @@ WRITE_GROUP = 64  # flights per transaction in a batch: fewer commits, each flig
 # ~40 flights a second, one or two at a time: writing each at once cost a transaction (and the
 # GIL the fetch threads need) per flight (benchmarks/RESULTS.md).
 WRITE_WAIT_SECONDS = 0.5
-RETRY_DUE = timedelta(minutes=15)  # a due flight no provider could take waits this long
 
 
 @dataclass(slots=True)
@@ -98,9 +96,7 @@ class Engine:
                                 settings.http.max_workers)
         self._ranks = {name: providers.priority(name) for name in providers.adapters}
         self.runbook = RunBook(database, cache, run_id=run_id, kind=run_kind)
-        self._trust: Trust | None = None
-        self._dependence: Dependence | None = None
-        self._trust_loaded = not _sources.uses_accuracy(policy)
+        self._learned = _sources.LearnedFigures(policy)
 
     def close(self) -> None:
         """Stop the fetch pool; the providers and database belong to ``open_engine``."""
@@ -198,36 +194,11 @@ class Engine:
     def batch_due(self, *, limit: int, notify: bool = True,
                   progress: Callable[[int], None] | None = None) -> BatchResult:
         """Claim due flights ``batch.size`` at a time (leases: no two workers share one)."""
-        started = datetime.now(UTC)
-        owner = f"{socket.gethostname()}:{self.run_id}"
-        self.runbook.start(0)
-        results: list[SyncResult] = []
-        while len(results) < limit:
-            size = min(self.settings.batch.size, limit - len(results))
-            with self.database.session() as session:
-                claimed = repo.claim_due(
-                    session, now=datetime.now(UTC), due_by=started, limit=size, owner=owner,
-                    lease_seconds=self.settings.batch.lease_seconds,
-                    postgres=self.database.dialect == "postgresql")
-            if not claimed:
-                break
-            keys = [repo.key_of(q) for q in claimed]
-            try:
-                results.extend(self._run(claimed, force=True, sources=None, notify=notify,
-                                         progress=progress))
-                with self.database.session() as session:
-                    repo.defer_leased(session, keys, owner, until=datetime.now(UTC) + RETRY_DUE)
-            finally:
-                with self.database.session() as session:
-                    repo.release_leases(session, keys, owner)
-        self.runbook.finish(results, requested=len(results))
-        _sources.relearn_after(self.database, self.policy, results)
-        return BatchResult.of(self.run_id, results, started)
+        return _due.batch_due(self, limit=limit, notify=notify, progress=progress)
 
     def due_preview(self, *, limit: int) -> list[FlightQuery]:
         """What ``batch_due`` would sync now, most urgent first; nothing is claimed."""
-        with self.database.session() as session:
-            return repo.due_flights(session, now=datetime.now(UTC), limit=limit)
+        return _due.due_preview(self, limit=limit)
 
     def _plan(self, queries: Sequence[FlightQuery], *, force: bool,
               sources: Sequence[str] | None) -> tuple[dict[FlightQuery, SyncResult], list[_Plan]]:
@@ -280,7 +251,7 @@ class Engine:
                     deadline = time.monotonic() + WRITE_WAIT_SECONDS
                 timeout = None if deadline is None else deadline - time.monotonic()
                 if timeout is None or timeout > 0:
-                    for future in _drain(completed, timeout=timeout):
+                    for future in drain(completed, timeout=timeout):
                         plan = futures.pop(future)
                         self._absorb(plan, future.result())
                         if plan.pending == 0:
@@ -351,7 +322,7 @@ class Engine:
             # Inside the write's transaction: its version check covers what was read.
             others = stored_observations_of(session, [
                 (p.query, found, p.others) for p, found in zip(group, legs, strict=True)])
-            self._load_trust(session)
+            self._learned.load(session)
             # The group's rows go out as one statement per table when it is flushed.
             writer = repo.GroupWriter(session, run_id=self.run_id, now=now)
             merged = [self._merge(plan, found, said)
@@ -369,10 +340,10 @@ class Engine:
             return None
         observations = [plan.observations[n] for n in plan.providers if n in plan.observations]
         observations.extend(others.values())
-        carrier = _operating_carrier(observations) or plan.query.carrier
+        carrier = operating_carrier(observations) or plan.query.carrier
         merged = merge(self.policy, observations, stored, ranks=self._ranks,
-                       operating_carrier_source=self.own_adapter(carrier), trust=self._trust,
-                       dependence=self._dependence)
+                       operating_carrier_source=self.own_adapter(carrier),
+                       trust=self._learned.trust, dependence=self._learned.dependence)
         if others:
             keep_observations(merged.legs, plan.observations)
         return merged
@@ -390,16 +361,14 @@ class Engine:
                            f"{o.name}: {o.error}" for o in outcomes))
             if stored:
                 repo.record_failure(writer.session, repo.key_of(query), error=message, now=now,
-                                    next_due=now + timedelta(minutes=15))
+                                    next_due=now + _due.RETRY_DUE)
             return failed_result(query, outcomes, FlightsyncError(message), code=code)
         status = sync_status_of(outcomes, merged.conflicts)
         resolved = [Leg(origin=leg.origin, **leg.values) for leg in merged.legs]
         ttl = self.cache.ttl_for(resolved, now)
-        arrival = _last_arrival(resolved)
-        tracked = arrival is None or now < arrival + timedelta(hours=24)
         written = writer.add(
             query, merged.legs, stored, sync_status=status.value,
-            next_due=now + timedelta(seconds=ttl), tracked=tracked,
+            next_due=now + timedelta(seconds=ttl), tracked=_due.still_tracked(resolved, now),
             source_of_truth=merged.source_of_truth)
         return SyncResult(
             query=query, success=True, sync_status=status, from_cache=not plan.called,
@@ -425,40 +394,3 @@ class Engine:
             # What this sync stored (a partial or source-limited answer) is newer than a whole
             # result cached before it, which the next plain sync would otherwise return.
             self.cache.drop_result(plan.query)
-
-    # -- learned source accuracy (flightsync.engine._sources) ---------------------------
-    def _load_trust(self, session: Any) -> None:
-        """Read the stored trust and source dependence once per run, and only when the policy
-        can use them."""
-        if not self._trust_loaded:
-            self._trust, self._dependence = _sources.load_learned(session)
-            self._trust_loaded = True
-
-
-def _drain(completed: SimpleQueue[Future[FetchOutcome]], *, timeout: float | None,
-           ) -> list[Future[FetchOutcome]]:
-    """The calls finished so far, waiting up to ``timeout`` seconds (None: for ever) for
-    the first."""
-    finished: list[Future[FetchOutcome]] = []
-    try:
-        finished.append(completed.get(timeout=timeout))
-        while True:
-            finished.append(completed.get_nowait())
-    except Empty:
-        return finished
-
-
-def _operating_carrier(observations: Sequence[Observation]) -> str | None:
-    for obs in observations:
-        for leg in obs.legs:
-            if leg.operating_carrier:
-                return leg.operating_carrier
-    return None
-
-
-def _last_arrival(legs: Sequence[Leg]) -> datetime | None:
-    if not legs:
-        return None
-    last = legs[-1]
-    return last.actual_arrival or last.estimated_arrival or last.scheduled_arrival
-

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from queue import Empty, SimpleQueue
 
 import structlog
 
@@ -91,3 +92,16 @@ class Fetcher:
 
 def _ms(started: float) -> int:
     return int((time.perf_counter() - started) * 1000)
+
+
+def drain(completed: SimpleQueue[Future[FetchOutcome]], *, timeout: float | None,
+           ) -> list[Future[FetchOutcome]]:
+    """The calls finished so far, waiting up to ``timeout`` seconds (None: for ever) for
+    the first."""
+    finished: list[Future[FetchOutcome]] = []
+    try:
+        finished.append(completed.get(timeout=timeout))
+        while True:
+            finished.append(completed.get_nowait())
+    except Empty:
+        return finished

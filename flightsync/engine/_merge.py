@@ -75,3 +75,12 @@ def merge(
             conflicts=leg_conflicts,
         ))
     return Merged(legs=legs, conflicts=conflicts, source_of_truth=top_source)
+
+
+def operating_carrier(observations: Sequence[Observation]) -> str | None:
+    """The operating carrier the first source that names one gives, else None."""
+    for obs in observations:
+        for leg in obs.legs:
+            if leg.operating_carrier:
+                return leg.operating_carrier
+    return None

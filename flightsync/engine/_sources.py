@@ -86,6 +86,21 @@ def load_learned(session: Any) -> tuple[Trust | None, Dependence | None]:
             dependence_from(repo.source_dependence(session)))
 
 
+class LearnedFigures:
+    """The trust and source dependence one run resolves with, read on its first write."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.trust: Trust | None = None
+        self.dependence: Dependence | None = None
+        self._loaded = not uses_accuracy(policy)  # a policy without the rule never reads them
+
+    def load(self, session: Any) -> None:
+        """Read the stored figures once per run (the write's session: one query each)."""
+        if not self._loaded:
+            self.trust, self.dependence = load_learned(session)
+            self._loaded = True
+
+
 def load_trust(database: Database) -> Trust | None:
     """The stored trust figures, in one query."""
     with database.session() as session:

@@ -29,7 +29,8 @@ from pydantic import (
 from sqlalchemy.exc import IntegrityError
 
 from flightsync.engine import _signing, _sources
-from flightsync.engine._merge import merge
+from flightsync.engine._due import still_tracked
+from flightsync.engine._merge import merge, operating_carrier
 from flightsync.engine._results import sync_status_of
 from flightsync.engine._stored import keep_settled, stored_observations
 from flightsync.errors import (
@@ -303,8 +304,7 @@ def _apply(engine: Engine, session: Session, event: InboundEvent,
         updated_at=min(event.occurred_at, now),
         raw=event.raw, legs=tuple(legs[o] for o in order if o in legs))
     sources = list(observations.values())
-    carrier = next((leg.operating_carrier for obs in sources for leg in obs.legs
-                    if leg.operating_carrier), None) or query.carrier
+    carrier = operating_carrier(sources) or query.carrier
     trust, dependence = (_sources.load_learned(session)
                          if _sources.uses_accuracy(engine.policy) else (None, None))
     merged = merge(engine.policy, sources, stored,
@@ -316,15 +316,13 @@ def _apply(engine: Engine, session: Session, event: InboundEvent,
                             if s == event.provider and leg.origin == origin}
     keep_settled(session, [(stored, merged)])  # as a sync: a settled disagreement stays so
     resolved = [Leg(origin=leg.origin, **leg.values) for leg in merged.legs]
-    arrival = resolved[-1].actual_arrival or resolved[-1].estimated_arrival \
-        or resolved[-1].scheduled_arrival
     # A flight first met through a webhook is due for a full sync at once.
     next_due = now + timedelta(seconds=engine.cache.ttl_for(resolved, now)) if stored else now
     status = sync_status_of([], merged.conflicts)
     written = repo.write_flight(
         session, query, merged.legs, stored, run_id=engine.run_id, now=now,
         sync_status=status.value, next_due=next_due,
-        tracked=arrival is None or now < arrival + timedelta(hours=24),
+        tracked=still_tracked(resolved, now),
         source_of_truth=merged.source_of_truth)
     result = SyncResult(
         query=query, success=True, sync_status=status, from_cache=False, legs=written.records,
