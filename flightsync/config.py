@@ -308,6 +308,9 @@ def _refuse_yaml_secrets(data: dict[str, Any], path: Path, node: yaml.Node | Non
 
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
+    url = data.get("database_url")
+    if isinstance(url, str):
+        data["database_url"] = _sqlite_url_against(url, base)
     for key_path in _RELATIVE_PATHS:
         parent: Any = data
         for part in key_path[:-1]:
@@ -316,6 +319,19 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
         if isinstance(parent, dict) and isinstance(parent.get(last), str):
             value = Path(parent[last]).expanduser()
             parent[last] = str(value if value.is_absolute() else base / value)
+
+
+def _sqlite_url_against(url: str, base: Path) -> str:
+    """``url`` with a relative SQLite file path made absolute against ``base`` (the config
+    file's folder, as for its other paths): cron runs from another directory must find the
+    same database. Other URLs, absolute paths and in-memory databases are returned as given."""
+    scheme, sep, rest = url.partition(":///")
+    if not sep or scheme.split("+")[0] != "sqlite":
+        return url
+    path, query_sep, query = rest.partition("?")
+    if not path or path.startswith("/") or path == ":memory:" or path.startswith("file:"):
+        return url
+    return f"{scheme}:///{(base / path).as_posix()}{query_sep}{query}"
 
 
 def _environment_layer(env: Mapping[str, str], origins: dict[KeyPath, str]) -> dict[str, Any]:

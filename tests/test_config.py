@@ -130,6 +130,28 @@ def test_relative_paths_are_relative_to_the_yaml_file(tmp_path: Path,
     assert settings.metrics.textfile == path.parent / "out" / "fs.prom"
 
 
+@pytest.mark.parametrize(("given", "expected"), [
+    ("sqlite:///flights.db", "sqlite:///{etc}/flights.db"),
+    ("sqlite+pysqlite:///db/f.db?timeout=5", "sqlite+pysqlite:///{etc}/db/f.db?timeout=5"),
+    ("sqlite:////var/lib/f.db", "sqlite:////var/lib/f.db"),
+    ("sqlite:///:memory:", "sqlite:///:memory:"),
+    ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
+])
+def test_a_relative_sqlite_database_in_the_file_is_relative_to_the_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str, expected: str) -> None:
+    """A relative SQLite path in the YAML resolves against the file's folder (cron runs from
+    anywhere); absolute paths, in-memory databases and other URLs are kept; the environment
+    variable is taken as given."""
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    write(folder, f"database_url: '{given}'\n")
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(Path("etc/flightsync.yaml"), {})
+    assert settings.database_url == expected.format(etc=folder.as_posix())
+    from_env = load_settings(None, {"FLIGHTSYNC_DATABASE_URL": "sqlite:///flights.db"})
+    assert from_env.database_url == "sqlite:///flights.db"
+
+
 def test_state_dir_and_database_url_defaults(tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """Without settings: $XDG_STATE_HOME/flightsync, and SQLite inside it."""
