@@ -248,6 +248,35 @@ def test_json_after_the_command_name(monkeypatch: pytest.MonkeyPatch) -> None:
         assert json.loads(result.stdout) == status
 
 
+def test_json_after_a_group_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At a terminal, `conflicts --json list` (and `breaker`, `cache`) print JSON, as
+    `--json` after a command's own name does."""
+    monkeypatch.setattr(_state, "_isatty", lambda stream: True)
+
+    class Operator:
+        def conflicts(self, *, include_resolved: bool = False) -> list[Any]:
+            return []
+
+        def reset_breaker(self, name: str | None = None) -> list[str]:
+            return ["lufthansa"]
+
+        def clear_cache(self, query: Any = None) -> int:
+            return 3
+
+    @contextmanager
+    def opener(settings: Settings, *, run_kind: str, run_id: str) -> Iterator[Any]:
+        yield Operator()
+
+    monkeypatch.setattr(_engine, "open_engine", opener)
+    for argv, expected in ((["conflicts", "--json", "list"], {"conflicts": []}),
+                           (["breaker", "--json", "reset"], {"reset": ["lufthansa"]}),
+                           (["cache", "--json", "clear"],
+                            {"cleared": 3, "flight": None, "date": None})):
+        result = runner.invoke(app, argv)
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout) == expected
+
+
 def test_status_check_exits_3_naming_alerts(monkeypatch: pytest.MonkeyPatch) -> None:
     """`status --check` exits 3 and names each alert; without --check the same status is 0."""
     alert = "breaker lufthansa open for 12 minutes"

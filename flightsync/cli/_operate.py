@@ -16,6 +16,16 @@ breaker_app = typer.Typer(help="Circuit breakers per provider.", no_args_is_help
 cache_app = typer.Typer(help="The observation cache.", no_args_is_help=True)
 
 
+def _json_after_group(ctx: typer.Context, json_out: JsonOption = False) -> None:
+    # `--json` right after the group's name (`conflicts --json list`), as after a command's.
+    if json_out:
+        begin(ctx, json_out)
+
+
+for _group in (conflicts_app, breaker_app, cache_app):
+    _group.callback()(_json_after_group)
+
+
 @conflicts_app.command("list")
 def conflicts_list(
     ctx: typer.Context,
