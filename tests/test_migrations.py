@@ -3,6 +3,10 @@ scripts are found from anywhere and ship with the package."""
 
 from __future__ import annotations
 
+import os
+import pty
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -114,3 +118,46 @@ def test_every_package_folder_is_listed_for_the_wheel() -> None:
     assert on_disk - listed == set(), "add these to [tool.setuptools] packages"
     assert config["package-dir"]["flightsync.migrations"] == "migrations"
     assert {"flightsync.migrations", "flightsync.migrations.versions"} <= listed
+
+
+def _downgrade_at_a_terminal(url: str, tmp_path: Path, answer: bytes | None,
+                             *extra: str) -> subprocess.CompletedProcess[bytes]:
+    """`flightsync migrate downgrade base` with stdin a terminal answering ``answer``, or
+    with no terminal at all (``answer`` None: how cron and scripts run it)."""
+    env = {**os.environ, "FLIGHTSYNC_DATABASE_URL": url,
+           "FLIGHTSYNC_STATE_DIR": str(tmp_path / "state")}
+    command = [sys.executable, "-m", "flightsync", "migrate", "downgrade", "base", *extra]
+    if answer is None:
+        return subprocess.run(command, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=120, check=False)
+    leader, follower = pty.openpty()
+    try:
+        process = subprocess.Popen(command, env=env, stdin=follower, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE)
+        os.close(follower)
+        os.write(leader, answer)
+        out, err = process.communicate(timeout=120)
+    finally:
+        os.close(leader)
+    return subprocess.CompletedProcess(command, process.returncode, out, err)
+
+
+def test_downgrade_asks_at_a_terminal_and_runs_unasked_in_scripts(tmp_path: Path) -> None:
+    """At a terminal a downgrade asks first and 'n' leaves the schema as it was (exit 1);
+    `--yes` skips the question; without a terminal (cron, scripts) it runs as before."""
+    url = f"sqlite:///{tmp_path / 'fs.db'}"
+    migrate.upgrade(url)
+
+    refused = _downgrade_at_a_terminal(url, tmp_path, b"n\n")
+    assert refused.returncode == 1, refused.stderr
+    assert b"Downgrade" in refused.stderr and b"nothing done" in refused.stderr
+    assert migrate.current(url) == migrate.heads()[0]
+
+    confirmed = _downgrade_at_a_terminal(url, tmp_path, b"", "--yes")
+    assert confirmed.returncode == 0, confirmed.stderr
+    assert migrate.current(url) is None
+
+    migrate.upgrade(url)
+    scripted = _downgrade_at_a_terminal(url, tmp_path, None)
+    assert scripted.returncode == 0, scripted.stderr
+    assert migrate.current(url) is None

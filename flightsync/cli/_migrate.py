@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -40,12 +41,20 @@ def downgrade(
     rev: Annotated[str, typer.Argument(
         metavar="REV", help="Target revision; `base` empties the database.",
         show_default=False)],
+    yes: Annotated[bool, typer.Option(
+        "--yes", "-y", help="Do not ask first (asked only at a terminal).")] = False,
     json_out: JsonOption = False,
 ) -> None:
-    """Migrate down to REV."""
+    """Migrate down to REV; what later revisions added is dropped, with its data."""
     state = begin(ctx, json_out)
     store, url = _store(ctx, state)
     before = store.current(url)
+    # At a terminal an operator confirms; scripts and cron (no terminal) run as they always did.
+    if not yes and sys.stdin.isatty() and not typer.confirm(
+            f"Downgrade {_safe_url(url)} from {before} to {rev}? What later revisions added "
+            "is dropped, with its data.", default=False, err=True):
+        _render.note("migrate downgrade: nothing done")
+        raise typer.Exit(1)
     store.downgrade(url, rev)
     _render.emit(state, _report(url, "downgrade", rev, before, store.current(url)))
 
