@@ -2,7 +2,8 @@
 
 Starts the sandbox at the given latency, runs every scenario ``--runs`` times and prints a
 table of medians against their targets (``--json``: the same rows as JSON; ``--save FILE``
-writes the JSON beside the table). ``--quick`` shrinks the sizes to finish within a minute.
+writes the JSON beside the table; ``--compare FILE`` adds an earlier saved run's values and
+the change). ``--quick`` shrinks the sizes to finish within a minute.
 Exit 0 whether or not targets are met: the figures are the result.
 """
 
@@ -24,7 +25,7 @@ from benchmarks._batch import batch_row, rss_row
 from benchmarks._env import Bench
 from benchmarks._policy import conflict_row
 from benchmarks._process import process_rows
-from benchmarks._report import Row, render
+from benchmarks._report import Row, change, load_before, render
 from benchmarks._sync import single_syncs
 from benchmarks._writes import write_rows
 from flightsync import logs
@@ -63,6 +64,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="changed flights in the database scenario (default 10000)")
     parser.add_argument("--save", type=Path, default=None, metavar="FILE",
                         help="also write the JSON result to FILE")
+    parser.add_argument("--compare", type=Path, default=None, metavar="FILE",
+                        help="an earlier run saved with --save: show its values and the change")
     return parser.parse_args(argv)
 
 
@@ -122,12 +125,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"benchmarks: {time.perf_counter() - began:6.1f} s  {step}", file=sys.stderr,
               flush=True)
 
+    before = None
+    if args.compare is not None:
+        try:
+            before = load_before(args.compare)  # read first: a bad file fails before the run
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     result = run(args, note)
-    payload = {**result["header"], "scenarios": [r.to_json() for r in result["rows"]]}
+    scenarios = [r.to_json() for r in result["rows"]]
+    if before is not None:
+        for row in scenarios:
+            row["before"] = before.get(row["scenario"])
+            row["change"] = change(row["value"], row["before"]) or None
+    payload = {**result["header"], "scenarios": scenarios}
     if args.save is not None:
         args.save.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(payload, indent=2) if args.json else render(result["rows"],
-                                                                 result["header"]))
+    print(json.dumps(payload, indent=2) if args.json
+          else render(result["rows"], result["header"], before))
     return 0
 
 

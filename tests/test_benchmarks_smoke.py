@@ -48,3 +48,31 @@ def test_schema_heads_read_without_alembic_match_alembic() -> None:
     of Database.check_schema accepts exactly the databases Alembic would."""
     assert script_heads() == migrate.heads()
     assert script_heads()  # never "could not tell" for the shipped scripts
+
+
+def test_compare_shows_an_earlier_runs_values_and_the_change(tmp_path: Path) -> None:
+    """`--compare FILE` reads a run saved with --save: the table gains that run's value and
+    the change per scenario; a scenario it lacks shows none; a file that is not a saved
+    result is refused (exit 2) before anything runs."""
+    from benchmarks._report import Row, load_before, render  # noqa: PLC0415
+
+    saved = tmp_path / "before.json"
+    saved.write_text(json.dumps({"scenarios": [
+        {"scenario": "cli_sync_cached", "value": 200.0},
+        {"scenario": "db_writes_sqlite", "value": None, "note": "skipped"}]}))
+    before = load_before(saved)
+    assert before == {"cli_sync_cached": 200.0}
+    rows = [Row("cli_sync_cached", "t", "f", "ms", 200, at_most=True, value=150.0),
+            Row("cli_help", "t", "f", "ms", 150, at_most=True, value=40.0)]
+    table = render(rows, {"run": 1}, before).splitlines()
+    assert table[2].split()[-2:] == ["before", "change"]
+    assert table[4].split()[-2:] == ["200", "-25%"]
+    assert table[6].split()[-2:] == ["yes", "-"]
+
+    bad = tmp_path / "bad.json"
+    bad.write_text("not json")
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--compare", str(bad)],
+                          cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2
+    assert "not a saved benchmark result" in done.stderr
+    assert "benchmarks:" not in done.stderr  # no step ran
