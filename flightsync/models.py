@@ -57,11 +57,22 @@ _DESIGNATOR = re.compile(
 )
 
 
+# ICAO codes of the airlines whose own APIs flightsync speaks (Lufthansa group, Air France-KLM,
+# British Airways): a flight given as DLH400 is LH400, one row and the airline's adapter asked.
+# Other ICAO designators are kept as given (FlightAware takes them; no maintained package maps
+# every airline, and a partial guess would split a flight's rows).
+ICAO_AIRLINES: dict[str, str] = {
+    "DLH": "LH", "SWR": "LX", "AUA": "OS", "BEL": "SN", "EWG": "EW", "DLA": "EN",
+    "OCN": "4Y", "AFR": "AF", "KLM": "KL", "BAW": "BA",
+}
+
+
 def parse_designator(text: str) -> tuple[str, int, str]:
     """Split ``LH001``, ``LH1``, ``lh 1`` or ``LH001A`` into (carrier, number, suffix).
 
-    Carrier: two IATA characters (letters or digits, not two digits) or three ICAO letters;
-    1-4 digits; an optional one-letter operational suffix. Anything else is an InputError.
+    Carrier: two IATA characters (letters or digits, not two digits) or three ICAO letters
+    (``ICAO_AIRLINES`` become their IATA code); 1-4 digits; an optional one-letter
+    operational suffix. Anything else is an InputError.
     """
     match = _DESIGNATOR.match(text.upper()) if len(text) <= 16 else None
     if match is None or int(match["number"]) == 0:
@@ -71,7 +82,8 @@ def parse_designator(text: str) -> tuple[str, int, str]:
             "or LH400A",
             code="invalid_flight",
         )
-    return match["carrier"], int(match["number"]), match["suffix"]
+    carrier = ICAO_AIRLINES.get(match["carrier"], match["carrier"])
+    return carrier, int(match["number"]), match["suffix"]
 
 
 # Flight dates outside these are mistakes, and some break what is derived from them: a year
@@ -306,7 +318,8 @@ def to_json_value(value: Any) -> Any:
 
 
 __all__ = [
-    "OBSERVED_FIELDS", "PROVIDER_NAMES", "TIME_FIELDS", "FieldConflict", "FlightQuery",
+    "ICAO_AIRLINES", "OBSERVED_FIELDS", "PROVIDER_NAMES", "TIME_FIELDS", "FieldConflict",
+    "FlightQuery",
     "FlightRecord", "FlightStatus", "Leg", "Observation", "SourceOutcome", "SyncResult",
     "SyncStatus", "check_flight_date", "parse_date", "parse_designator", "to_json_value",
 ]

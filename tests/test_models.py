@@ -20,10 +20,13 @@ from flightsync.models import (
 @pytest.mark.parametrize(("text", "expected"), [
     ("LH001", ("LH", 1, "")), ("LH1", ("LH", 1, "")), ("lh 1", ("LH", 1, "")),
     ("LH001A", ("LH", 1, "A")), ("U21", ("U2", 1, "")), ("4Y123", ("4Y", 123, "")),
-    ("DLH400", ("DLH", 400, "")), (" ba 117 ", ("BA", 117, "")),
+    ("DLH400", ("LH", 400, "")), ("baw 117", ("BA", 117, "")), ("KLM1001", ("KL", 1001, "")),
+    ("UAL123", ("UAL", 123, "")), (" ba 117 ", ("BA", 117, "")),
 ])
 def test_designators_normalize(text: str, expected: tuple[str, int, str]) -> None:
-    """The accepted spellings of DESIGN.md section 1 normalize to carrier, number, suffix."""
+    """The accepted spellings of DESIGN.md section 1 normalize to carrier, number, suffix;
+    the ICAO codes of the airlines with their own adapters become their IATA codes, other
+    ICAO codes stay."""
     assert parse_designator(text) == expected
 
 

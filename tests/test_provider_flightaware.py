@@ -78,12 +78,13 @@ def test_request_sends_designator_window_and_api_key(
 
 def test_suffix_and_icao_carrier_in_ident(
         adapter: FlightAwareAdapter, fa_api: Serve, httpx_mock: HTTPXMock) -> None:
-    """An ICAO carrier is sent as given; the operational suffix is not part of an ident."""
+    """An ICAO carrier (one without its own adapter, so the parser keeps it) is sent as
+    given; the operational suffix is not part of an ident."""
     fa_api("empty.json")
     with pytest.raises(FlightNotFound):
-        adapter.fetch(FlightQuery.parse("BAW117A", "2026-07-15"))
+        adapter.fetch(FlightQuery.parse("UAL117A", "2026-07-15"))
     request = httpx_mock.get_request()
-    assert request is not None and request.url.path == "/aeroapi/flights/BAW117"
+    assert request is not None and request.url.path == "/aeroapi/flights/UAL117"
 
 
 def test_picks_the_flight_of_the_date_and_maps_every_field(
