@@ -319,7 +319,7 @@ def to_json_value(value: Any) -> Any:
 
 __all__ = [
     "ICAO_AIRLINES", "OBSERVED_FIELDS", "PROVIDER_NAMES", "TIME_FIELDS", "FieldConflict",
-    "FlightQuery",
-    "FlightRecord", "FlightStatus", "Leg", "Observation", "SourceOutcome", "SyncResult",
-    "SyncStatus", "check_flight_date", "parse_date", "parse_designator", "to_json_value",
+    "FlightQuery", "FlightRecord", "FlightStatus", "Leg", "Observation", "SourceOutcome",
+    "SyncResult", "SyncStatus", "check_flight_date", "parse_date", "parse_designator",
+    "to_json_value",
 ]
