@@ -130,17 +130,13 @@ def status(console: Console, data: Mapping[str, Any]) -> None:
 def _cell(value: Any) -> str:
     from rich.markup import escape  # noqa: PLC0415
 
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
     if isinstance(value, list) and all(_scalar(v) for v in value):
         return escape(", ".join(_plain(v) for v in value)) or "-"
     if isinstance(value, Mapping) and all(_scalar(v) for v in value.values()):
         return escape(", ".join(f"{k}: {_plain(v)}" for k, v in value.items())) or "-"
     if isinstance(value, Mapping | list):
         return escape(json.dumps(value, ensure_ascii=False, default=str))
-    return escape(str(value))
+    return escape(_plain(value))
 
 
 def _scalar(value: Any) -> bool:
@@ -148,7 +144,7 @@ def _scalar(value: Any) -> bool:
 
 
 def _plain(value: Any) -> str:
-    """A scalar inside a cell: null as "-", booleans as yes/no, the rest as text."""
+    """A value as a cell shows it: null as "-", booleans as yes/no, the rest as text."""
     if value is None:
         return "-"
     if isinstance(value, bool):
