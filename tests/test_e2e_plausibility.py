@@ -179,3 +179,18 @@ def test_a_pushed_event_passes_the_same_checks(cli: SandboxCli) -> None:
     explained = cli.run("explain", "LH400", "--date", DAY).data
     assert {(r["source"], r["field"]) for r in explained["legs"][0]["rejected"]} >= {
         ("lufthansa", "actual_arrival"), ("lufthansa", "status")}
+
+
+def test_a_bad_plausibility_threshold_is_refused_before_anything_is_written(
+        cli: SandboxCli) -> None:
+    """An out-of-range threshold in the policy file stops the command with exit 2 and one
+    error line naming the key; no provider is asked and nothing is stored."""
+    config = cli.write_config("bad", {}, policy={"plausibility": {"min_block_time_share": 2}})
+
+    refused = cli.sync("LH400", DAY, config=config)
+
+    assert refused.exit_code == 2
+    [line] = refused.error_lines()
+    assert "invalid policy" in line and "plausibility.min_block_time_share" in line
+    assert cli.requests() == 0
+    assert cli.counts()["flight"] == 0
