@@ -69,7 +69,8 @@ class Thresholds:
     # An estimated or actual time may lie this far from its scheduled time, either way.
     max_schedule_deviation_minutes: float = 1440
     # An estimated or actual block time must be at least this share of the scheduled one
-    # (0 turns the rule off). Early arrivals rarely beat 70 % of a padded schedule.
+    # (0 turns the rule off). Half leaves room for a padded schedule flown with a tail wind
+    # and still catches a "landed" minutes after take-off.
     min_block_time_share: float = 0.5
 
 
