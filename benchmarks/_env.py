@@ -28,15 +28,15 @@ from flightsync.store import migrate
 
 CARRIER = "LH"
 PYCACHE = Path(tempfile.gettempdir()) / "flightsync-bench-pycache"
-PROVIDERS = ("lufthansa", "amadeus", "flightaware", "airfrance_klm")
+PROVIDERS = ("lufthansa", "amadeus", "flightaware", "airfrance_klm", "cirium")
 _CONFIG = """\
-# Written by python -m benchmarks: airfrance_klm covers LH too (four providers per flight).
+# Written by python -m benchmarks: airfrance_klm covers LH too (every provider per flight).
 providers:
   airfrance_klm: {carriers: [AF, KL, LH]}
 """
 # Variables of the caller that would point the CLI elsewhere.
 _FOREIGN = ("FLIGHTSYNC_", "FLIGHT_SYNC_", "AMADEUS_", "LUFTHANSA_", "AFKLM_", "BA_",
-            "FLIGHTAWARE_", "NOTIFY_")
+            "FLIGHTAWARE_", "CIRIUM_", "NOTIFY_")
 
 
 def flight_day() -> date:

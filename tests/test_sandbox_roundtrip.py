@@ -20,14 +20,14 @@ from flightsync.errors import (
     ProviderRateLimited,
     ProviderUnavailable,
 )
-from flightsync.models import FlightQuery, Observation
-from flightsync.providers import ProviderSet, build_providers
+from flightsync.models import PROVIDER_NAMES, FlightQuery, Observation
+from flightsync.providers import ProviderSet, build_providers, registry
 from flightsync.sandbox import Sandbox, SandboxConfig, sandbox_environment
 from flightsync.sandbox._truth import flight_truth
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 DAY = date(2026, 3, 2)
-ALL = ("amadeus", "lufthansa", "airfrance_klm", "british_airways", "flightaware")
+ALL = PROVIDER_NAMES
 
 
 @pytest.fixture
@@ -62,21 +62,26 @@ def test_every_adapter_is_ready_against_the_sandbox(providers: ProviderSet) -> N
     assert sorted(providers.adapters) == sorted(ALL), providers.skipped
 
 
-@pytest.mark.parametrize(("designator", "expected"), [
-    ("LH400", {"amadeus", "lufthansa", "flightaware"}),
-    ("LX18", {"amadeus", "lufthansa", "flightaware"}),
-    ("AF1001", {"amadeus", "airfrance_klm", "flightaware"}),
-    ("KL1001", {"amadeus", "airfrance_klm", "flightaware"}),
-    ("BA117", {"amadeus", "british_airways", "flightaware"}),
-    ("UA900", {"amadeus", "flightaware"}),
+# The providers that cover every carrier (amadeus, flightaware, ...), from the registry.
+EVERY_CARRIER = {name for name in ALL if registry.get(name).default_carriers is None}
+
+
+@pytest.mark.parametrize(("designator", "airline"), [
+    ("LH400", {"lufthansa"}),
+    ("LX18", {"lufthansa"}),
+    ("AF1001", {"airfrance_klm"}),
+    ("KL1001", {"airfrance_klm"}),
+    ("BA117", {"british_airways"}),
+    ("UA900", set()),
 ])
 def test_covering_adapters_read_the_same_truth(providers: ProviderSet, designator: str,
-                                               expected: set[str]) -> None:
-    """Every adapter covering the carrier reports the sandbox's route, scheduled UTC times and
-    departure gate for the flight."""
+                                               airline: set[str]) -> None:
+    """Every adapter covering the carrier (its airline's own and those covering every
+    carrier) reports the sandbox's route, scheduled UTC times and departure gate."""
     query = FlightQuery.parse(designator, DAY)
     covering = {name for name in providers.adapters if providers.covers(name, query.carrier)}
-    assert covering == expected
+    assert {"amadeus", "flightaware"} <= EVERY_CARRIER
+    assert covering == airline | EVERY_CARRIER
     truth = _truth(query.carrier, query.number, DAY)
     views = {name: _view(providers.adapters[name].fetch(query)) for name in sorted(covering)}
     for name, view in views.items():
@@ -89,7 +94,7 @@ def test_multi_leg_flight_reads_the_same_in_every_format(providers: ProviderSet)
     query = FlightQuery.parse("KL419", DAY)
     truth = _truth("KL", 419, DAY)
     assert len(truth) == 3
-    for name in ("amadeus", "airfrance_klm", "flightaware"):
+    for name in ("airfrance_klm", *sorted(EVERY_CARRIER)):
         assert _view(providers.adapters[name].fetch(query)) == truth, name
 
 
@@ -103,7 +108,8 @@ def test_oauth_adapters_count_one_token_for_many_calls(providers: ProviderSet,
 
 
 _FLIGHT_OF = {"amadeus": "LH400", "lufthansa": "LH400", "airfrance_klm": "KL1001",
-              "british_airways": "BA117", "flightaware": "LH400"}
+              "british_airways": "BA117", "flightaware": "LH400",
+              "cirium": "LH400"}
 
 
 _FAULTS: tuple[tuple[dict[str, Any], type[ProviderError]], ...] = (

@@ -32,6 +32,10 @@ def sandbox_environment(base_url: str) -> dict[str, str]:
         # AeroAPI's paths live under /aeroapi, which is part of its documented base URL.
         "FLIGHTAWARE_BASE_URL": f"{base}/aeroapi",
         "FLIGHTAWARE_API_KEY": CREDENTIAL,
+        # FlightStats' paths live under /flex/flightstatus/rest/v2/json, part of its base URL.
+        "CIRIUM_BASE_URL": f"{base}/flex/flightstatus/rest/v2/json",
+        "CIRIUM_APP_ID": CREDENTIAL,
+        "CIRIUM_APP_KEY": CREDENTIAL,
     }
 
 
