@@ -32,6 +32,9 @@ def sandbox_environment(base_url: str) -> dict[str, str]:
         # AeroAPI's paths live under /aeroapi, which is part of its documented base URL.
         "FLIGHTAWARE_BASE_URL": f"{base}/aeroapi",
         "FLIGHTAWARE_API_KEY": CREDENTIAL,
+        # apilayer's newer host serves the API under /aviationstack/v1.
+        "AVIATIONSTACK_BASE_URL": f"{base}/aviationstack/v1",
+        "AVIATIONSTACK_ACCESS_KEY": CREDENTIAL,
     }
 
 
