@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from benchmarks._env import PROVIDERS
+from benchmarks._env import FOUR as PROVIDERS
 from benchmarks._report import Row, median
 from flightsync.models import FlightStatus, Leg
 from flightsync.policy import load_policy, resolve_leg
