@@ -117,13 +117,16 @@ def test_free_plan_asks_without_flight_date_once_per_process(tmp_path: Path) -> 
 
 def test_free_plan_cannot_see_an_old_date(tmp_path: Path) -> None:
     """A free plan sees recent flights only: a date weeks before the sandbox's clock is not
-    found (exit 1), and not held against the provider."""
+    found (exit 1). Neither the plan's refusal nor the miss is held against the provider:
+    its breaker counts no failure."""
     config = SandboxConfig(now=NOW, plans={AVS: "free"})
     with sandbox_cli(tmp_path / "state", config) as running:
         result = running.sync("LH400", "2026-02-01", "--source", AVS)
         assert result.exit_code == 1
         assert result.data["sources"][0]["error"] == "flight_not_found"
         assert running.requests(AVS) == 2
+        breaker = running.run("status").data["breakers"][AVS]
+        assert (breaker["state"], breaker["failures"]) == ("closed", 0), breaker
 
 
 def test_quota_fault_is_final_and_named(cli: SandboxCli) -> None:
