@@ -203,14 +203,16 @@ def test_marketing_copy_becomes_the_operating_flight(adapter: AviationstackAdapt
 
 def test_codeshare_copies_collapse_to_one_operating_leg(adapter: AviationstackAdapter,
                                                         api: Serve) -> None:
-    """Copies listed before the operating record still give one leg, taken from the
-    operating record (its gate), with the copies' designators as codeshares, in order."""
+    """Copies listed before the operating record (one with a stale departure time) still
+    give one leg, taken from the operating record (its gate and time), with the copies'
+    designators as codeshares, in order."""
     copies = [record("UA9050", codeshared="LH400", gate="COPY"),
-              record("AC6701", codeshared="LH400", gate="COPY")]
+              record("AC6701", codeshared="LH400", gate="COPY", departs="09:55")]
     api(payload=page(*copies, record("LH400"), copies[0]))
     (leg,) = adapter.fetch(LH400).legs
     assert leg.codeshares == ("UA9050", "AC6701")
     assert leg.departure_gate == "Z25"
+    assert leg.scheduled_departure == utc("2026-02-25T09:05:00")
     assert (leg.operating_carrier, leg.operating_flight_number) == ("LH", 400)
 
 

@@ -252,8 +252,10 @@ def _warn_if_truncated(body: Mapping[str, Any], count: int) -> None:
 
 
 def _leg_key(record: Mapping[str, Any], day: date) -> tuple[str, str] | None:
-    """(origin, local scheduled departure) shared by a leg's operating record and its
-    marketing copies; None for a record of another date or one that cannot be placed."""
+    """(origin, operating designator) shared by a leg's operating record and its marketing
+    copies: one flight on one date leaves an airport once, and a copy whose times lag the
+    operating record's is still the same leg. None for a record of another date or one that
+    cannot be placed."""
     departure = _object(record, "departure")
     origin = text(departure.get("iata"), _NAME, "departure.iata")
     scheduled = text(departure.get("scheduled"), _NAME, "departure.scheduled")
@@ -265,7 +267,11 @@ def _leg_key(record: Mapping[str, Any], day: date) -> tuple[str, str] | None:
     flight_date = text(record.get("flight_date"), _NAME, "flight_date") or scheduled[:10]
     if flight_date != day.isoformat():
         return None
-    return origin.upper(), _wall_clock(scheduled, "departure.scheduled").isoformat()
+    _wall_clock(scheduled, "departure.scheduled")  # a record with an unreadable time is bad
+    shared = _codeshared(record)
+    designator = (text(shared.get("flight_iata"), _NAME, "flight.codeshared.flight_iata")
+                  if shared is not None else _designator(_object(record, "flight"), "flight"))
+    return origin.upper(), (designator or "").replace(" ", "").upper()
 
 
 def _leg(group: list[Mapping[str, Any]]) -> Leg:
