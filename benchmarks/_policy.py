@@ -8,12 +8,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from benchmarks._env import FOUR as PROVIDERS
 from benchmarks._report import Row, median
 from flightsync.models import FlightStatus, Leg
 from flightsync.policy import load_policy, resolve_leg
 
-# Four observations, whatever the benchmarks' provider list: this measures the policy alone.
-PROVIDERS = ("lufthansa", "amadeus", "flightaware", "airfrance_klm")
 _STATUSES = (FlightStatus.DELAYED, FlightStatus.SCHEDULED, FlightStatus.BOARDING,
              FlightStatus.DELAYED)
 

@@ -29,8 +29,8 @@ def single_syncs(bench: Bench, *, runs: int, cached_calls: int) -> list[Row]:
             fresh.append(time.perf_counter() - started)
             asked = {s.name for s in result.sources if not s.from_cache}
             if not result.success or result.from_cache or asked != set(PROVIDERS):
-                raise RuntimeError(f"fresh sync of {query.key} did not ask every provider:"
-                                   f" {result.to_json()['sources']}")
+                raise RuntimeError(f"fresh sync of {query.key} did not ask all "
+                                   f"{len(PROVIDERS)} providers: {result.to_json()['sources']}")
         query = queries(CACHED_FLIGHT, 1)[0]
         for _ in range(cached_calls):
             started = time.perf_counter()

@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks._env import PROVIDERS
+from benchmarks._env import FOUR as PROVIDERS
 from benchmarks._report import Row
 from flightsync.engine._engine import WRITE_GROUP
 from flightsync.models import OBSERVED_FIELDS, FlightQuery, FlightStatus

@@ -147,6 +147,7 @@ _CREDENTIAL_VARS: dict[str, tuple[str, str]] = {
     "FLIGHTAWARE_API_KEY": ("flightaware", "api_key"),
     "CIRIUM_APP_ID": ("cirium", "app_id"),
     "CIRIUM_APP_KEY": ("cirium", "app_key"),
+    "AVIATIONSTACK_ACCESS_KEY": ("aviationstack", "api_key"),
 }
 _BASE_URL_VARS: dict[str, str] = {
     "AMADEUS_BASE_URL": "amadeus",
@@ -155,6 +156,7 @@ _BASE_URL_VARS: dict[str, str] = {
     "BA_BASE_URL": "british_airways",
     "FLIGHTAWARE_BASE_URL": "flightaware",
     "CIRIUM_BASE_URL": "cirium",
+    "AVIATIONSTACK_BASE_URL": "aviationstack",
 }
 # Every variable load_settings reads, for documentation and for `--sandbox` merging.
 ENV_VARS: tuple[str, ...] = (

@@ -40,12 +40,12 @@ FLIGHT_OF = {"amadeus": "LH400", "lufthansa": "LH400", "airfrance_klm": "AF1006"
 # The environment variables holding each provider's secret credential and its base URL.
 SECRET_VAR = {"amadeus": "AMADEUS_CLIENT_SECRET", "lufthansa": "LUFTHANSA_CLIENT_SECRET",
               "airfrance_klm": "AFKLM_API_KEY", "british_airways": "BA_CLIENT_KEY",
-              "flightaware": "FLIGHTAWARE_API_KEY",
-              "cirium": "CIRIUM_APP_KEY"}
+              "flightaware": "FLIGHTAWARE_API_KEY", "cirium": "CIRIUM_APP_KEY",
+              "aviationstack": "AVIATIONSTACK_ACCESS_KEY"}
 BASE_URL_VAR = {"amadeus": "AMADEUS_BASE_URL", "lufthansa": "LUFTHANSA_BASE_URL",
                 "airfrance_klm": "AFKLM_BASE_URL", "british_airways": "BA_BASE_URL",
-                "flightaware": "FLIGHTAWARE_BASE_URL",
-                "cirium": "CIRIUM_BASE_URL"}
+                "flightaware": "FLIGHTAWARE_BASE_URL", "cirium": "CIRIUM_BASE_URL",
+                "aviationstack": "AVIATIONSTACK_BASE_URL"}
 ROW_TABLES = ("flight", "flight_change", "source_observation", "conflict", "sync_run",
               "webhook_event")
 

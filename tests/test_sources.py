@@ -19,24 +19,20 @@ from rich.console import Console
 
 from flightsync.cli import _status
 from flightsync.engine._sources import uses_accuracy
-from flightsync.models import PROVIDER_NAMES
 from flightsync.policy import Policy
-from flightsync.providers import registry
 from flightsync.sandbox import Override, SandboxConfig
 from flightsync.sandbox._truth import flight_truth
 from flightsync.store import Database
 from flightsync.store import repository as repo
-from tests._sandbox_cli import SandboxCli, batch_csv, sandbox_cli
+from tests._sandbox_cli import SandboxCli, batch_csv, only_providers, sandbox_cli
 
 DAY = "2026-02-25"
 NOW = datetime(2026, 2, 25, 5, 0, tzinfo=UTC)   # the morning before: statuses stay put
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 GATE = "departure_gate"
 WRONG = "Z99"      # no real gate: the sandbox's gates are a letter and 1..60
-# Votes below are counted among these three; every other built-in provider is switched off.
-VOTERS = ("amadeus", "lufthansa", "flightaware")
-ONLY_VOTERS = {"providers": {name: {"enabled": False} for name in PROVIDER_NAMES
-                             if name not in VOTERS}}
+# The providers whose gate votes these tests count; later adapters stay out.
+VOTERS = only_providers("amadeus", "lufthansa", "flightaware")
 ACCURACY_POLICY = {
     "mode": "automatic",
     # The trustworthy provider comes last, so neither priority nor a vote would pick it.
@@ -100,7 +96,7 @@ def test_recompute_lowers_a_provider_persistently_wrong_on_a_field(
     flights = [f"LH{n}" for n in range(400, 408)]
     config = SandboxConfig(now=NOW, overrides=(Override(fields={GATE: WRONG},
                                                         provider="flightaware"),))
-    with sandbox_cli(state_dir, config, database_url=pg_url) as cli:
+    with sandbox_cli(state_dir, config, database_url=pg_url, extra_env=VOTERS) as cli:
         assert cli.run("migrate").exit_code == 0
         seeded = cli.run("batch", "-", stdin=batch_csv([(f, DAY) for f in flights]))
         assert seeded.exit_code == 0, seeded.stderr
@@ -111,9 +107,8 @@ def test_recompute_lowers_a_provider_persistently_wrong_on_a_field(
 
         assert result.exit_code == 0, result.stderr
         gate = _gate_accuracy(result.data)
-        # Lufthansa and every provider covering every carrier report LH's gates.
-        assert set(gate) == {"lufthansa"} | {name for name in PROVIDER_NAMES
-                                             if registry.get(name).default_carriers is None}
+        # The three voters report LH's gates; every other provider is switched off.
+        assert set(gate) == {"amadeus", "lufthansa", "flightaware"}
         assert gate["flightaware"] < min(gate["amadeus"], gate["lufthansa"])
         flightaware = result.data["sources"]["flightaware"]
         assert gate["flightaware"] < flightaware["scheduled_departure"]["accuracy"]
@@ -158,8 +153,8 @@ def test_accuracy_policy_picks_the_trusted_provider_when_outvoted(state_dir: Pat
     config = SandboxConfig(now=NOW, overrides=(*_wrong("amadeus", [cold, learned], WRONG),
                                                *_wrong("flightaware", [cold, learned], WRONG)))
     trust = {"lufthansa": 0.97, "amadeus": 0.55, "flightaware": 0.6}
-    with sandbox_cli(state_dir, config) as cli:
-        policy = cli.write_config("accuracy", ONLY_VOTERS, ACCURACY_POLICY)
+    with sandbox_cli(state_dir, config, extra_env=VOTERS) as cli:
+        policy = cli.write_config("accuracy", {}, ACCURACY_POLICY)
         first = cli.sync(cold, DAY, config=policy)
         assert first.exit_code == 0, first.stderr
         assert first.data["flight"][GATE] == WRONG

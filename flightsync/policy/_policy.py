@@ -24,7 +24,8 @@ _TIME_FIELD_SET = frozenset(TIME_FIELDS)
 _FIELD_SET = frozenset(OBSERVED_FIELDS)
 
 DEFAULT_PRIORITY: tuple[str, ...] = (
-    "lufthansa", "airfrance_klm", "british_airways", "flightaware", "cirium", "amadeus",
+    "lufthansa", "airfrance_klm", "british_airways", "flightaware", "cirium",
+    "aviationstack", "amadeus",
 )
 DEFAULT_FIELDS: Mapping[str, str] = MappingProxyType({
     "status": "most_severe",

@@ -24,6 +24,7 @@ BUILTINS: dict[str, str] = {
     "british_airways": "flightsync.providers.british_airways:BritishAirwaysAdapter",
     "flightaware": "flightsync.providers.flightaware:FlightAwareAdapter",
     "cirium": "flightsync.providers.cirium:CiriumAdapter",
+    "aviationstack": "flightsync.providers.aviationstack:AviationstackAdapter",
 }
 
 _registered: dict[str, str | type[Adapter]] = {}

@@ -72,6 +72,10 @@ class Context(Protocol):
         """The flight as ``provider`` reports it (overrides applied), None if not covered."""
         ...
 
+    def plan(self, provider: str) -> str:
+        """The scenario's plan for ``provider``: ``free`` or ``paid``."""
+        ...
+
 
 class Route(Protocol):
     def __call__(self, request: Request, ctx: Context, match: re.Match[str]) -> Reply: ...

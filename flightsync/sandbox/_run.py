@@ -36,6 +36,9 @@ def sandbox_environment(base_url: str) -> dict[str, str]:
         "CIRIUM_BASE_URL": f"{base}/flex/flightstatus/rest/v2/json",
         "CIRIUM_APP_ID": CREDENTIAL,
         "CIRIUM_APP_KEY": CREDENTIAL,
+        # apilayer's newer host serves the API under /aviationstack/v1.
+        "AVIATIONSTACK_BASE_URL": f"{base}/aviationstack/v1",
+        "AVIATIONSTACK_ACCESS_KEY": CREDENTIAL,
     }
 
 

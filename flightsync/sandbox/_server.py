@@ -21,6 +21,7 @@ import structlog
 from flightsync.errors import ConfigError
 from flightsync.sandbox._afklm import AirFranceKlm
 from flightsync.sandbox._amadeus import Amadeus
+from flightsync.sandbox._aviationstack import Aviationstack
 from flightsync.sandbox._base import Endpoint, Provider, Reply, Request, bearer
 from flightsync.sandbox._british_airways import BritishAirways
 from flightsync.sandbox._cirium import Cirium
@@ -33,7 +34,7 @@ from flightsync.sandbox._truth import warm_up
 log = structlog.get_logger(__name__)
 
 _PROVIDERS: tuple[type[Provider], ...] = (Amadeus, Lufthansa, AirFranceKlm, BritishAirways,
-                                          FlightAware, Cirium)
+                                          FlightAware, Cirium, Aviationstack)
 _MALFORMED = b'{"data": [{"type": "DatedFlight", "flightDesignator": {"carrierCode": '
 _WRONG_SHAPE = ["valid JSON", {"of": "the wrong shape"}, 42]
 
