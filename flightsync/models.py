@@ -38,6 +38,7 @@ class SyncStatus(StrEnum):
 
 PROVIDER_NAMES: tuple[str, ...] = (
     "amadeus", "lufthansa", "airfrance_klm", "british_airways", "flightaware",
+    "aerodatabox",
 )
 
 # Fields a provider observes for one leg and the policy resolves, in output order.

@@ -24,6 +24,7 @@ _FIELD_SET = frozenset(OBSERVED_FIELDS)
 
 DEFAULT_PRIORITY: tuple[str, ...] = (
     "lufthansa", "airfrance_klm", "british_airways", "flightaware", "amadeus",
+    "aerodatabox",
 )
 DEFAULT_FIELDS: Mapping[str, str] = MappingProxyType({
     "status": "most_severe",

@@ -120,6 +120,10 @@ class Provider:
     def token_expired(self) -> Reply:
         return Reply.json(401, {"error": "token expired"})
 
+    def quota_exhausted(self, request: Request) -> Reply:
+        """The answer once the plan's quota is spent (fault kind ``quota``)."""
+        return Reply.json(429, {"error": "quota exhausted"})
+
 
 def _seconds(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"

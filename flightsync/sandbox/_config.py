@@ -31,7 +31,7 @@ from flightsync.models import PROVIDER_NAMES
 from flightsync.sandbox._truth import OVERRIDABLE
 
 FAULT_KINDS = frozenset({"status_5xx", "hang", "rate_limit", "malformed_json", "wrong_shape",
-                         "expired_token", "not_found", "connection_close"})
+                         "expired_token", "not_found", "connection_close", "quota"})
 ANY_PROVIDER = "*"
 _Path = tuple[str | int, ...]
 

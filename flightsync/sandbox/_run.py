@@ -32,6 +32,9 @@ def sandbox_environment(base_url: str) -> dict[str, str]:
         # AeroAPI's paths live under /aeroapi, which is part of its documented base URL.
         "FLIGHTAWARE_BASE_URL": f"{base}/aeroapi",
         "FLIGHTAWARE_API_KEY": CREDENTIAL,
+        # API.market's path prefix is part of AeroDataBox's documented base URL.
+        "AERODATABOX_BASE_URL": f"{base}/api/v1/aedbx/aerodatabox",
+        "AERODATABOX_API_KEY": CREDENTIAL,
     }
 
 
