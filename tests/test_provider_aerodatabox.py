@@ -209,6 +209,12 @@ def test_several_legs_in_flying_order_on_the_local_date(adapter: AeroDataBoxAdap
     adb_api("kl419_multi_leg.json")
     legs = adapter.fetch(FlightQuery.parse("KL419", "2026-03-02")).legs
     assert [(leg.origin, leg.destination) for leg in legs] == [("AMS", "RUH"), ("RUH", "DXB")]
+    # Flying order, not airport order: a first origin that sorts after the second stays first.
+    body = fixture("kl419_multi_leg.json")
+    body[1]["departure"]["airport"].update(iata="TXL", icao="EDDT", timeZone="Europe/Berlin")
+    adb_api(payload=body)
+    moved = adapter.fetch(FlightQuery.parse("KL419", "2026-03-02")).legs
+    assert [leg.origin for leg in moved] == ["TXL", "RUH"]
     assert legs[0].status is FlightStatus.DELAYED
     assert legs[0].estimated_departure == utc("2026-03-02T11:05")
     assert legs[0].estimated_arrival == utc("2026-03-02T17:10")

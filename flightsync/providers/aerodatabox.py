@@ -186,7 +186,9 @@ def parse_flights(body: Any, query: FlightQuery) -> tuple[tuple[Leg, ...], datet
                 item)
     if not groups:
         raise FlightNotFound(f"{PROVIDER}: no such flight {query.key}", provider=PROVIDER)
-    legs = [_merge(copies, query) for _, copies in sorted(groups.items())]
+    # Flying order: by scheduled departure (the key's second part), not by airport code.
+    ordered = sorted(groups.items(), key=lambda pair: (pair[0][1], pair[0][0]))
+    legs = [_merge(copies, query) for _, copies in ordered]
     stamps = [item["updated"] for copies in groups.values() for item in copies
               if item["updated"] is not None]
     return tuple(legs), max(stamps, default=None)
