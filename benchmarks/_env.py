@@ -23,12 +23,17 @@ from types import TracebackType
 
 from flightsync.config import Settings, load_settings
 from flightsync.models import FlightQuery
+from flightsync.providers import registry
 from flightsync.sandbox import sandbox_environment
 from flightsync.store import migrate
 
 CARRIER = "LH"
 PYCACHE = Path(tempfile.gettempdir()) / "flightsync-bench-pycache"
-PROVIDERS = ("lufthansa", "amadeus", "flightaware", "airfrance_klm")
+# The four above, then every other built-in that covers every carrier (the live sources added
+# since, e.g. aerodatabox), read from the registry so a new one joins without an edit here.
+_FOUR = ("lufthansa", "amadeus", "flightaware", "airfrance_klm")
+PROVIDERS = (*_FOUR, *(name for name in registry.BUILTINS if name not in _FOUR
+                       and registry.get(name).default_carriers is None))
 _CONFIG = """\
 # Written by python -m benchmarks: airfrance_klm covers LH too (four providers per flight).
 providers:
@@ -36,7 +41,7 @@ providers:
 """
 # Variables of the caller that would point the CLI elsewhere.
 _FOREIGN = ("FLIGHTSYNC_", "FLIGHT_SYNC_", "AMADEUS_", "LUFTHANSA_", "AFKLM_", "BA_",
-            "FLIGHTAWARE_", "NOTIFY_")
+            "FLIGHTAWARE_", "NOTIFY_", "AERODATABOX_")
 
 
 def flight_day() -> date:
