@@ -171,3 +171,12 @@ def loaded_heavy_modules(cli: SandboxCli, *args: str) -> tuple[int, set[str]]:
                           text=True, timeout=120, check=False)
     line = [ln for ln in done.stderr.splitlines() if ln.startswith("LOADED")][-1]
     return done.returncode, set(line.split()[1:])
+
+
+def only_sources(*names: str) -> dict[str, str]:
+    """Extra environment for ``sandbox_cli`` that leaves every provider but ``names`` without
+    credentials (skipped): for tests whose votes or counts are about a fixed set of sources,
+    unchanged when a provider covering every carrier joins the registry."""
+    from flightsync.config import _CREDENTIAL_VARS  # noqa: PLC0415 - the one variable table
+
+    return {var: "" for var, (provider, _) in _CREDENTIAL_VARS.items() if provider not in names}

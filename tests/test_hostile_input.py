@@ -272,6 +272,7 @@ SEEDS = {  # a recorded payload per provider and the query it answers
     "airfrance_klm": ("airfrance_klm/flight_af7711.json", "AF7711", "2021-09-23"),
     "british_airways": ("british_airways/ba117_departed.json", "BA117", "2026-07-15"),
     "flightaware": ("flightaware/kl419_multi_leg.json", "KL419", "2026-02-25"),
+    "aerodatabox": ("aerodatabox/kl1167_older_schema_codeshares.json", "KL1167", "2023-01-10"),
 }
 
 

@@ -518,11 +518,12 @@ def test_sandbox_environment_points_every_provider_at_the_sandbox() -> None:
     assert env["FLIGHTAWARE_BASE_URL"] == "http://127.0.0.1:1234/aeroapi"
     for name in ("AMADEUS_CLIENT_ID", "AMADEUS_CLIENT_SECRET", "LUFTHANSA_CLIENT_ID",
                  "LUFTHANSA_CLIENT_SECRET", "AFKLM_API_KEY", "BA_CLIENT_KEY",
-                 "FLIGHTAWARE_API_KEY"):
+                 "FLIGHTAWARE_API_KEY", "AERODATABOX_API_KEY"):
         assert env[name] == "sandbox"
+    assert env["AERODATABOX_BASE_URL"] == "http://127.0.0.1:1234/api/v1/aedbx/aerodatabox"
     assert {k for k in env if k.endswith("_BASE_URL")} == {
         "AMADEUS_BASE_URL", "LUFTHANSA_BASE_URL", "AFKLM_BASE_URL", "BA_BASE_URL",
-        "FLIGHTAWARE_BASE_URL"}
+        "FLIGHTAWARE_BASE_URL", "AERODATABOX_BASE_URL"}
 
 
 def test_serve_announces_then_stops_on_sigterm() -> None:
