@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -47,6 +47,7 @@ from flightsync.errors import (
     ProviderRequestRejected,
 )
 from flightsync.models import FlightQuery, FlightStatus, Leg, Observation
+from flightsync.providers._aircraft_names import aircraft_designator
 from flightsync.providers._airports import airport_tz, iata_for_icao
 from flightsync.providers._http import (
     json_body,
@@ -174,44 +175,54 @@ def raise_for_aerodatabox(response: httpx.Response) -> None:
     raise_for_status(response, PROVIDER)
 
 
+@dataclass(frozen=True, slots=True)
+class _Copy:
+    """One FlightContract item: its leg and what merging the copies of a flight needs."""
+
+    leg: Leg
+    local_date: date                         # scheduled departure date at the origin
+    designator: str | None                   # the item's number without the space, "KL1167"
+    operating: tuple[str | None, int | None]  # (carrier, number) should it be the operator
+    codeshare: str                           # codeshareStatus upper-cased, "UNKNOWN" if absent
+    updated: datetime | None                 # lastUpdatedUtc
+
+
 def parse_flights(body: Any, query: FlightQuery) -> tuple[tuple[Leg, ...], datetime | None]:
     """The legs of ``body`` (a FlightContract array) that leave on ``query``'s local date,
     codeshare copies merged, in flying order, and the latest ``lastUpdatedUtc`` among them."""
     items = [_item(as_object(entry, PROVIDER, "flight"))
              for entry in as_list(body, PROVIDER, "body")]
-    groups: dict[tuple[str, datetime], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, datetime | None], list[_Copy]] = {}
     for item in items:
-        if item is not None and item["local_date"] == query.departure_date:
-            groups.setdefault((item["leg"].origin, item["leg"].scheduled_departure), []).append(
-                item)
+        if item is not None and item.local_date == query.departure_date:
+            groups.setdefault((item.leg.origin, item.leg.scheduled_departure), []).append(item)
     if not groups:
         raise FlightNotFound(f"{PROVIDER}: no such flight {query.key}", provider=PROVIDER)
     # Flying order: by scheduled departure (the key's second part), not by airport code.
     ordered = sorted(groups.items(), key=lambda pair: (pair[0][1], pair[0][0]))
     legs = [_merge(copies, query) for _, copies in ordered]
-    stamps = [item["updated"] for copies in groups.values() for item in copies
-              if item["updated"] is not None]
+    stamps = [item.updated for copies in groups.values() for item in copies
+              if item.updated is not None]
     return tuple(legs), max(stamps, default=None)
 
 
-def _merge(copies: list[dict[str, Any]], query: FlightQuery) -> Leg:
+def _merge(copies: list[_Copy], query: FlightQuery) -> Leg:
     """One leg from the copies of one flight: the operator's, else the asked number's."""
-    operator = next((c for c in copies if c["codeshare"] == "ISOPERATOR"), None)
+    operator = next((c for c in copies if c.codeshare == "ISOPERATOR"), None)
     asked = f"{query.carrier}{query.number}"
-    chosen = operator or next((c for c in copies if c["designator"] == asked), copies[0])
+    chosen = operator or next((c for c in copies if c.designator == asked), copies[0])
     if operator is not None:
-        marketing = {c["designator"] for c in copies} - {operator["designator"]}
+        marketing = {c.designator for c in copies} - {operator.designator}
     else:  # nobody says who operates it: only the copies marked as codeshares are known to be
-        marketing = {c["designator"] for c in copies if c["codeshare"] == "ISCODESHARED"}
-    carrier, number = operator["operating"] if operator is not None else (None, None)
-    leg: Leg = chosen["leg"]
+        marketing = {c.designator for c in copies if c.codeshare == "ISCODESHARED"}
+    carrier, number = operator.operating if operator is not None else (None, None)
     # No copies is silence, not "no codeshares": a number search need not list them.
     codeshares = tuple(sorted(d for d in marketing if d)) or None
-    return replace(leg, codeshares=codeshares, operating_carrier=carrier,
+    return replace(chosen.leg, codeshares=codeshares, operating_carrier=carrier,
                    operating_flight_number=number)
 
 
-def _item(flight: Mapping[str, Any]) -> dict[str, Any] | None:
+def _item(flight: Mapping[str, Any]) -> _Copy | None:
     """One FlightContract as a leg plus what merging needs; None when it cannot be placed."""
     dep = as_object(flight.get("departure") or {}, PROVIDER, "departure")
     arr = as_object(flight.get("arrival") or {}, PROVIDER, "arrival")
@@ -252,9 +263,9 @@ def _item(flight: Mapping[str, Any]) -> dict[str, Any] | None:
         aircraft_registration=text(aircraft.get("reg"), PROVIDER, "aircraft.reg"),
     )
     updated = text(flight.get("lastUpdatedUtc"), PROVIDER, "lastUpdatedUtc")
-    return {"leg": leg, "local_date": local_date, "designator": designator,
-            "operating": operating, "codeshare": (codeshare or "UNKNOWN").upper(),
-            "updated": parse_aware(updated, PROVIDER, "lastUpdatedUtc") if updated else None}
+    return _Copy(leg=leg, local_date=local_date, designator=designator, operating=operating,
+                 codeshare=(codeshare or "UNKNOWN").upper(),
+                 updated=parse_aware(updated, PROVIDER, "lastUpdatedUtc") if updated else None)
 
 
 def _number(flight: Mapping[str, Any]) -> tuple[str | None, tuple[str | None, int | None]]:
@@ -335,52 +346,6 @@ def _local_date(movement: Mapping[str, Any], scheduled: datetime, origin: str,
             pass
     zone = airport_tz(origin)
     return scheduled.astimezone(zone).date() if zone is not None else None
-
-
-# Aircraft: AeroDataBox names the model in words ("Boeing 737-800", "Airbus A320neo"); the
-# airlines send IATA codes and FlightAware ICAO designators, which the policy compares by
-# ICAO designator. A model read here becomes its designator; anything else stays as given.
-_AIRBUS = re.compile(r"\bA\s?(3[0-8]\d|220)(?:\s*-\s*(\d{1,4}))?\s*(NEO)?\b")
-_BOEING = re.compile(r"\b(7[0-8]7)(?:\s*-?\s*(\d{1,2})(?:00)?(ER|LR|F)?)?(?:\s*MAX\s*(\d+))?\b")
-_EMBRAER = re.compile(r"\bE(?:MBRAER)?\s*-?\s*(170|190|195)(?:\s*-?\s*(E2))?\b")
-_A_FIXED = {"318": "A318", "380": "A388"}
-_A_FAMILY = {"319": "A19N", "320": "A20N", "321": "A21N"}
-_A_SERIES = {("220", "100"): "BCS1", ("220", "300"): "BCS3", ("350", "900"): "A359",
-             ("350", "1000"): "A35K"}
-_B_SERIES = {("777", "3", "ER"): "B77W", ("777", "2", "LR"): "B77L",
-             ("787", "10", ""): "B78X"}
-
-
-def aircraft_designator(model: str) -> str:
-    """The ICAO type designator of an AeroDataBox model name, or the name as given."""
-    upper = model.upper()
-    for pattern, read in ((_AIRBUS, _airbus), (_BOEING, _boeing), (_EMBRAER, _embraer)):
-        found = pattern.search(upper)
-        if found is not None:
-            return read(found) or model.strip()
-    return model.strip()
-
-
-def _airbus(found: re.Match[str]) -> str | None:
-    family, series, neo = found[1], found[2] or "", found[3]
-    if family in _A_FAMILY:
-        return _A_FAMILY[family] if neo else f"A{family}"
-    if family in ("330", "340") and series[:1].isdigit():
-        return f"A3{family[1]}{series[0]}"
-    return _A_FIXED.get(family) or _A_SERIES.get((family, series))
-
-
-def _boeing(found: re.Match[str]) -> str | None:
-    family, series, variant, max_ = found[1], found[2] or "", found[3] or "", found[4]
-    if family == "737" and max_:
-        return f"B3{max_}M"
-    special = _B_SERIES.get((family, series, variant))
-    # ER and the like name no separate designator elsewhere (767-300ER is B763).
-    return special or (f"B7{family[1]}{series}" if len(series) == 1 else None)
-
-
-def _embraer(found: re.Match[str]) -> str | None:
-    return f"E2{found[1][1:]}" if found[2] else f"E{found[1]}"
 
 
 __all__ = ["AeroDataBoxAdapter", "aircraft_designator", "auth_headers", "parse_flights", "path",
