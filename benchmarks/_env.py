@@ -42,7 +42,7 @@ providers:
 """
 # Variables of the caller that would point the CLI elsewhere.
 _FOREIGN = ("FLIGHTSYNC_", "FLIGHT_SYNC_", "AMADEUS_", "LUFTHANSA_", "AFKLM_", "BA_",
-            "FLIGHTAWARE_", "CIRIUM_", "AVIATIONSTACK_", "NOTIFY_")
+            "FLIGHTAWARE_", "CIRIUM_", "AVIATIONSTACK_", "AERODATABOX_", "NOTIFY_")
 
 
 def flight_day() -> date:

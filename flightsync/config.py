@@ -148,6 +148,7 @@ _CREDENTIAL_VARS: dict[str, tuple[str, str]] = {
     "CIRIUM_APP_ID": ("cirium", "app_id"),
     "CIRIUM_APP_KEY": ("cirium", "app_key"),
     "AVIATIONSTACK_ACCESS_KEY": ("aviationstack", "api_key"),
+    "AERODATABOX_API_KEY": ("aerodatabox", "api_key"),
 }
 _BASE_URL_VARS: dict[str, str] = {
     "AMADEUS_BASE_URL": "amadeus",
@@ -157,6 +158,7 @@ _BASE_URL_VARS: dict[str, str] = {
     "FLIGHTAWARE_BASE_URL": "flightaware",
     "CIRIUM_BASE_URL": "cirium",
     "AVIATIONSTACK_BASE_URL": "aviationstack",
+    "AERODATABOX_BASE_URL": "aerodatabox",
 }
 # Every variable load_settings reads, for documentation and for `--sandbox` merging.
 ENV_VARS: tuple[str, ...] = (

@@ -40,6 +40,7 @@ PROVIDER_NAMES: tuple[str, ...] = (
     "amadeus", "lufthansa", "airfrance_klm", "british_airways", "flightaware",
     "cirium",
     "aviationstack",
+    "aerodatabox",
 )
 
 # Fields a provider observes for one leg and the policy resolves, in output order.

@@ -106,7 +106,7 @@ def test_oauth_adapters_count_one_token_for_many_calls(providers: ProviderSet,
 
 _FLIGHT_OF = {"amadeus": "LH400", "lufthansa": "LH400", "airfrance_klm": "KL1001",
               "british_airways": "BA117", "flightaware": "LH400",
-              "cirium": "LH400"}
+              "cirium": "LH400", "aviationstack": "LH400", "aerodatabox": "LH400"}
 
 
 _FAULTS: tuple[tuple[dict[str, Any], type[ProviderError]], ...] = (

@@ -25,7 +25,7 @@ _FIELD_SET = frozenset(OBSERVED_FIELDS)
 
 DEFAULT_PRIORITY: tuple[str, ...] = (
     "lufthansa", "airfrance_klm", "british_airways", "flightaware", "cirium",
-    "aviationstack", "amadeus",
+    "aviationstack", "aerodatabox", "amadeus",
 )
 DEFAULT_FIELDS: Mapping[str, str] = MappingProxyType({
     "status": "most_severe",

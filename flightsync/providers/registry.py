@@ -25,6 +25,7 @@ BUILTINS: dict[str, str] = {
     "flightaware": "flightsync.providers.flightaware:FlightAwareAdapter",
     "cirium": "flightsync.providers.cirium:CiriumAdapter",
     "aviationstack": "flightsync.providers.aviationstack:AviationstackAdapter",
+    "aerodatabox": "flightsync.providers.aerodatabox:AeroDataBoxAdapter",
 }
 
 _registered: dict[str, str | type[Adapter]] = {}

@@ -231,7 +231,7 @@ class Aviationstack(Provider):
         return Reply(reply.status, reply.body, reply.content_type,
                      retry_after_header(retry_after))
 
-    def quota_exhausted(self) -> Reply:
+    def quota_exhausted(self, request: Request) -> Reply:
         return _error(429, "usage_limit_reached",
                       "Your monthly usage limit has been reached. Please upgrade your "
                       "Subscription Plan.")

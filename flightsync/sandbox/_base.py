@@ -121,12 +121,12 @@ class Provider:
     def not_found(self) -> Reply:
         return Reply.json(404, {"error": "not found"})
 
-    def quota_exhausted(self) -> Reply:
-        """The provider's answer once the plan's request quota is spent (``quota`` fault)."""
-        return Reply.json(429, {"error": "quota exhausted"})
-
     def token_expired(self) -> Reply:
         return Reply.json(401, {"error": "token expired"})
+
+    def quota_exhausted(self, request: Request) -> Reply:
+        """The answer once the plan's quota is spent (fault kind ``quota``)."""
+        return Reply.json(429, {"error": "quota exhausted"})
 
 
 def _seconds(value: float) -> str:

@@ -239,7 +239,7 @@ class Cirium(Provider):
         return Reply(reply.status, reply.body, reply.content_type,
                      retry_after_header(retry_after))
 
-    def quota_exhausted(self) -> Reply:
+    def quota_exhausted(self, request: Request) -> Reply:
         return _error(403, "QUOTA_EXCEEDED", "The request quota of this application is used up",
                       None)
 

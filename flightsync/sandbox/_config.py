@@ -13,6 +13,7 @@ A scenario is a YAML file (or the same keys as a JSON body at run time)::
       - {provider: lufthansa, kind: status_5xx, status: 503, times: 2}
       - {provider: amadeus, kind: rate_limit, retry_after: 3, flight: LH400}
       - {provider: aviationstack, kind: quota}   # the provider's own quota answer
+      - {provider: aerodatabox, kind: quota}   # the plan's quota spent, as the provider says it
     overrides:
       - {provider: flightaware, flight: LH400, fields: {departure_gate: Z99}}
     plans: {aviationstack: free}     # a provider's plan; default paid (free refuses paid features)

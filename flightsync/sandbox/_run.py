@@ -39,6 +39,9 @@ def sandbox_environment(base_url: str) -> dict[str, str]:
         # apilayer's newer host serves the API under /aviationstack/v1.
         "AVIATIONSTACK_BASE_URL": f"{base}/aviationstack/v1",
         "AVIATIONSTACK_ACCESS_KEY": CREDENTIAL,
+        # API.market's path prefix is part of AeroDataBox's documented base URL.
+        "AERODATABOX_BASE_URL": f"{base}/api/v1/aedbx/aerodatabox",
+        "AERODATABOX_API_KEY": CREDENTIAL,
     }
 
 

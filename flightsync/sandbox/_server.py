@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 import structlog
 
 from flightsync.errors import ConfigError
+from flightsync.sandbox._aerodatabox import AeroDataBox
 from flightsync.sandbox._afklm import AirFranceKlm
 from flightsync.sandbox._amadeus import Amadeus
 from flightsync.sandbox._aviationstack import Aviationstack
@@ -34,7 +35,7 @@ from flightsync.sandbox._truth import warm_up
 log = structlog.get_logger(__name__)
 
 _PROVIDERS: tuple[type[Provider], ...] = (Amadeus, Lufthansa, AirFranceKlm, BritishAirways,
-                                          FlightAware, Cirium, Aviationstack)
+                                          FlightAware, Cirium, Aviationstack, AeroDataBox)
 _MALFORMED = b'{"data": [{"type": "DatedFlight", "flightDesignator": {"carrierCode": '
 _WRONG_SHAPE = ["valid JSON", {"of": "the wrong shape"}, 42]
 
@@ -245,7 +246,7 @@ class Sandbox:
         if kind == "not_found":
             return provider.not_found()
         if kind == "quota":
-            return provider.quota_exhausted()
+            return provider.quota_exhausted(request)
         if kind == "malformed_json":
             return Reply(200, _MALFORMED)
         if kind == "wrong_shape":
