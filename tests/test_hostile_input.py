@@ -274,6 +274,7 @@ SEEDS = {  # a recorded payload per provider and the query it answers
     "flightaware": ("flightaware/kl419_multi_leg.json", "KL419", "2026-02-25"),
     "cirium": ("cirium/fr111_answered_by_ldm111.json", "FR111", "2019-11-29"),
     "aerodatabox": ("aerodatabox/kl1167_older_schema_codeshares.json", "KL1167", "2023-01-10"),
+    "aviationstack": ("aviationstack/flights_issue2_tr428.json", "TR428", "2020-02-04"),
 }
 
 

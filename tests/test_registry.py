@@ -204,3 +204,21 @@ def test_runtime_adapter_is_built(echo_registered: None, state_dir: Path) -> Non
         adapter = providers.adapters["echo"]
         assert adapter.fetch(FlightQuery.parse("ZZ1", "2026-01-01")).legs[0].origin == "AAA"
         assert providers.covers("echo", "ZZ") and not providers.covers("echo", "LH")
+
+
+def test_the_sandbox_serves_all_eight_built_in_providers() -> None:
+    """`flightsync --sandbox providers` (the real CLI) lists the eight built-in sources, the
+    three live sources a team can buy today among them, each configured and pointed at the
+    sandbox's loopback port."""
+    from tests._e2e import run  # noqa: PLC0415 - the subprocess helper of the e2e tests
+
+    listed = run(["--sandbox", "providers"], {})
+
+    assert listed.exit_code == 0, listed.stderr[-2000:]
+    providers = {p["name"]: p for p in listed.json["providers"]}
+    assert set(providers) == {"amadeus", "lufthansa", "airfrance_klm", "british_airways",
+                              "flightaware", "aerodatabox", "cirium", "aviationstack"}
+    for name in ("aerodatabox", "cirium", "aviationstack"):
+        assert providers[name]["configured"] is True, name
+        assert providers[name]["carriers"] == "all", name
+        assert providers[name]["base_url"].startswith("http://127.0.0.1:"), name
