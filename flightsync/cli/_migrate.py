@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from typing import Annotated, Any
 
@@ -10,6 +9,7 @@ import typer
 
 from flightsync.cli import _render
 from flightsync.cli._state import AppState, JsonOption, begin
+from flightsync.logs import redact_url
 
 migrate_app = typer.Typer(
     help="Bring the database schema up to date (default: upgrade head).",
@@ -102,7 +102,7 @@ def _report(url: str, action: str, target: str, before: str | None,
 
 def _safe_url(url: str) -> str:
     """The URL without its password (DESIGN.md: no secret in output)."""
-    return re.sub(r"(://[^/:@]*:)[^@/]*@", r"\1***@", url)
+    return redact_url(url)
 
 
 def register(app: typer.Typer) -> None:

@@ -16,7 +16,7 @@ import structlog
 from flightsync.config import RetrySettings
 from flightsync.errors import FlightNotFound, FlightsyncError, ProviderError
 from flightsync.models import FlightQuery, Observation
-from flightsync.providers import ProviderSet
+from flightsync.providers import ProviderSet, provider_deadline
 from flightsync.resilience import Breakers, RateLimiters, call_with_retry
 
 log = structlog.get_logger(__name__)
@@ -38,11 +38,12 @@ class Fetcher:
     """Runs provider calls on a bounded pool; outcomes are plain values, never exceptions."""
 
     def __init__(self, providers: ProviderSet, breakers: Breakers, limiters: RateLimiters,
-                 retry: RetrySettings, max_workers: int) -> None:
+                 retry: RetrySettings, max_workers: int, *, deadline_seconds: float) -> None:
         self._providers = providers
         self._breakers = breakers
         self._limiters = limiters
         self._retry = retry
+        self._deadline_seconds = deadline_seconds
         self._pool = ThreadPoolExecutor(max_workers=max_workers,
                                         thread_name_prefix="flightsync-fetch")
 
@@ -59,14 +60,26 @@ class Fetcher:
             return FetchOutcome(provider, query, None, error, 0, skipped=True)
         adapter = self._providers.adapters[provider]
         limiter = self._limiters.get(provider)
+        # Our own pacing comes before the clock starts: waiting for a slot is not the
+        # provider being slow. Retries wait for theirs inside the deadline.
+        if limiter is not None:
+            limiter.acquire()
+        retried = False
 
         def attempt() -> Observation:
-            if limiter is not None:
+            nonlocal retried
+            if limiter is not None and retried:
                 limiter.acquire()
+            retried = True
             return adapter.fetch(query)
 
+        # The hard end of the whole call, retries and token request included: every socket
+        # operation under it is clamped to it (providers/_deadline.py).
+        deadline = time.monotonic() + self._deadline_seconds
         try:
-            observation = call_with_retry(attempt, self._retry, provider=provider)
+            with provider_deadline(deadline):
+                observation = call_with_retry(attempt, self._retry, provider=provider,
+                                              deadline=deadline)
         except FlightNotFound as exc:
             self._breakers.record_success(provider)  # an answer, not a failure (DESIGN 7)
             return FetchOutcome(provider, query, None, exc, _ms(started))
