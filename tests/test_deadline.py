@@ -12,17 +12,20 @@ are refused, and a base URL's password never reaches the output or the logs.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+import httpx
 import pytest
 
-from flightsync.config import RetrySettings, Settings
+from flightsync.config import ProviderSettings, RetrySettings, Settings
+from flightsync.engine._fetch import GRACE_SECONDS
 from flightsync.errors import ProviderBadResponse, ProviderTimeout
-from flightsync.models import FlightQuery
-from flightsync.providers import build_providers, provider_deadline
+from flightsync.models import FlightQuery, Observation
+from flightsync.providers import TokenSource, build_providers, provider_deadline, registry
 from flightsync.resilience import call_with_retry
 from tests._e2e import (
     DAY,
@@ -164,6 +167,59 @@ def test_bad_answer_is_a_bad_response(behaviour: str, server: Misbehaving,
         # Refused as it streamed: far less than the 40 MB announced ever left the server
         # (the cap plus what the loopback socket buffers hold).
         assert server.sent[0] < 20 * 1024 * 1024, server.sent
+
+
+# --- the engine's guard: a worker stuck outside any socket operation -------------------------
+
+class StuckAdapter:
+    """A plugin adapter that blocks on something that is not its HTTP client (as a DNS lookup
+    or a lock would), until the test releases it."""
+
+    name: ClassVar[str] = "stuck"
+    default_base_url: ClassVar[str] = "http://127.0.0.1:9"
+    default_priority: ClassVar[int] = 5
+    default_carriers: ClassVar[frozenset[str] | None] = frozenset({"ZZ"})
+    credential_env: ClassVar[tuple[str, ...]] = ()
+    uses_oauth: ClassVar[bool] = False
+    release: ClassVar[threading.Event] = threading.Event()
+
+    def __init__(self, client: httpx.Client, settings: ProviderSettings,
+                 tokens: TokenSource | None = None) -> None:
+        self.client = client
+
+    def fetch(self, query: FlightQuery) -> Observation:
+        self.release.wait(60)
+        raise ProviderTimeout("released", provider="stuck")
+
+
+@pytest.fixture
+def stuck() -> Iterator[type[StuckAdapter]]:
+    StuckAdapter.release.clear()
+    registry.register("stuck", StuckAdapter)
+    try:
+        yield StuckAdapter
+    finally:
+        StuckAdapter.release.set()
+        registry.unregister("stuck")
+
+
+def test_engine_gives_up_on_a_worker_stuck_past_the_deadline(
+        stuck: type[StuckAdapter], config: Path) -> None:
+    """A call whose worker is still blocked a grace period after the deadline is reported as
+    `provider_timeout` by the engine itself and counted by the breaker once; the run ends
+    (its pool does not wait for the stuck worker) while the worker is still blocked."""
+    env = {"FLIGHTSYNC_CONFIG": str(config)}
+    started = time.monotonic()
+    outcome = invoke(["sync", "ZZ100", "--date", DAY, "--force"], env)
+    wall = time.monotonic() - started
+    source = _only_source(outcome)
+    assert source["name"] == "stuck"
+    assert source["error"] == "provider_timeout", source
+    assert wall < DEADLINE + GRACE_SECONDS + MARGIN, wall
+    assert not stuck.release.is_set()  # the worker was still blocked when the run ended
+    assert [e["provider"] for e in outcome.events("provider.fetch.abandoned")] == ["stuck"]
+    stuck.release.set()
+    assert _breaker(config, env, "stuck")["failures"] == 1
 
 
 # --- the transport on its own: every caller gets the deadline -------------------------------
