@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from queue import Empty, SimpleQueue
 
 import structlog
 
 from flightsync.config import RetrySettings
+from flightsync.engine._pool import DaemonPool
 from flightsync.engine._watchdog import Watchdog
 from flightsync.errors import FlightNotFound, FlightsyncError, ProviderError, ProviderTimeout
 from flightsync.models import FlightQuery, Observation
@@ -67,8 +68,7 @@ class Fetcher:
         self._limiters = limiters
         self._retry = retry
         self._deadline_seconds = deadline_seconds
-        self._pool = ThreadPoolExecutor(max_workers=max_workers,
-                                        thread_name_prefix="flightsync-fetch")
+        self._pool = DaemonPool(max_workers, "flightsync-fetch")
         self._watchdog: Watchdog[_Call] = Watchdog(self._abandon)
         self._settle_lock = threading.Lock()
         self._abandoned = 0
@@ -76,7 +76,7 @@ class Fetcher:
     def submit(self, query: FlightQuery, provider: str) -> Future[FetchOutcome]:
         self._providers.warn_missing_credentials()
         call = _Call(query, provider, Future())
-        self._pool.submit(self._run, call)
+        self._pool.submit(lambda: self._run(call))
         return call.future
 
     def _run(self, call: _Call) -> None:
@@ -166,7 +166,7 @@ class Fetcher:
         self._watchdog.close()
         # A worker given up on is still blocked somewhere: waiting for it would be the very
         # stall the watchdog prevented. The others have finished by now.
-        self._pool.shutdown(wait=self._abandoned == 0, cancel_futures=True)
+        self._pool.shutdown(wait=self._abandoned == 0)
 
 
 def _ms(started: float) -> int:
