@@ -141,7 +141,7 @@ def test_trickled_token_answer_ends_at_the_deadline(
     server.answer(token_path, "trickle")
     server.answer(data_path, "html")
     env = {**credentials, base_var: server.base_url}
-    outcome, wall = _sync(config, env, "LH400")
+    outcome, wall = _sync(config, env, "LH400", process=False)
     source = _only_source(outcome)
     assert source["name"] == provider
     assert source["error"] == "provider_timeout", source

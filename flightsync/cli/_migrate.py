@@ -9,7 +9,6 @@ import typer
 
 from flightsync.cli import _render
 from flightsync.cli._state import AppState, JsonOption, begin
-from flightsync.logs import redact_url
 
 migrate_app = typer.Typer(
     help="Bring the database schema up to date (default: upgrade head).",
@@ -102,6 +101,8 @@ def _report(url: str, action: str, target: str, before: str | None,
 
 def _safe_url(url: str) -> str:
     """The URL without its password (DESIGN.md: no secret in output)."""
+    from flightsync.logs import redact_url  # noqa: PLC0415 - `--help` must not load structlog
+
     return redact_url(url)
 
 
