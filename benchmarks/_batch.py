@@ -67,7 +67,7 @@ def batch_row(bench: Bench, *, flights: int, runs: int, slot: int) -> Row:
         elapsed.append(outcome["elapsed_s"])
         rss.append(outcome["maxrss_kib"] / 1024)
         calls.append(made)
-    row = Row(f"batch_{flights}", f"batch of {flights} flights x 4 providers",
+    row = Row(f"batch_{flights}", f"batch of {flights} flights x {len(PROVIDERS)} providers",
               "ideal / actual", "ratio", 0.8, at_most=False,
               value=median(ratios) if latency else None,
               detail={"median_s": median(elapsed), "ideal_s": ideal,

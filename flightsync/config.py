@@ -157,6 +157,10 @@ _CREDENTIAL_VARS: dict[str, tuple[str, str]] = {
     "AFKLM_API_KEY": ("airfrance_klm", "api_key"),
     "BA_CLIENT_KEY": ("british_airways", "api_key"),
     "FLIGHTAWARE_API_KEY": ("flightaware", "api_key"),
+    "CIRIUM_APP_ID": ("cirium", "app_id"),
+    "CIRIUM_APP_KEY": ("cirium", "app_key"),
+    "AVIATIONSTACK_ACCESS_KEY": ("aviationstack", "api_key"),
+    "AERODATABOX_API_KEY": ("aerodatabox", "api_key"),
 }
 _BASE_URL_VARS: dict[str, str] = {
     "AMADEUS_BASE_URL": "amadeus",
@@ -164,6 +168,9 @@ _BASE_URL_VARS: dict[str, str] = {
     "AFKLM_BASE_URL": "airfrance_klm",
     "BA_BASE_URL": "british_airways",
     "FLIGHTAWARE_BASE_URL": "flightaware",
+    "CIRIUM_BASE_URL": "cirium",
+    "AVIATIONSTACK_BASE_URL": "aviationstack",
+    "AERODATABOX_BASE_URL": "aerodatabox",
 }
 # Every variable load_settings reads, for documentation and for `--sandbox` merging.
 ENV_VARS: tuple[str, ...] = (

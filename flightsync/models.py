@@ -38,6 +38,9 @@ class SyncStatus(StrEnum):
 
 PROVIDER_NAMES: tuple[str, ...] = (
     "amadeus", "lufthansa", "airfrance_klm", "british_airways", "flightaware",
+    "cirium",
+    "aviationstack",
+    "aerodatabox",
 )
 
 # Fields a provider observes for one leg and the policy resolves, in output order.
@@ -178,6 +181,20 @@ class Leg:
 
 
 @dataclass(frozen=True, slots=True)
+class Rejection:
+    """A value one provider reported that cannot be true, dropped before it counted
+    (``flightsync.plausibility``)."""
+
+    provider: str
+    flight: str        # the query's key, e.g. ``LH400/2026-02-25``
+    origin: str        # the leg, by its origin
+    field: str         # one of OBSERVED_FIELDS
+    value: Any         # the value as the provider gave it (normalized)
+    reason: str        # a stable code, e.g. ``arrival_not_after_departure``
+    detail: str = ""   # one line with the figures behind the reason
+
+
+@dataclass(frozen=True, slots=True)
 class Observation:
     """One provider's normalized answer for a query: its legs in flying order."""
 
@@ -187,6 +204,9 @@ class Observation:
     fetched_at: datetime
     updated_at: datetime | None = None  # the provider's own last-update time, if it gives one
     raw: str = ""                        # the payload as received, for the audit trail
+    # Values the plausibility checks dropped from ``legs``: kept so that the audit trail,
+    # ``explain`` and learned trust see them, also when the observation comes from the cache.
+    rejections: tuple[Rejection, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,7 +339,7 @@ def to_json_value(value: Any) -> Any:
 
 __all__ = [
     "ICAO_AIRLINES", "OBSERVED_FIELDS", "PROVIDER_NAMES", "TIME_FIELDS", "FieldConflict",
-    "FlightQuery", "FlightRecord", "FlightStatus", "Leg", "Observation", "SourceOutcome",
-    "SyncResult", "SyncStatus", "check_flight_date", "parse_date", "parse_designator",
-    "to_json_value",
+    "FlightQuery", "FlightRecord", "FlightStatus", "Leg", "Observation", "Rejection",
+    "SourceOutcome", "SyncResult", "SyncStatus", "check_flight_date", "parse_date",
+    "parse_designator", "to_json_value",
 ]

@@ -26,22 +26,26 @@ import yaml
 from typer.testing import CliRunner
 
 from flightsync.cli import app
+from flightsync.models import PROVIDER_NAMES
 from flightsync.sandbox import sandbox_environment
 
 FLIGHTSYNC = Path(sys.executable).parent / "flightsync"
 DAY = "2026-03-01"
-PROVIDERS = ("amadeus", "lufthansa", "airfrance_klm", "british_airways", "flightaware")
+PROVIDERS = PROVIDER_NAMES  # every built-in provider, from the one list that names them
 OAUTH_PROVIDERS = ("amadeus", "lufthansa")
 # A flight each provider covers, that at least two other providers cover too.
 FLIGHT_OF = {"amadeus": "LH400", "lufthansa": "LH400", "airfrance_klm": "AF1006",
-             "british_airways": "BA117", "flightaware": "LH400"}
+             "british_airways": "BA117", "flightaware": "LH400",
+             "cirium": "LH400", "aviationstack": "LH400", "aerodatabox": "LH400"}
 # The environment variables holding each provider's secret credential and its base URL.
 SECRET_VAR = {"amadeus": "AMADEUS_CLIENT_SECRET", "lufthansa": "LUFTHANSA_CLIENT_SECRET",
               "airfrance_klm": "AFKLM_API_KEY", "british_airways": "BA_CLIENT_KEY",
-              "flightaware": "FLIGHTAWARE_API_KEY"}
+              "flightaware": "FLIGHTAWARE_API_KEY", "cirium": "CIRIUM_APP_KEY",
+              "aviationstack": "AVIATIONSTACK_ACCESS_KEY", "aerodatabox": "AERODATABOX_API_KEY"}
 BASE_URL_VAR = {"amadeus": "AMADEUS_BASE_URL", "lufthansa": "LUFTHANSA_BASE_URL",
                 "airfrance_klm": "AFKLM_BASE_URL", "british_airways": "BA_BASE_URL",
-                "flightaware": "FLIGHTAWARE_BASE_URL"}
+                "flightaware": "FLIGHTAWARE_BASE_URL", "cirium": "CIRIUM_BASE_URL",
+                "aviationstack": "AVIATIONSTACK_BASE_URL", "aerodatabox": "AERODATABOX_BASE_URL"}
 ROW_TABLES = ("flight", "flight_change", "source_observation", "conflict", "sync_run",
               "webhook_event")
 

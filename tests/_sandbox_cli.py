@@ -27,6 +27,7 @@ import yaml
 from typer.testing import CliRunner
 
 from flightsync.cli import app
+from flightsync.providers import registry
 from flightsync.sandbox import Sandbox, SandboxConfig, sandbox_environment
 
 TABLES = ("flight", "flight_change", "source_observation", "conflict", "sync_run")
@@ -137,6 +138,13 @@ def sandbox_cli(state_dir: Path, config: SandboxConfig | None = None, *,
             yield cli
         finally:
             structlog.reset_defaults()
+
+
+def only_providers(*names: str) -> dict[str, str]:
+    """Extra environment leaving every other built-in provider without credentials (an empty
+    variable counts as unset), for tests whose outcome rests on these providers' votes."""
+    return {var: "" for name in registry.BUILTINS if name not in names
+            for var in registry.get(name).credential_env}
 
 
 def batch_csv(flights: Sequence[tuple[str, str]]) -> str:

@@ -17,7 +17,7 @@ import structlog
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 _PROVIDER_PREFIXES = ("FLIGHTSYNC_", "FLIGHT_SYNC_", "AMADEUS_", "LUFTHANSA_", "AFKLM_", "BA_",
-                      "FLIGHTAWARE_", "NOTIFY_")
+                      "FLIGHTAWARE_", "CIRIUM_", "AVIATIONSTACK_", "AERODATABOX_", "NOTIFY_")
 
 
 @pytest.fixture(autouse=True)

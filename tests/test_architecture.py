@@ -1,6 +1,7 @@
 """Import direction of docs/ARCHITECTURE.md, read from the source with ast:
 
-    cli -> engine -> {providers, policy, resilience, store} -> {models, errors, config, logs}
+    cli -> engine -> {providers, policy, resilience, store} -> {models, errors, config, logs,
+                                                                plausibility}
     cli -> sandbox (which imports nothing from engine, providers or cli)
 
 Imports under ``if TYPE_CHECKING:`` count too: a type-only import still couples the packages.
@@ -15,7 +16,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "flightsync"
 MIDDLE = {"providers", "policy", "resilience", "store"}
-FOUNDATION = {"models", "errors", "config", "logs"}
+FOUNDATION = {"models", "errors", "config", "logs", "plausibility"}
 # part -> parts it must never import
 FORBIDDEN: dict[str, set[str]] = {
     **{part: {"engine", "cli", "sandbox"} | (MIDDLE - {part}) for part in MIDDLE},

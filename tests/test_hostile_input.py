@@ -272,6 +272,8 @@ SEEDS = {  # a recorded payload per provider and the query it answers
     "airfrance_klm": ("airfrance_klm/flight_af7711.json", "AF7711", "2021-09-23"),
     "british_airways": ("british_airways/ba117_departed.json", "BA117", "2026-07-15"),
     "flightaware": ("flightaware/kl419_multi_leg.json", "KL419", "2026-02-25"),
+    "cirium": ("cirium/fr111_answered_by_ldm111.json", "FR111", "2019-11-29"),
+    "aerodatabox": ("aerodatabox/kl1167_older_schema_codeshares.json", "KL1167", "2023-01-10"),
 }
 
 
@@ -295,7 +297,7 @@ def _adapter(provider: str, answer: Callable[[], bytes]) -> Any:
     client = httpx.Client(base_url="https://provider.invalid",
                           transport=httpx.MockTransport(handle))
     credentials = {"client_id": "fuzz-id", "client_secret": "fuzz-secret",
-                   "api_key": "fuzz-key"}
+                   "api_key": "fuzz-key", "app_id": "fuzz-app-id", "app_key": "fuzz-app-key"}
     tokens = _StaticTokens() if cls.uses_oauth else None
     return cls(client, ProviderSettings(credentials=credentials), tokens), client
 

@@ -196,12 +196,14 @@ def test_adapters_declare_whether_they_serve_suffixes() -> None:
     (operationalSuffix parameter) and Air France-KLM (operationalSuffix in the answer) can."""
     declared = {name: registry.get(name).serves_operational_suffix
                 for name in registry.BUILTINS}
-    assert declared == {"amadeus": True, "lufthansa": False, "airfrance_klm": True,
-                        "british_airways": False, "flightaware": False}
+    # Later adapters state theirs in their own tests.
+    assert declared.items() >= {"amadeus": True, "lufthansa": False, "airfrance_klm": True,
+                                "british_airways": False, "flightaware": False}.items()
 
 
 def _every_provider() -> Settings:
-    credentials = {"client_id": "i", "client_secret": "s", "api_key": "k"}
+    credentials = {"client_id": "i", "client_secret": "s", "api_key": "k", "app_id": "a",
+                   "app_key": "b"}
     return Settings(providers={name: ProviderSettings(credentials=credentials)
                                for name in registry.BUILTINS})
 
@@ -214,7 +216,8 @@ def test_a_suffixed_flight_skips_providers_without_suffixes_and_builds_no_client
         suffixed = providers_for(providers, FlightQuery.parse("LH001A", DAY), None)
         plain = providers_for(providers, FlightQuery.parse("LH001", DAY), None)
         assert suffixed == ["amadeus"]
-        assert plain == ["amadeus", "lufthansa", "flightaware"]
+        assert plain == [name for name in registry.BUILTINS if providers.covers(name, "LH")]
+        assert plain[:3] == ["amadeus", "lufthansa", "flightaware"]
         assert len(providers._clients) == 0
         assert "built=[]" in repr(providers.adapters)
 
@@ -265,9 +268,10 @@ def test_suffixed_sync_never_calls_lufthansa_and_source_lufthansa_exits_2(
     assert [s["name"] for s in result.data["sources"]] == ["amadeus"]
     assert result.data["flight"]["suffix"] == "A"
     stats = cli.sandbox.stats()
+    # Every provider but Amadeus (the one serving suffixes) gets no call.
     assert {name: stats[name]["requests"] for name in stats} == {
-        "amadeus": 1, "lufthansa": 0, "airfrance_klm": 0, "british_airways": 0,
-        "flightaware": 0}
+        name: int(name == "amadeus") for name in stats}
+    assert set(stats) == set(registry.BUILTINS)
 
     alone = cli.sync("LH001A", DAY, "--source", "lufthansa")
     assert alone.exit_code == 2

@@ -18,7 +18,9 @@ import pytest
 from typer.testing import CliRunner
 
 from flightsync.cli import app
+from flightsync.config import ENV_VARS
 from flightsync.errors import ConfigError
+from flightsync.providers import registry
 from flightsync.sandbox import Sandbox, SandboxConfig, sandbox_environment, serve
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -516,13 +518,11 @@ def test_sandbox_environment_points_every_provider_at_the_sandbox() -> None:
     env = sandbox_environment("http://127.0.0.1:1234/")
     assert env["AMADEUS_BASE_URL"] == "http://127.0.0.1:1234"
     assert env["FLIGHTAWARE_BASE_URL"] == "http://127.0.0.1:1234/aeroapi"
-    for name in ("AMADEUS_CLIENT_ID", "AMADEUS_CLIENT_SECRET", "LUFTHANSA_CLIENT_ID",
-                 "LUFTHANSA_CLIENT_SECRET", "AFKLM_API_KEY", "BA_CLIENT_KEY",
-                 "FLIGHTAWARE_API_KEY"):
-        assert env[name] == "sandbox"
+    for provider in registry.BUILTINS:
+        for name in registry.get(provider).credential_env:
+            assert env[name] == "sandbox", name
     assert {k for k in env if k.endswith("_BASE_URL")} == {
-        "AMADEUS_BASE_URL", "LUFTHANSA_BASE_URL", "AFKLM_BASE_URL", "BA_BASE_URL",
-        "FLIGHTAWARE_BASE_URL"}
+        k for k in ENV_VARS if k.endswith("_BASE_URL")}
 
 
 def test_serve_announces_then_stops_on_sigterm() -> None:

@@ -31,6 +31,8 @@ PROVIDER_SECRETS = {
     "LUFTHANSA_CLIENT_ID": "lhId-88d2f0", "LUFTHANSA_CLIENT_SECRET": "lhSecret-51be0d",
     "AFKLM_API_KEY": "afklmKey-93c1e2", "BA_CLIENT_KEY": "baKey-2d8e44f",
     "FLIGHTAWARE_API_KEY": "faKey-6a0b7d1",
+    "CIRIUM_APP_ID": "ciriumId-3e9d02", "CIRIUM_APP_KEY": "ciriumKey-b71f5a",
+    "AVIATIONSTACK_ACCESS_KEY": "avsKey-3f9e02c",
 }
 WEBHOOK_KEY = "webhook-key-0123456789"
 NOTIFY_KEY = "notify-key-abcdef"

@@ -19,7 +19,7 @@ from flightsync.sandbox import Override, SandboxConfig
 from flightsync.store import Database, migrate
 from flightsync.store import repository as repo
 from flightsync.store.repository import LegWrite
-from tests._sandbox_cli import sandbox_cli
+from tests._sandbox_cli import only_providers, sandbox_cli
 
 DAY = "2026-02-25"
 NOW = datetime(2026, 2, 25, 5, 0, tzinfo=UTC)
@@ -141,7 +141,8 @@ def test_sync_resolves_with_the_stored_dependence(state_dir: Path) -> None:
         Override(fields={GATE: WRONG}, provider=provider, flight=flight)
         for provider in ("amadeus", "flightaware") for flight in (outvoted, corrected)))
     scores = {"lufthansa": 0.95, "amadeus": 0.85, "flightaware": 0.85}
-    with sandbox_cli(state_dir, config) as cli:
+    with sandbox_cli(state_dir, config,
+                     extra_env=only_providers("amadeus", "lufthansa", "flightaware")) as cli:
         policy = cli.write_config("accuracy", {}, ACCURACY_POLICY)
         assert cli.run("migrate").exit_code == 0
         database = Database.open(cli.database_url)

@@ -24,13 +24,15 @@ from flightsync.sandbox import Override, SandboxConfig
 from flightsync.sandbox._truth import flight_truth
 from flightsync.store import Database
 from flightsync.store import repository as repo
-from tests._sandbox_cli import SandboxCli, batch_csv, sandbox_cli
+from tests._sandbox_cli import SandboxCli, batch_csv, only_providers, sandbox_cli
 
 DAY = "2026-02-25"
 NOW = datetime(2026, 2, 25, 5, 0, tzinfo=UTC)   # the morning before: statuses stay put
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 GATE = "departure_gate"
 WRONG = "Z99"      # no real gate: the sandbox's gates are a letter and 1..60
+# The providers whose gate votes these tests count; later adapters stay out.
+VOTERS = only_providers("amadeus", "lufthansa", "flightaware")
 ACCURACY_POLICY = {
     "mode": "automatic",
     # The trustworthy provider comes last, so neither priority nor a vote would pick it.
@@ -38,6 +40,8 @@ ACCURACY_POLICY = {
     "operating_carrier_first": False,
     "fields": {GATE: "accuracy"},
 }
+# The three sources of the vote these tests count (others that cover LH are left unconfigured).
+LH_SOURCES = ("amadeus", "lufthansa", "flightaware")
 
 
 def _wrong(provider: str, flights: list[str], gate: str) -> tuple[Override, ...]:
@@ -94,7 +98,7 @@ def test_recompute_lowers_a_provider_persistently_wrong_on_a_field(
     flights = [f"LH{n}" for n in range(400, 408)]
     config = SandboxConfig(now=NOW, overrides=(Override(fields={GATE: WRONG},
                                                         provider="flightaware"),))
-    with sandbox_cli(state_dir, config, database_url=pg_url) as cli:
+    with sandbox_cli(state_dir, config, database_url=pg_url, extra_env=VOTERS) as cli:
         assert cli.run("migrate").exit_code == 0
         seeded = cli.run("batch", "-", stdin=batch_csv([(f, DAY) for f in flights]))
         assert seeded.exit_code == 0, seeded.stderr
@@ -105,6 +109,7 @@ def test_recompute_lowers_a_provider_persistently_wrong_on_a_field(
 
         assert result.exit_code == 0, result.stderr
         gate = _gate_accuracy(result.data)
+        # The three voters report LH's gates; every other provider is switched off.
         assert set(gate) == {"amadeus", "lufthansa", "flightaware"}
         assert gate["flightaware"] < min(gate["amadeus"], gate["lufthansa"])
         flightaware = result.data["sources"]["flightaware"]
@@ -150,7 +155,7 @@ def test_accuracy_policy_picks_the_trusted_provider_when_outvoted(state_dir: Pat
     config = SandboxConfig(now=NOW, overrides=(*_wrong("amadeus", [cold, learned], WRONG),
                                                *_wrong("flightaware", [cold, learned], WRONG)))
     trust = {"lufthansa": 0.97, "amadeus": 0.55, "flightaware": 0.6}
-    with sandbox_cli(state_dir, config) as cli:
+    with sandbox_cli(state_dir, config, extra_env=VOTERS) as cli:
         policy = cli.write_config("accuracy", {}, ACCURACY_POLICY)
         first = cli.sync(cold, DAY, config=policy)
         assert first.exit_code == 0, first.stderr

@@ -95,6 +95,10 @@ def _explain_table(console: Console, data: dict[str, Any]) -> None:
     for leg in legs:
         title = " ".join(str(leg.get(k, "")) for k in ("origin", "destination"))
         _render.records(console, leg.get("fields", []), f"leg {leg.get('leg_index', '')} {title}")
+        if leg.get("rejected"):
+            _render.records(console, leg["rejected"],
+                            f"leg {leg.get('leg_index', '')} {title}: rejected as implausible",
+                            ["source", "field", "value", "reason", "detail"])
 
 
 def register(app: typer.Typer) -> None:

@@ -26,6 +26,7 @@ from flightsync.engine._fetch import Fetcher, FetchOutcome, drain
 from flightsync.engine._merge import Merged, merge, operating_carrier
 from flightsync.engine._results import BatchResult, failed_result, sync_status_of
 from flightsync.engine._runbook import RunBook
+from flightsync.engine._screen import screen
 from flightsync.engine._stored import keep_observations, keep_settled, stored_observations_of
 from flightsync.errors import (
     ConcurrentUpdateError,
@@ -284,16 +285,17 @@ class Engine:
                 ready.append(plan)
         return futures, ready
 
-    @staticmethod
-    def _absorb(plan: _Plan, outcome: FetchOutcome) -> None:
+    def _absorb(self, plan: _Plan, outcome: FetchOutcome) -> None:
         plan.pending -= 1
         error = outcome.error
         plan.outcomes[outcome.provider] = SourceOutcome(
             name=outcome.provider, ok=outcome.observation is not None, ms=outcome.ms,
             error=None if error is None else error.code)
         if outcome.observation is not None:
-            plan.observations[outcome.provider] = outcome.observation
-            plan.fresh[outcome.provider] = outcome.observation
+            # Every fetched answer passes here once, before it is merged or cached.
+            observation = screen(outcome.observation, self.policy.plausibility)
+            plan.observations[outcome.provider] = observation
+            plan.fresh[outcome.provider] = observation
 
     # -- writing ------------------------------------------------------------------------
     def _write(self, group: list[_Plan], *, notify: bool) -> list[SyncResult]:

@@ -7,9 +7,16 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from flightsync.models import OBSERVED_FIELDS, FieldConflict, Leg, Observation
+from flightsync.models import (
+    OBSERVED_FIELDS,
+    FieldConflict,
+    Leg,
+    Observation,
+    Rejection,
+    to_json_value,
+)
 from flightsync.policy import Dependence, Policy, Trust, resolve_leg
-from flightsync.store.repository import LegWrite, StoredLeg
+from flightsync.store.repository import REJECTED_KEY, LegWrite, StoredLeg
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +55,10 @@ def merge(
     updated_at: dict[str, datetime] = {
         obs.provider: obs.updated_at or obs.fetched_at for obs in observations}
     raw_by_source = {obs.provider: obs.raw for obs in observations}
+    rejected: dict[tuple[str, str], list[Rejection]] = {}  # (source, origin) -> rejections
+    for obs in observations:
+        for rejection in obs.rejections:
+            rejected.setdefault((obs.provider, rejection.origin), []).append(rejection)
     legs: list[LegWrite] = []
     conflicts: list[FieldConflict] = []
     top_source: str | None = None
@@ -70,11 +81,23 @@ def merge(
                 key=lambda s: sum(1 for d in decisions.values() if d[0] == s), default=None)
         legs.append(LegWrite(
             leg_index=index, origin=origin, values=values, decisions=decisions,
-            observations={s: (observed[s], updated_at.get(s), raw_by_source.get(s, ""))
+            observations={s: (_with_rejections(observed[s], rejected.get((s, origin))),
+                              updated_at.get(s), raw_by_source.get(s, ""))
                           for s in observed},
             conflicts=leg_conflicts,
         ))
     return Merged(legs=legs, conflicts=conflicts, source_of_truth=top_source)
+
+
+def _with_rejections(values: dict[str, Any],
+                     rejections: list[Rejection] | None) -> dict[str, Any]:
+    """A source's observed values as stored, with what was dropped from them under
+    ``REJECTED_KEY`` (a copy: ``values`` is what the policy resolved)."""
+    if not rejections:
+        return values
+    return {**values, REJECTED_KEY: [
+        {"field": r.field, "value": to_json_value(r.value), "reason": r.reason,
+         "detail": r.detail} for r in rejections]}
 
 
 def operating_carrier(observations: Sequence[Observation]) -> str | None:

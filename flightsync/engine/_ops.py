@@ -51,9 +51,23 @@ def explain(engine: Engine, query: FlightQuery) -> dict[str, Any]:
             fields.append(entry)
         out_legs.append({"leg_index": leg.leg_index, "origin": leg.origin,
                          "version": leg.version, "open_conflicts": sorted(leg.open_conflicts),
-                         "fields": fields})
+                         "fields": fields, "rejected": rejected_of(seen)})
     return {"flight": query.designator, "date": query.departure_date.isoformat(),
             "legs": out_legs}
+
+
+def rejected_of(latest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The values each source's latest observation of a leg (``latest``: source -> row) had
+    dropped as implausible, by source then field."""
+    out = []
+    for source, row in sorted(latest.items()):
+        found = row["values"].get(repo.REJECTED_KEY)
+        for item in found if isinstance(found, list) else ():
+            out.append({"source": source, "field": item.get("field"),
+                        "value": item.get("value"), "reason": item.get("reason"),
+                        "detail": item.get("detail"),
+                        "observed_at": to_json_value(row.get("observed_at"))})
+    return out
 
 
 def conflicts(engine: Engine, *, include_resolved: bool) -> list[dict[str, Any]]:

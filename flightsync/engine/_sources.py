@@ -121,14 +121,20 @@ def claim_value(field: str, value: Any) -> Any:
 
 
 def claims_of(rows: Sequence[tuple[int, str, Mapping[str, Any]]]) -> Iterator[Claim]:
-    """One claim per (leg id, field, source) that reported a value."""
-    from flightsync.policy.accuracy import Claim  # noqa: PLC0415 - numpy: see the imports
+    """One claim per (leg id, field, source) that reported a value; a value the
+    plausibility checks dropped (``repo.REJECTED_KEY``) is a claim known to be false."""
+    from flightsync.policy.accuracy import REJECTED, Claim  # noqa: PLC0415 - numpy: see above
 
     for leg_id, source, values in rows:
         for field in OBSERVED_FIELDS:
             value = claim_value(field, values.get(field))
             if value is not None:
                 yield Claim(leg_id, field, source, value)
+        rejected = values.get(repo.REJECTED_KEY)
+        for item in rejected if isinstance(rejected, list) else ():
+            name = item.get("field") if isinstance(item, Mapping) else None
+            if name in OBSERVED_FIELDS:
+                yield Claim(leg_id, name, source, REJECTED)
 
 
 def recompute(database: Database, policy: Policy, *, now: datetime | None = None,

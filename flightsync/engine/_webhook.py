@@ -32,6 +32,7 @@ from flightsync.engine import _signing, _sources
 from flightsync.engine._due import still_tracked
 from flightsync.engine._merge import merge, operating_carrier
 from flightsync.engine._results import sync_status_of
+from flightsync.engine._screen import screen
 from flightsync.engine._stored import keep_settled, stored_observations
 from flightsync.errors import (
     ConcurrentUpdateError,
@@ -298,11 +299,12 @@ def _apply(engine: Engine, session: Session, event: InboundEvent,
     base = legs.get(origin, Leg(origin=origin))
     legs[origin] = replace(base, **event.changes)
     order = [leg.origin for leg in stored] or [origin]
-    observations[event.provider] = Observation(
+    observations[event.provider] = screen(Observation(
         # A sender's clock ahead of ours must not win every later most_recent decision.
         provider=event.provider, query=query, fetched_at=now,
         updated_at=min(event.occurred_at, now),
-        raw=event.raw, legs=tuple(legs[o] for o in order if o in legs))
+        raw=event.raw, legs=tuple(legs[o] for o in order if o in legs)),
+        engine.policy.plausibility, now=now)
     sources = list(observations.values())
     carrier = operating_carrier(sources) or query.carrier
     trust, dependence = (_sources.load_learned(session)

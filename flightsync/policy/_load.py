@@ -13,6 +13,7 @@ import yaml
 
 from flightsync.errors import ConfigError
 from flightsync.models import PROVIDER_NAMES
+from flightsync.plausibility import Thresholds, threshold_problem
 from flightsync.policy._policy import (
     DEFAULT_POLICY,
     Policy,
@@ -128,6 +129,7 @@ def _build(reader: _Reader, root: yaml.Node, providers: frozenset[str]) -> Polic
         "escalate": lambda node, key: frozenset(reader.names(node, key, field_problem)),
         "default_rule": lambda node, key: reader.checked(
             node, key, lambda rule: rule_problem(None, rule)),
+        "plausibility": lambda node, key: _plausibility(reader, node),
     }
     values: dict[str, Any] = {}
     for key, node in reader.mapping(root, None):
@@ -165,6 +167,22 @@ def _fields(reader: _Reader, node: yaml.Node) -> dict[str, str]:
             reader.fail(rule_node, key, problem)
         rules[name] = rule
     return rules
+
+
+def _plausibility(reader: _Reader, node: yaml.Node) -> Thresholds:
+    """The ``plausibility`` section: thresholds left out keep their default."""
+    if _is_null(node):
+        return Thresholds()
+    values: dict[str, float] = {}
+    for name, value_node in reader.mapping(node, "plausibility"):
+        key = f"plausibility.{name}"
+        if problem := threshold_problem(name, 0):  # an unknown key, whatever its value
+            reader.fail(value_node, key, problem)
+        value = reader.scalar(value_node, key)
+        if problem := threshold_problem(name, value):
+            reader.fail(value_node, key, problem)
+        values[name] = value
+    return Thresholds(**values)
 
 
 def _is_null(node: yaml.Node) -> bool:

@@ -12,6 +12,7 @@ from types import MappingProxyType
 
 from flightsync.errors import ConfigError
 from flightsync.models import OBSERVED_FIELDS, TIME_FIELDS
+from flightsync.plausibility import DEFAULT_THRESHOLDS, Thresholds, thresholds_problem
 
 MODES: tuple[str, ...] = ("priority", "automatic", "manual")
 RULES: tuple[str, ...] = (
@@ -23,7 +24,8 @@ _TIME_FIELD_SET = frozenset(TIME_FIELDS)
 _FIELD_SET = frozenset(OBSERVED_FIELDS)
 
 DEFAULT_PRIORITY: tuple[str, ...] = (
-    "lufthansa", "airfrance_klm", "british_airways", "flightaware", "amadeus",
+    "lufthansa", "airfrance_klm", "british_airways", "flightaware", "cirium",
+    "aviationstack", "aerodatabox", "amadeus",
 )
 DEFAULT_FIELDS: Mapping[str, str] = MappingProxyType({
     "status": "most_severe",
@@ -80,6 +82,8 @@ class Policy:
     fields: Mapping[str, str] = field(default_factory=lambda: DEFAULT_FIELDS, hash=False)
     escalate: frozenset[str] = frozenset({"status"})
     default_rule: str = "priority"
+    # The limits of the plausibility checks every provider's answer passes before it counts.
+    plausibility: Thresholds = DEFAULT_THRESHOLDS
     # Precomputed once so that resolving a leg does no per-call policy work.
     rank_of: Mapping[str, int] = field(init=False, repr=False, compare=False, hash=False)
     tolerance: timedelta = field(init=False, repr=False, compare=False, hash=False)
@@ -98,6 +102,7 @@ class Policy:
         minutes = self.time_tolerance_minutes
         if isinstance(minutes, bool) or not isinstance(minutes, int | float) or minutes < 0:
             problems.append("time_tolerance_minutes must be a number >= 0")
+        problems.append(thresholds_problem(self.plausibility))
         found = [p for p in problems if p is not None]
         if found:
             raise ConfigError(f"invalid policy: {found[0]}")

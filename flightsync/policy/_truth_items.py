@@ -7,6 +7,11 @@ exactly one candidate. Copier families make the same groups recur on thousands o
 the vote is computed per group and the per-item work is a few array operations (``_truth``).
 Everything here depends on the claims and the time tolerance only, never on accuracies, so
 ``trust_passes`` builds it once for its three passes.
+
+A claim whose value is ``REJECTED`` is a value known to be false (the plausibility checks
+dropped it before it counted): it is no candidate and takes no part in the vote, but it counts
+among the items its source gave a value for (``coverage``), so the source's accuracy on that
+field, the expected share of its values that are true, counts it as a mistake.
 """
 
 from __future__ import annotations
@@ -65,6 +70,18 @@ class Items:
         return int(self.mem_group[-1]) + 1 if self.mem_group.size else 0
 
 
+class _Rejected:
+    """The type of ``REJECTED``: one instance, equal only to itself."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "REJECTED"
+
+
+REJECTED = _Rejected()
+
+
 def sum_by(index: Ints, weights: npt.ArrayLike, size: int) -> Floats:
     """``weights`` summed per value of ``index`` (0..size-1): numpy's bincount, typed."""
     return cast(Floats, np.bincount(index, weights=weights, minlength=size))
@@ -75,10 +92,15 @@ def _as_ints(values: list[int]) -> Ints:
 
 
 def _grouped(claims: Iterable[tuple[Hashable, str, str, Any]],
+             rejected: set[tuple[Hashable, str, str]],
              ) -> dict[tuple[Hashable, str], dict[str, Any]]:
+    """Values by source per (item, field); REJECTED claims go to ``rejected`` instead."""
     grouped: dict[tuple[Hashable, str], dict[str, Any]] = {}
     for item, field, source, value in claims:
         if value is None:
+            continue
+        if value is REJECTED:
+            rejected.add((item, field, source))
             continue
         by_source = grouped.get((item, field))
         if by_source is None:
@@ -91,9 +113,14 @@ def _grouped(claims: Iterable[tuple[Hashable, str, str, Any]],
 
 def build(claims: Iterable[tuple[Hashable, str, str, Any]], tolerance_seconds: float) -> Items:
     """Group ``claims`` into items, candidates and groups; count what pairs of sources share."""
-    grouped = _grouped(claims)
-    sources = sorted({s for by_source in grouped.values() for s in by_source})
-    fields = sorted({key[1] for key in grouped})
+    rejected: set[tuple[Hashable, str, str]] = set()
+    grouped = _grouped(claims, rejected)
+    # A source that also gave a real value for the item keeps that one (one source, one vote).
+    mistakes = [(name, source) for item, name, source in rejected
+                if source not in grouped.get((item, name), ())]
+    sources = sorted({s for by_source in grouped.values() for s in by_source}
+                     | {source for _, source in mistakes})
+    fields = sorted({key[1] for key in grouped} | {name for name, _ in mistakes})
     source_index = {s: i for i, s in enumerate(sources)}
     field_index = {f: i for i, f in enumerate(fields)}
     keys = list(grouped)
@@ -137,11 +164,14 @@ def build(claims: Iterable[tuple[Hashable, str, str, Any]], tolerance_seconds: f
     if len(keys) > 1:
         starts[1:] = np.cumsum(count)[:-1]
     groups = _as_ints(cand_group)
-    return _with_groups(
+    built = _with_groups(
         sources=sources, fields=fields, keys=keys, values=values,
         item_field=_as_ints(item_field), item_start=starts, item_count=count,
         cand_item=np.repeat(np.arange(len(keys), dtype=np.int64), count), cand_group=groups,
         near_src=_as_ints(near_src), near_dst=_as_ints(near_dst), registry=list(registry))
+    for name, source in mistakes:
+        built.coverage[source_index[source], field_index[name]] += 1
+    return built
 
 
 def _with_groups(*, sources: list[str], fields: list[str], keys: list[tuple[Hashable, str]],

@@ -10,7 +10,8 @@ Two pure functions over plain data, so the engine can store figures and recomput
 - ``choose(field, values, trust, tolerance_minutes, order)`` picks one value for one field of
   one leg by a vote weighted with those accuracies; ties go to the source first in ``order``.
 
-A source the trust figures do not know starts at ``prior`` (cold start), never at zero.
+A source the trust figures do not know starts at ``prior`` (cold start), never at zero. A claim
+whose value is ``REJECTED`` (a value dropped as implausible) counts as that source's mistake.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any, NamedTuple
 
 from flightsync.policy._rules import VALUE_KEYS
 from flightsync.policy._truth import Estimate, Settings, run
+from flightsync.policy._truth_items import REJECTED as REJECTED  # noqa: PLC0414 - re-export
 from flightsync.policy._truth_items import Items, build
 from flightsync.policy._truth_vote import Dependence, independence, near_lists, value_key, weight
 

@@ -41,3 +41,16 @@ def local_to_utc(naive: datetime, iata: str, provider: str) -> datetime:
         raise ProviderBadResponse(f"{provider}: unknown airport {iata[:8]!r}: cannot place a "
                                   "local time in a time zone", provider=provider)
     return naive.replace(tzinfo=zone).astimezone(UTC)
+
+
+@cache
+def _icao_to_iata() -> dict[str, str]:
+    # The ICAO table is a second ~7,000-row parse; only a provider that sends an airport
+    # without its IATA code ever needs it.
+    return {code: row["iata"] for code, row in airportsdata.load("ICAO").items()
+            if row.get("iata")}
+
+
+def iata_for_icao(icao: str) -> str | None:
+    """The IATA code of the airport with ICAO code ``icao``, or None when it has none."""
+    return _icao_to_iata().get(icao.strip().upper())

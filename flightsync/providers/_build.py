@@ -43,8 +43,11 @@ ALL_CARRIERS = "all"
 def credential_key(env_name: str) -> str:
     """The ``ProviderSettings.credentials`` key an environment variable fills:
     ``*_CLIENT_ID`` -> client_id, ``*_CLIENT_SECRET`` -> client_secret, any other key
-    (``*_API_KEY``, ``BA_CLIENT_KEY``) -> api_key."""
+    (``*_API_KEY``, ``BA_CLIENT_KEY``) -> api_key; Cirium's pair ``*_APP_ID`` -> app_id and
+    ``*_APP_KEY`` -> app_key."""
     upper = env_name.upper()
+    if upper.endswith(("APP_ID", "APP_KEY")):
+        return "app_id" if upper.endswith("APP_ID") else "app_key"
     if upper.endswith("CLIENT_ID"):
         return "client_id"
     if upper.endswith("CLIENT_SECRET"):

@@ -23,6 +23,9 @@ BUILTINS: dict[str, str] = {
     "airfrance_klm": "flightsync.providers.airfrance_klm:AirFranceKlmAdapter",
     "british_airways": "flightsync.providers.british_airways:BritishAirwaysAdapter",
     "flightaware": "flightsync.providers.flightaware:FlightAwareAdapter",
+    "cirium": "flightsync.providers.cirium:CiriumAdapter",
+    "aviationstack": "flightsync.providers.aviationstack:AviationstackAdapter",
+    "aerodatabox": "flightsync.providers.aerodatabox:AeroDataBoxAdapter",
 }
 
 _registered: dict[str, str | type[Adapter]] = {}

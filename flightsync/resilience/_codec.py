@@ -18,6 +18,7 @@ from flightsync.models import (
     FlightRecord,
     Leg,
     Observation,
+    Rejection,
     SourceOutcome,
     SyncResult,
 )
@@ -31,10 +32,11 @@ _LEG = _names(Leg)
 _RECORD = _names(FlightRecord)
 _OUTCOME = _names(SourceOutcome)
 _CONFLICT = _names(FieldConflict)
+_REJECTION = _names(Rejection)
 # crc32, not hash(): str hashes differ between processes, the fingerprint must not.
 LAYOUT: int = zlib.crc32(" | ".join(
     " ".join(_names(cls)) for cls in (Leg, Observation, FlightQuery, FlightRecord,
-                                      SourceOutcome, FieldConflict, SyncResult)
+                                      SourceOutcome, FieldConflict, SyncResult, Rejection)
 ).encode())
 
 Packed = tuple[Any, ...]
@@ -51,14 +53,16 @@ def _query(query: FlightQuery) -> tuple[Any, ...]:
 def pack(obs: Observation) -> Packed:
     """``obs`` as nested tuples of plain values, in field order."""
     return (obs.provider, _query(obs.query), tuple(_flat(leg, _LEG) for leg in obs.legs),
-            obs.fetched_at, obs.updated_at, obs.raw)
+            obs.fetched_at, obs.updated_at, obs.raw,
+            tuple(_flat(r, _REJECTION) for r in obs.rejections))
 
 
 def unpack(packed: Packed) -> Observation:
     """The Observation that :func:`pack` flattened."""
-    provider, query, legs, fetched_at, updated_at, raw = packed
+    provider, query, legs, fetched_at, updated_at, raw, rejections = packed
     return Observation(provider, FlightQuery(*query), tuple(Leg(*values) for values in legs),
-                       fetched_at, updated_at, raw)
+                       fetched_at, updated_at, raw,
+                       tuple(Rejection(*values) for values in rejections))
 
 
 def pack_result(result: SyncResult) -> Packed:

@@ -72,6 +72,10 @@ class Context(Protocol):
         """The flight as ``provider`` reports it (overrides applied), None if not covered."""
         ...
 
+    def plan(self, provider: str) -> str:
+        """The scenario's plan for ``provider``: ``free`` or ``paid``."""
+        ...
+
 
 class Route(Protocol):
     def __call__(self, request: Request, ctx: Context, match: re.Match[str]) -> Reply: ...
@@ -119,6 +123,10 @@ class Provider:
 
     def token_expired(self) -> Reply:
         return Reply.json(401, {"error": "token expired"})
+
+    def quota_exhausted(self, request: Request) -> Reply:
+        """The answer once the plan's quota is spent (fault kind ``quota``)."""
+        return Reply.json(429, {"error": "quota exhausted"})
 
 
 def _seconds(value: float) -> str:

@@ -12,8 +12,11 @@ A scenario is a YAML file (or the same keys as a JSON body at run time)::
     faults:
       - {provider: lufthansa, kind: status_5xx, status: 503, times: 2}
       - {provider: amadeus, kind: rate_limit, retry_after: 3, flight: LH400}
+      - {provider: aviationstack, kind: quota}   # the provider's own quota answer
+      - {provider: aerodatabox, kind: quota}   # the plan's quota spent, as the provider says it
     overrides:
       - {provider: flightaware, flight: LH400, fields: {departure_gate: Z99}}
+    plans: {aviationstack: free}     # a provider's plan; default paid (free refuses paid features)
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from flightsync.models import PROVIDER_NAMES
 from flightsync.sandbox._truth import OVERRIDABLE
 
 FAULT_KINDS = frozenset({"status_5xx", "hang", "rate_limit", "malformed_json", "wrong_shape",
-                         "expired_token", "not_found", "connection_close"})
+                         "expired_token", "not_found", "connection_close", "quota"})
+PLANS = frozenset({"free", "paid"})
 ANY_PROVIDER = "*"
 _Path = tuple[str | int, ...]
 
@@ -72,6 +76,7 @@ class SandboxConfig:
     now: datetime | None = None
     faults: tuple[Fault, ...] = ()
     overrides: tuple[Override, ...] = ()
+    plans: Mapping[str, str] = field(default_factory=dict)   # provider -> free/paid
 
     @classmethod
     def from_yaml(cls, path: Path) -> SandboxConfig:
@@ -99,6 +104,10 @@ class SandboxConfig:
                      base: SandboxConfig | None = None) -> SandboxConfig:
         """Validate ``data`` (scenario keys); keys it omits keep their value from ``base``."""
         return _Validator(source, lines or {}).config(data, base or cls())
+
+    def plan_of(self, provider: str) -> str:
+        """``provider``'s plan: ``paid`` unless the scenario says ``free``."""
+        return self.plans.get(provider, "paid")
 
     def latency_for(self, provider: str) -> float:
         """Latency in milliseconds for ``provider``'s requests."""
@@ -199,6 +208,8 @@ class _Validator:
             changes["latency_ms"] = {
                 self.provider(name, ("latency_ms", name)):
                     float(self.number(ms, ("latency_ms", name))) for name, ms in latency.items()}
+        if "plans" in data:
+            changes["plans"] = self.plans(data["plans"])
         if "faults" in data:
             changes["faults"] = tuple(self.fault(item, ("faults", i))
                                       for i, item in enumerate(self.sequence(data, "faults")))
@@ -206,6 +217,14 @@ class _Validator:
             changes["overrides"] = tuple(self.override(item, ("overrides", i))
                                          for i, item in enumerate(self.sequence(data, "overrides")))
         return replace(base, **changes)
+
+    def plans(self, value: Any) -> dict[str, str]:
+        plans = self.mapping(value, ("plans",))
+        for name, plan in plans.items():
+            if plan not in PLANS:
+                raise self.fail(("plans", name), f"unknown plan {plan!r}; known: "
+                                f"{', '.join(sorted(PLANS))}")
+        return {self.provider(name, ("plans", name)): str(plan) for name, plan in plans.items()}
 
     def sequence(self, data: dict[str, Any], key: str) -> list[Any]:
         value = data[key] or []

@@ -32,6 +32,16 @@ def sandbox_environment(base_url: str) -> dict[str, str]:
         # AeroAPI's paths live under /aeroapi, which is part of its documented base URL.
         "FLIGHTAWARE_BASE_URL": f"{base}/aeroapi",
         "FLIGHTAWARE_API_KEY": CREDENTIAL,
+        # FlightStats' paths live under /flex/flightstatus/rest/v2/json, part of its base URL.
+        "CIRIUM_BASE_URL": f"{base}/flex/flightstatus/rest/v2/json",
+        "CIRIUM_APP_ID": CREDENTIAL,
+        "CIRIUM_APP_KEY": CREDENTIAL,
+        # apilayer's newer host serves the API under /aviationstack/v1.
+        "AVIATIONSTACK_BASE_URL": f"{base}/aviationstack/v1",
+        "AVIATIONSTACK_ACCESS_KEY": CREDENTIAL,
+        # API.market's path prefix is part of AeroDataBox's documented base URL.
+        "AERODATABOX_BASE_URL": f"{base}/api/v1/aedbx/aerodatabox",
+        "AERODATABOX_API_KEY": CREDENTIAL,
     }
 
 

@@ -19,10 +19,13 @@ from urllib.parse import parse_qsl, urlsplit
 import structlog
 
 from flightsync.errors import ConfigError
+from flightsync.sandbox._aerodatabox import AeroDataBox
 from flightsync.sandbox._afklm import AirFranceKlm
 from flightsync.sandbox._amadeus import Amadeus
+from flightsync.sandbox._aviationstack import Aviationstack
 from flightsync.sandbox._base import Endpoint, Provider, Reply, Request, bearer
 from flightsync.sandbox._british_airways import BritishAirways
+from flightsync.sandbox._cirium import Cirium
 from flightsync.sandbox._config import Fault, SandboxConfig
 from flightsync.sandbox._flightaware import FlightAware
 from flightsync.sandbox._lufthansa import Lufthansa
@@ -32,7 +35,7 @@ from flightsync.sandbox._truth import warm_up
 log = structlog.get_logger(__name__)
 
 _PROVIDERS: tuple[type[Provider], ...] = (Amadeus, Lufthansa, AirFranceKlm, BritishAirways,
-                                          FlightAware)
+                                          FlightAware, Cirium, Aviationstack, AeroDataBox)
 _MALFORMED = b'{"data": [{"type": "DatedFlight", "flightDesignator": {"carrierCode": '
 _WRONG_SHAPE = ["valid JSON", {"of": "the wrong shape"}, 42]
 
@@ -242,6 +245,8 @@ class Sandbox:
             return provider.rate_limited(fault.retry_after)
         if kind == "not_found":
             return provider.not_found()
+        if kind == "quota":
+            return provider.quota_exhausted(request)
         if kind == "malformed_json":
             return Reply(200, _MALFORMED)
         if kind == "wrong_shape":

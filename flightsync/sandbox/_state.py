@@ -60,6 +60,9 @@ class SandboxState:
     def now(self) -> datetime:
         return self._config.now or datetime.now(UTC)
 
+    def plan(self, provider: str) -> str:
+        return self._config.plan_of(provider)
+
     def issue_token(self, provider: str) -> tuple[str, int]:
         token = secrets.token_urlsafe(24)
         ttl = self._config.token_ttl_seconds

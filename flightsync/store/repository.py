@@ -69,7 +69,7 @@ from flightsync.store._write import (
     encode,
     write_flight,
 )
-from flightsync.store.tables import Conflict, Flight
+from flightsync.store.tables import REJECTED_KEY, Conflict, Flight
 
 _F = Flight.__table__  # type: ignore[attr-defined]
 _CONFLICT = Conflict.__table__  # type: ignore[attr-defined]
@@ -77,6 +77,7 @@ _CONFLICT = Conflict.__table__  # type: ignore[attr-defined]
 # The job modules' names stay importable from here, where the engine has always found
 # them; listing them in __all__ marks them as re-exports.
 __all__ = [
+    "REJECTED_KEY",
     "SUCCESS_OUTCOMES", "FlightKey", "GroupWriter", "LegWrite", "StoredLeg", "WriteOutcome",
     "apply_resolution", "claim_due", "content_hash", "counts", "defer_leased", "due_flights",
     "encode", "finish_run", "finish_run_alone", "get_conflict", "key_of", "last_batch_run",

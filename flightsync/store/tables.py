@@ -102,8 +102,16 @@ class FlightChange(SQLModel, table=True):
     at: datetime | None = _utc(nullable=False)
 
 
+# The one key of ``source_observation.values`` that is not a field: the values the plausibility
+# checks dropped from this observation, as a list of {"field", "value" (JSON), "reason",
+# "detail"}. Kept inside the JSON column so the rejections need no schema change; the leading
+# underscore keeps it apart from models.OBSERVED_FIELDS, and readers take fields by name.
+REJECTED_KEY = "_rejected"
+
+
 class SourceObservation(SQLModel, table=True):
-    """What one provider reported for one leg at one sync."""
+    """What one provider reported for one leg at one sync (``values``: field name -> JSON
+    value, plus ``REJECTED_KEY`` when some values were dropped as implausible)."""
 
     __tablename__ = "source_observation"
     __table_args__ = (Index("ix_source_observation_flight", "flight_id", "observed_at"),)
