@@ -248,6 +248,37 @@ def test_a_stuck_worker_does_not_hold_the_process_at_exit(config: Path) -> None:
     assert wall < DEADLINE + GRACE_SECONDS + MARGIN, wall
 
 
+class DeepAdapter(StuckAdapter):
+    """A plugin adapter with its own recursive parser, handed an answer nested 100,000 deep."""
+
+    name: ClassVar[str] = "deep"
+    default_carriers: ClassVar[frozenset[str] | None] = frozenset({"ZY"})
+
+    def fetch(self, query: FlightQuery) -> Observation:
+        def depth(value: Any) -> int:
+            return 1 + max((depth(v) for v in value), default=0) if isinstance(value, list) \
+                else 0
+        nested: Any = []
+        for _ in range(100_000):
+            nested = [nested]
+        depth(nested)
+        raise AssertionError("unreachable: the parser recursed past the limit")
+
+
+def test_any_adapter_recursing_on_a_deep_answer_reports_a_bad_response(config: Path) -> None:
+    """A RecursionError out of any adapter (a plugin's own parser here) is the provider's
+    deeply nested answer at fault: `provider_bad_response`, not `internal_error`."""
+    registry.register("deep", DeepAdapter)
+    try:
+        outcome = invoke(["sync", "ZY100", "--date", DAY, "--force"],
+                         {"FLIGHTSYNC_CONFIG": str(config)})
+    finally:
+        registry.unregister("deep")
+    source = _only_source(outcome)
+    assert source["name"] == "deep"
+    assert source["error"] == "provider_bad_response", source
+
+
 # --- the transport on its own: every caller gets the deadline -------------------------------
 
 def _airfrance(server: Misbehaving, state_dir: Path, **http: Any) -> Any:

@@ -17,7 +17,13 @@ import structlog
 from flightsync.config import RetrySettings
 from flightsync.engine._pool import DaemonPool
 from flightsync.engine._watchdog import Watchdog
-from flightsync.errors import FlightNotFound, FlightsyncError, ProviderError, ProviderTimeout
+from flightsync.errors import (
+    FlightNotFound,
+    FlightsyncError,
+    ProviderBadResponse,
+    ProviderError,
+    ProviderTimeout,
+)
 from flightsync.models import FlightQuery, Observation
 from flightsync.providers import ProviderSet, provider_deadline
 from flightsync.resilience import Breakers, RateLimiters, call_with_retry
@@ -136,7 +142,13 @@ class Fetcher:
             if limiter is not None and retried:
                 limiter.acquire()
             retried = True
-            return adapter.fetch(query)
+            try:
+                return adapter.fetch(query)
+            except RecursionError as exc:
+                # Only an answer nested thousands deep recurses this far: the answer is at
+                # fault, whichever adapter (or plugin) parsed it, not our code.
+                raise ProviderBadResponse(f"{provider}: answer nested too deeply to read",
+                                          provider=provider) from exc
 
         # The hard end of the whole call, retries and token request included: every socket
         # operation under it is clamped to it (providers/_deadline.py), and the watchdog
