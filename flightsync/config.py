@@ -24,7 +24,13 @@ from flightsync.models import PROVIDER_NAMES
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # allow_inf_nan=False: `.inf`, `1e400` or `.nan` would switch a timeout or a budget off.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+# The ceiling of every timeout, deadline and budget: a day is already far past any provider
+# call; a larger number is a typo (or an attempt to switch the limit off), not a setting.
+MAX_WAIT_SECONDS = 86400.0
 
 
 class CacheSettings(_Frozen):
@@ -35,18 +41,24 @@ class CacheSettings(_Frozen):
 
 class BreakerSettings(_Frozen):
     failure_threshold: int = Field(default=2, ge=1)
-    reset_timeout_seconds: float = Field(default=30, gt=0)
+    reset_timeout_seconds: float = Field(default=30, gt=0, le=MAX_WAIT_SECONDS)
 
 
 class RetrySettings(_Frozen):
     attempts: int = Field(default=3, ge=1)
-    backoff_initial_seconds: float = Field(default=0.5, ge=0)
-    backoff_max_seconds: float = Field(default=8, ge=0)
-    budget_seconds: float = Field(default=30, gt=0)  # total time for one call, retries included
+    backoff_initial_seconds: float = Field(default=0.5, ge=0, le=MAX_WAIT_SECONDS)
+    backoff_max_seconds: float = Field(default=8, ge=0, le=MAX_WAIT_SECONDS)
+    # Total time for one call, retries included: no retry starts that would not fit.
+    budget_seconds: float = Field(default=30, gt=0, le=MAX_WAIT_SECONDS)
 
 
 class HttpSettings(_Frozen):
-    timeout_seconds: float = Field(default=10, gt=0)
+    timeout_seconds: float = Field(default=10, gt=0, le=MAX_WAIT_SECONDS)
+    # The hard end of one provider call, retries and token request included, enforced on
+    # every socket operation (providers/_deadline.py). None: retry.budget_seconds.
+    deadline_seconds: float | None = Field(default=None, gt=0, le=MAX_WAIT_SECONDS)
+    # The largest provider answer read, counted while it streams in.
+    max_response_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=1024 ** 3)
     max_workers: int = Field(default=16, ge=1, le=256)
 
 
@@ -93,11 +105,11 @@ def _is_http_url(value: str) -> bool:
 class NotifyTarget(_Frozen):
     url: str
     secret_env: str | None = None
-    timeout_seconds: float = Field(default=5, gt=0)
+    timeout_seconds: float = Field(default=5, gt=0, le=MAX_WAIT_SECONDS)
 
 
 class WebhookSettings(_Frozen):
-    tolerance_seconds: float = Field(default=300, gt=0)
+    tolerance_seconds: float = Field(default=300, gt=0, le=MAX_WAIT_SECONDS)
     max_bytes: int = Field(default=65536, gt=0)
 
 

@@ -74,9 +74,21 @@ def register_secrets(values: Iterable[str | None]) -> None:
         register_secret(value)
 
 
+# The password of a URL's user info (``scheme://user:PASSWORD@host``), up to its ``@``.
+_URL_PASSWORD = re.compile(r"(://[^/:@\s]*:)[^@/\s]*@")
+
+
+def redact_url(url: str) -> str:
+    """``url`` (or any text holding URLs) with each user-info password replaced by ``***``,
+    the way a database URL is shown: ``https://user:***@host/``."""
+    return _URL_PASSWORD.sub(rf"\g<1>{MASK}@", url)
+
+
 def redact_text(text: str) -> str:
-    """``text`` with every registered secret replaced by ``***``."""
+    """``text`` with every registered secret, and every password inside a URL, replaced by
+    ``***``."""
     pattern = _secrets_pattern
+    text = redact_url(text) if "@" in text else text
     return pattern.sub(MASK, text) if pattern is not None else text
 
 
@@ -214,5 +226,5 @@ def current_run_id() -> str | None:
 
 __all__ = [
     "MASK", "configure_logging", "current_run_id", "new_run_id", "redact", "redact_text",
-    "register_secret", "register_secrets", "register_settings_secrets",
+    "redact_url", "register_secret", "register_secrets", "register_settings_secrets",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from typing import Annotated, Any
 
@@ -102,7 +101,9 @@ def _report(url: str, action: str, target: str, before: str | None,
 
 def _safe_url(url: str) -> str:
     """The URL without its password (DESIGN.md: no secret in output)."""
-    return re.sub(r"(://[^/:@]*:)[^@/]*@", r"\1***@", url)
+    from flightsync.logs import redact_url  # noqa: PLC0415 - `--help` must not load structlog
+
+    return redact_url(url)
 
 
 def register(app: typer.Typer) -> None:

@@ -43,7 +43,7 @@ from flightsync.models import (
     SyncStatus,
 )
 from flightsync.policy import Policy
-from flightsync.providers import ProviderSet
+from flightsync.providers import ProviderSet, call_deadline_seconds
 from flightsync.resilience import Breakers, ObservationCache, RateLimiters, StateStore
 from flightsync.store import Database
 from flightsync.store import repository as repo
@@ -94,7 +94,8 @@ class Engine:
         self.run_kind = run_kind
         self.notifier = notifier
         self._fetcher = Fetcher(providers, breakers, limiters, settings.retry,
-                                settings.http.max_workers)
+                                settings.http.max_workers,
+                                deadline_seconds=call_deadline_seconds(settings))
         self._ranks = {name: providers.priority(name) for name in providers.adapters}
         self.runbook = RunBook(database, cache, run_id=run_id, kind=run_kind)
         self._learned = _sources.LearnedFigures(policy)

@@ -6,17 +6,26 @@ batch keeps ``max_workers`` requests in flight no matter how its flights split a
 
 from __future__ import annotations
 
+import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from queue import Empty, SimpleQueue
 
 import structlog
 
 from flightsync.config import RetrySettings
-from flightsync.errors import FlightNotFound, FlightsyncError, ProviderError
+from flightsync.engine._pool import DaemonPool
+from flightsync.engine._watchdog import Watchdog
+from flightsync.errors import (
+    FlightNotFound,
+    FlightsyncError,
+    ProviderBadResponse,
+    ProviderError,
+    ProviderTimeout,
+)
 from flightsync.models import FlightQuery, Observation
-from flightsync.providers import ProviderSet
+from flightsync.providers import ProviderSet, provider_deadline
 from flightsync.resilience import Breakers, RateLimiters, call_with_retry
 
 log = structlog.get_logger(__name__)
@@ -34,60 +43,142 @@ class FetchOutcome:
     skipped: bool = False  # breaker open: the provider was not called
 
 
+# How long past its deadline a call may take to report its own timeout before the watchdog
+# reports it instead: the socket operations end by the deadline, so this is only the time
+# to unwind the retry loop and log (or a worker stuck outside any socket operation).
+GRACE_SECONDS = 2.0
+
+
+@dataclass(slots=True, eq=False)
+class _Call:
+    """One submitted call: what the watchdog needs to report it in the worker's place."""
+
+    query: FlightQuery
+    provider: str
+    future: Future[FetchOutcome]
+    started: float = 0.0
+
+
 class Fetcher:
-    """Runs provider calls on a bounded pool; outcomes are plain values, never exceptions."""
+    """Runs provider calls on a bounded pool; outcomes are plain values, never exceptions.
+
+    The futures handed out are settled by whoever comes first: the worker with its outcome,
+    or the watchdog with a ``provider_timeout`` once the call is ``GRACE_SECONDS`` past its
+    deadline. The breaker records the first only, so a call is counted once.
+    """
 
     def __init__(self, providers: ProviderSet, breakers: Breakers, limiters: RateLimiters,
-                 retry: RetrySettings, max_workers: int) -> None:
+                 retry: RetrySettings, max_workers: int, *, deadline_seconds: float) -> None:
         self._providers = providers
         self._breakers = breakers
         self._limiters = limiters
         self._retry = retry
-        self._pool = ThreadPoolExecutor(max_workers=max_workers,
-                                        thread_name_prefix="flightsync-fetch")
+        self._deadline_seconds = deadline_seconds
+        self._pool = DaemonPool(max_workers, "flightsync-fetch")
+        self._watchdog: Watchdog[_Call] = Watchdog(self._abandon)
+        self._settle_lock = threading.Lock()
+        self._abandoned = 0
 
     def submit(self, query: FlightQuery, provider: str) -> Future[FetchOutcome]:
         self._providers.warn_missing_credentials()
-        return self._pool.submit(self._call, query, provider)
+        call = _Call(query, provider, Future())
+        self._pool.submit(lambda: self._run(call))
+        return call.future
 
-    def _call(self, query: FlightQuery, provider: str) -> FetchOutcome:
+    def _run(self, call: _Call) -> None:
+        call.started = time.perf_counter()
+        try:
+            outcome, verdict = self._call(call)
+        except BaseException as exc:  # handed to whoever waits on the future, as the pool would
+            with self._settle_lock:
+                if not call.future.done():
+                    call.future.set_exception(exc)
+            return
+        finally:
+            self._watchdog.forget(call)
+        self._settle(call, outcome, verdict)
+
+    def _settle(self, call: _Call, outcome: FetchOutcome, verdict: bool | None) -> bool:
+        """Hand ``outcome`` to the engine and ``verdict`` (True: the provider answered,
+        False: it failed, None: not called) to its breaker, unless the call was settled
+        already (given up on by the watchdog, which counted it). Whether this settled it."""
+        with self._settle_lock:
+            if call.future.done():
+                return False
+            if verdict is True:
+                self._breakers.record_success(call.provider)
+            elif verdict is False:
+                self._breakers.record_failure(call.provider)
+            call.future.set_result(outcome)
+            return True
+
+    def _abandon(self, call: _Call) -> None:
+        error = ProviderTimeout(f"{call.provider}: no answer by the call's deadline "
+                                f"({self._deadline_seconds:g} s); given up on",
+                                provider=call.provider)
+        outcome = FetchOutcome(call.provider, call.query, None, error, _ms(call.started))
+        if self._settle(call, outcome, False):
+            self._abandoned += 1
+            log.warning("provider.fetch.abandoned", provider=call.provider,
+                        flight=call.query.key, deadline=self._deadline_seconds)
+
+    def _call(self, call: _Call) -> tuple[FetchOutcome, bool | None]:
         from flightsync.errors import CircuitOpenError  # noqa: PLC0415 - keeps the hot path flat
 
-        started = time.perf_counter()
+        query, provider, started = call.query, call.provider, call.started
         if not self._breakers.before_call(provider):
             error = CircuitOpenError(f"{provider}: circuit open, skipped", provider=provider)
-            return FetchOutcome(provider, query, None, error, 0, skipped=True)
+            return FetchOutcome(provider, query, None, error, 0, skipped=True), None
         adapter = self._providers.adapters[provider]
         limiter = self._limiters.get(provider)
+        # Our own pacing comes before the clock starts: waiting for a slot is not the
+        # provider being slow. Retries wait for theirs inside the deadline.
+        if limiter is not None:
+            limiter.acquire()
+        retried = False
 
         def attempt() -> Observation:
-            if limiter is not None:
+            nonlocal retried
+            if limiter is not None and retried:
                 limiter.acquire()
-            return adapter.fetch(query)
+            retried = True
+            try:
+                return adapter.fetch(query)
+            except RecursionError as exc:
+                # Only an answer nested thousands deep recurses this far: the answer is at
+                # fault, whichever adapter (or plugin) parsed it, not our code.
+                raise ProviderBadResponse(f"{provider}: answer nested too deeply to read",
+                                          provider=provider) from exc
 
+        # The hard end of the whole call, retries and token request included: every socket
+        # operation under it is clamped to it (providers/_deadline.py), and the watchdog
+        # reports the call in the worker's place a grace period after it.
+        deadline = time.monotonic() + self._deadline_seconds
+        self._watchdog.watch(call, deadline + GRACE_SECONDS)
         try:
-            observation = call_with_retry(attempt, self._retry, provider=provider)
+            with provider_deadline(deadline):
+                observation = call_with_retry(attempt, self._retry, provider=provider,
+                                              deadline=deadline)
         except FlightNotFound as exc:
-            self._breakers.record_success(provider)  # an answer, not a failure (DESIGN 7)
-            return FetchOutcome(provider, query, None, exc, _ms(started))
+            # An answer, not a failure (DESIGN 7).
+            return FetchOutcome(provider, query, None, exc, _ms(started)), True
         except ProviderError as exc:
-            if exc.counts_for_breaker:
-                self._breakers.record_failure(provider)
-            else:
-                self._breakers.record_success(provider)  # it answered: a refusal, not an outage
             log.warning("provider.fetch.failed", provider=provider, flight=query.key,
                         error=exc.code, status=exc.status)
-            return FetchOutcome(provider, query, None, exc, _ms(started))
+            # A refusal is an answer too: the provider is up.
+            return (FetchOutcome(provider, query, None, exc, _ms(started)),
+                    not exc.counts_for_breaker)
         except Exception as exc:  # an adapter bug must not take the batch down
-            self._breakers.record_failure(provider)
             log.exception("provider.fetch.crashed", provider=provider, flight=query.key)
             wrapped = FlightsyncError(f"{provider}: internal error: {type(exc).__name__}")
-            return FetchOutcome(provider, query, None, wrapped, _ms(started))
-        self._breakers.record_success(provider)
-        return FetchOutcome(provider, query, observation, None, _ms(started))
+            return FetchOutcome(provider, query, None, wrapped, _ms(started)), False
+        return FetchOutcome(provider, query, observation, None, _ms(started)), True
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._watchdog.close()
+        # A worker given up on is still blocked somewhere: waiting for it would be the very
+        # stall the watchdog prevented. The others have finished by now.
+        self._pool.shutdown(wait=self._abandoned == 0)
 
 
 def _ms(started: float) -> int:

@@ -10,12 +10,15 @@ from flightsync.providers._build import (
     ProviderInfo,
     ProviderSet,
     build_providers,
+    call_deadline_seconds,
     credential_key,
 )
+from flightsync.providers._deadline import provider_deadline
 from flightsync.providers._oauth import OAuthTokenSource, bearer_get
 from flightsync.providers.base import Adapter, TokenSource
 
 __all__ = [
     "ALL_CARRIERS", "Adapter", "OAuthTokenSource", "ProviderInfo", "ProviderSet", "TokenSource",
-    "airport_tz", "bearer_get", "build_providers", "credential_key", "local_to_utc", "registry",
+    "airport_tz", "bearer_get", "build_providers", "call_deadline_seconds", "credential_key",
+    "local_to_utc", "provider_deadline", "registry",
 ]

@@ -20,6 +20,7 @@ import structlog
 
 from flightsync.config import ProviderSettings, Settings
 from flightsync.errors import ConfigError
+from flightsync.logs import redact_url
 from flightsync.providers import registry
 from flightsync.providers._oauth import (
     OAuthTokenSource,
@@ -211,7 +212,7 @@ class ProviderSet:
                 priority=self.priority(name),
                 configured=name in self.adapters,
                 reason=self.skipped.get(name),
-                base_url=self.base_url(name),
+                base_url=redact_url(self.base_url(name)),  # never a password in output
             ))
         return rows
 
@@ -239,7 +240,7 @@ class ProviderSet:
 
             # Loading the CA bundle costs ~30 ms of CPU; one context serves every client.
             self._verify = httpx.create_ssl_context()
-        return _client(self.base_url(name), self.settings, self._verify)
+        return _client(name, self.base_url(name), self.settings, self._verify)
 
     def close(self) -> None:
         for source in self._tokens.values():
@@ -271,17 +272,30 @@ def _missing_credentials(cls: type[Adapter], settings: ProviderSettings) -> list
             if not settings.credentials.get(credential_key(env))]
 
 
-def _client(base_url: str, settings: Settings, verify: ssl.SSLContext) -> httpx.Client:
+def _client(name: str, base_url: str, settings: Settings,
+            verify: ssl.SSLContext) -> httpx.Client:
     import httpx  # noqa: PLC0415 - see the module docstring
 
+    from flightsync.providers._transport import DeadlineTransport  # noqa: PLC0415 - ditto
+
     workers = settings.http.max_workers
+    limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
     return httpx.Client(
         base_url=base_url,
-        verify=verify,
         timeout=httpx.Timeout(settings.http.timeout_seconds),
-        limits=httpx.Limits(max_connections=workers, max_keepalive_connections=workers),
-        headers={"User-Agent": "flightsync"},
+        transport=DeadlineTransport(provider=name, verify=verify, limits=limits,
+                                    deadline_seconds=call_deadline_seconds(settings),
+                                    max_response_bytes=settings.http.max_response_bytes),
+        # Uncompressed, so the size cap counts the bytes the answer really takes.
+        headers={"User-Agent": "flightsync", "Accept-Encoding": "identity"},
     )
+
+
+def call_deadline_seconds(settings: Settings) -> float:
+    """The hard limit on one provider call, retries and token request included:
+    ``http.deadline_seconds``, by default ``retry.budget_seconds``."""
+    configured = settings.http.deadline_seconds
+    return settings.retry.budget_seconds if configured is None else configured
 
 
 def build_providers(settings: Settings, state_dir: Path) -> ProviderSet:

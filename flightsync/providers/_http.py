@@ -109,6 +109,9 @@ def json_body(response: httpx.Response, provider: str) -> Any:
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProviderBadResponse(f"{provider}: response is not valid JSON",
                                   provider=provider, status=response.status_code) from exc
+    except RecursionError as exc:  # JSON nested thousands deep: the answer is at fault
+        raise ProviderBadResponse(f"{provider}: response JSON is nested too deeply",
+                                  provider=provider, status=response.status_code) from exc
 
 
 def get_json(client: httpx.Client, provider: str, path: str, *,

@@ -21,8 +21,10 @@ from flightsync.errors import (
     ProviderBadResponse,
     ProviderRateLimited,
     ProviderRequestRejected,
+    ProviderTimeout,
     ProviderUnavailable,
 )
+from flightsync.providers._deadline import seconds_left
 from flightsync.providers._http import json_body, mapped_transport_errors, retry_after_seconds
 from flightsync.providers.base import TokenSource
 
@@ -151,9 +153,18 @@ class OAuthTokenSource:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         timeout = self._client.timeout.read or 30.0
-        with _thread_lock(self._key), diskcache.Lock(self._cache, f"lock:{self._key}",
-                                                     expire=timeout + 5):
-            yield
+        thread_lock = _thread_lock(self._key)
+        # Another thread refreshing holds the lock at most until its own call's deadline;
+        # this call waits no longer than its own.
+        left = seconds_left()
+        if not thread_lock.acquire(timeout=-1 if left is None else max(left, 0.0)):
+            raise ProviderTimeout(f"{self._provider}: deadline passed waiting for the token "
+                                  "another thread is fetching", provider=self._provider)
+        try:
+            with diskcache.Lock(self._cache, f"lock:{self._key}", expire=timeout + 5):
+                yield
+        finally:
+            thread_lock.release()
 
     def _request_token(self) -> tuple[str, float]:
         form = {"grant_type": "client_credentials", "client_id": self._client_id,
@@ -197,7 +208,7 @@ def _oauth_error(response: httpx.Response) -> str:
     """The short ``error`` code of an OAuth error body (e.g. invalid_client), if any."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # deeply nested JSON: no usable error body either
         return "no error code"
     error = body.get("error") if isinstance(body, Mapping) else None
     if isinstance(error, str) and error.isascii() and len(error) <= 40:

@@ -147,7 +147,7 @@ def _message(response: httpx.Response) -> str:
     """The ``message`` of an error body (both marketplaces and AeroDataBox use it), or ""."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # deeply nested JSON: no usable message either
         return ""
     message = body.get("message") if isinstance(body, Mapping) else None
     return message[:200] if isinstance(message, str) else ""

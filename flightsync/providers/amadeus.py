@@ -118,7 +118,7 @@ def _error_codes(response: httpx.Response) -> list[tuple[int | None, str]]:
     """(code, title) of each ``errors[]`` entry; codes may be strings on the wire."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # deeply nested JSON: no usable error body either
         return []
     entries = body.get("errors") if isinstance(body, Mapping) else None
     if not isinstance(entries, list):

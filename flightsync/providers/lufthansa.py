@@ -95,7 +95,7 @@ def _processing_error(response: httpx.Response) -> tuple[bool, str]:
     """(RetryIndicator, Type) of a ``ProcessingErrors`` body, or (False, "")."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # deeply nested JSON: no usable error body either
         return False, ""
     errors = body.get("ProcessingErrors") if isinstance(body, Mapping) else None
     entry = errors.get("ProcessingError") if isinstance(errors, Mapping) else None

@@ -74,12 +74,14 @@ _T = TypeVar("_T")
 
 def call_with_retry(fn: Callable[[], _T], settings: RetrySettings, *, provider: str,
                     on_wait: Callable[[PlannedWait], None] | None = None,
-                    clock: Callable[[], float] = time.monotonic) -> _T:
+                    clock: Callable[[], float] = time.monotonic,
+                    deadline: float | None = None) -> _T:
     """Call ``fn`` with retries per ``settings``; raise its last error when they run out
     (:func:`flightsync.resilience.retry.call_with_retry`, loaded on the first call)."""
     from flightsync.resilience import retry  # noqa: PLC0415 - see the module docstring
 
-    return retry.call_with_retry(fn, settings, provider=provider, on_wait=on_wait, clock=clock)
+    return retry.call_with_retry(fn, settings, provider=provider, on_wait=on_wait, clock=clock,
+                                 deadline=deadline)
 
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _HOMES)

@@ -4,7 +4,8 @@ Only a ProviderError whose ``retryable`` holds is retried (timeouts, connection 
 429); anything else is raised at once. Each wait is computed here and handed to stamina as a
 custom backoff: exponential from ``backoff_initial_seconds`` with jitter, capped at
 ``backoff_max_seconds``, and at least the provider's ``Retry-After``. A wait that would not fit
-in what is left of ``budget_seconds`` ends the retries and the last error is raised.
+in what is left of ``budget_seconds``, or before the call's ``deadline`` (the hard end the
+provider layer enforces on every exchange), ends the retries and the last error is raised.
 
 ``stamina.set_testing(True)`` removes the sleeping (tests add ``attempts=N, cap=True`` to keep
 the configured attempts); the planned waits still reach ``on_wait`` so tests can assert them.
@@ -57,10 +58,11 @@ class _Plan:
     """
 
     def __init__(self, settings: RetrySettings, provider: str,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], deadline: float | None = None) -> None:
         self.settings = settings
         self.provider = provider
         self.clock = clock
+        self.deadline = deadline
         self.started = clock()
         self.failed = 0
         self.waited = 0.0
@@ -77,7 +79,10 @@ class _Plan:
         if retry_after is not None:
             wait = max(wait, retry_after)
         spent = max(self.clock() - self.started, self.waited)
-        if wait > self.settings.budget_seconds - spent:
+        left = self.settings.budget_seconds - spent
+        if self.deadline is not None:
+            left = min(left, self.deadline - self.clock())
+        if wait > left:
             log.warning("provider.retry.budget_exhausted", provider=self.provider,
                         attempt=self.failed, wait=round(wait, 3), error=exc.code,
                         budget=self.settings.budget_seconds)
@@ -89,12 +94,15 @@ class _Plan:
 
 def call_with_retry(fn: Callable[[], T], settings: RetrySettings, *, provider: str,
                     on_wait: Callable[[PlannedWait], None] | None = None,
-                    clock: Callable[[], float] = time.monotonic) -> T:
+                    clock: Callable[[], float] = time.monotonic,
+                    deadline: float | None = None) -> T:
     """Call ``fn`` with retries per ``settings``; raise its last error when they run out.
 
     ``on_wait`` sees every wait just before the attempt it precedes (after the sleep).
+    ``deadline`` (on ``clock``) is when the whole call must be over: no retry starts that
+    would have to wait past it.
     """
-    plan = _Plan(settings, provider, clock)
+    plan = _Plan(settings, provider, clock, deadline)
     for attempt in stamina.retry_context(on=plan, attempts=settings.attempts,
                                          timeout=settings.budget_seconds):
         with attempt:
