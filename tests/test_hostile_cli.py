@@ -34,8 +34,7 @@ KEY = b"hostile-cli-webhook-key-0123456789"
 SECRET = "whsec_" + base64.b64encode(KEY).decode()
 
 # Letters whose upper case is ASCII (U+00DF -> SS, U+FB01 -> FI, U+017F -> S, U+0131 -> I),
-# look-alikes and
-# non-ASCII digits and spaces, beside the ASCII a designator is made of.
+# look-alikes, non-ASCII digits and spaces, beside the ASCII a designator is made of.
 _FOLDING = "\u00df\ufb01\ufb00\u017f\u0131\u0130\uff2c\uff28\u0660\u0966\u3000\u00a0\u2007"
 designators = st.one_of(
     st.from_regex(r"\A[A-Za-z0-9]{2,3} ?[0-9]{1,4}[A-Za-z]?\Z"),
