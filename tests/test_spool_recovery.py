@@ -152,3 +152,23 @@ def _recover_after_kill(tmp_path: Path, state_dir: Path, template: Path, step: s
     assert "no v1 signature" in (spool / "failed" / "forged.reason").read_text()
     for path in (spool / "done").iterdir():  # the files still say when they arrived
         assert path.stat().st_mtime < RECEIVED + 10
+
+
+def test_only_a_linked_leftover_is_swept(tmp_path: Path, state_dir: Path,
+                                         template: Path) -> None:
+    """The next run removes a ``.headers`` whose ``.json`` already moved only when the same
+    file is in done/ (the link the mover made); a receiver's ``.headers`` with a link of its
+    own elsewhere and no ``.json`` yet is a delivery in progress and stays."""
+    seed_database(template, state_dir)
+    spool = tmp_path / "spool"
+    (spool / "done").mkdir(parents=True)
+    (spool / "left.headers").write_text("webhook-id: msg_left\n")
+    os.link(spool / "left.headers", spool / "done" / "left.headers")
+    (spool / "done" / "left.json").write_bytes(_event("e1"))
+    (spool / "arriving.headers").write_text("webhook-id: msg_arriving\n")
+    os.link(spool / "arriving.headers", tmp_path / "receiver-staging.headers")
+    outcome = run(["-q", "ingest-webhook", "--spool", str(spool)],
+                  {"FLIGHTSYNC_STATE_DIR": str(state_dir), "FLIGHTSYNC_WEBHOOK_SECRET": SECRET})
+    assert outcome.exit_code == 0, outcome.stderr
+    assert _names(spool) == ["arriving.headers", "done"]
+    assert _names(spool / "done") == ["left.headers", "left.json"]

@@ -128,12 +128,18 @@ def _check_secret(engine: Engine, insecure: bool) -> None:
 
 
 def _sweep_linked_headers(folder: Path) -> None:
-    """Remove the ``.headers`` a kill left behind after its ``.json`` moved: its twin (a hard
-    link, so two links) is in done/ or failed/. A receiver's own file has one link."""
+    """Remove the ``.headers`` a kill left behind after its ``.json`` moved: the same file
+    (a hard link) is in done/ or failed/ beside that ``.json``. A receiver's own file, even
+    one it publishes through a link of its own, has no twin there."""
     for headers in folder.glob("*.headers"):
         try:
-            if not headers.with_suffix(".json").exists() and headers.stat().st_nlink > 1:
-                headers.unlink()
+            if headers.with_suffix(".json").exists() or headers.stat().st_nlink < 2:
+                continue
+            for target in (folder / DONE, folder / FAILED):
+                twins = [target / headers.name, *target.glob(f"{headers.stem}.*.headers")]
+                if any(t.exists() and t.samefile(headers) for t in twins):
+                    headers.unlink()
+                    break
         except OSError:
             continue
 
