@@ -112,13 +112,15 @@ class MetricsSettings(_Frozen):
 
 
 class AlertSettings(_Frozen):
-    breaker_open_seconds: float = Field(default=300, le=YEAR_SECONDS, allow_inf_nan=False)
+    breaker_open_seconds: float = Field(default=300, ge=0, le=YEAR_SECONDS,
+                                        allow_inf_nan=False)
     batch_success_rate_min: float = Field(default=0.9, allow_inf_nan=False)
     cache_hit_rate_min: float = Field(default=0.5, allow_inf_nan=False)
     open_conflicts_max: int = 100
-    unsynced_departing_hours: float = Field(default=24, le=YEAR_SECONDS / 3600,
+    unsynced_departing_hours: float = Field(default=24, ge=0, le=YEAR_SECONDS / 3600,
                                             allow_inf_nan=False)
-    unsynced_for_seconds: float = Field(default=3600, le=YEAR_SECONDS, allow_inf_nan=False)
+    unsynced_for_seconds: float = Field(default=3600, ge=0, le=YEAR_SECONDS,
+                                        allow_inf_nan=False)
 
 
 class Settings(_Frozen):

@@ -165,6 +165,7 @@ def test_a_webhook_file_from_an_endless_device_is_refused(db: Path) -> None:
      "nested more than 32 levels deep"),
     ("alerts:\n  unsynced_for_seconds: .inf\n", "alerts.unsynced_for_seconds"),
     ("alerts:\n  unsynced_departing_hours: 1e300\n", "alerts.unsynced_departing_hours"),
+    ("alerts:\n  unsynced_for_seconds: -2.3e+205\n", "alerts.unsynced_for_seconds"),
     ("batch:\n  lease_seconds: 1.0e+300\n", "batch.lease_seconds"),
     ("cache:\n  ttl_active_seconds: .nan\n", "cache.ttl_active_seconds"),
     ("webhooks:\n  max_bytes: " + "9" * 4000 + "\n", "webhooks.max_bytes"),
