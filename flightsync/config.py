@@ -19,13 +19,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
+from flightsync._read import mebibytes, read_at_most
 from flightsync.errors import ConfigError
 from flightsync.models import PROVIDER_NAMES
 
 
 class _Frozen(BaseModel):
     # allow_inf_nan=False: `.inf`, `1e400` or `.nan` would switch a timeout or a budget off.
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 # The ceiling of every timeout, deadline and budget: a day is already far past any provider
@@ -33,15 +34,20 @@ class _Frozen(BaseModel):
 MAX_WAIT_SECONDS = 86400.0
 
 
+# Durations are added to datetimes: a year bounds every setting below far above any sensible
+# value, and keeps .inf or 1e300 from an OverflowError in the middle of a run (issue 19).
+YEAR_SECONDS = 365 * 86400
+
+
 class CacheSettings(_Frozen):
-    ttl_active_seconds: float = Field(default=900, gt=0)
-    ttl_future_seconds: float = Field(default=3600, gt=0)
-    ttl_arrived_seconds: float = Field(default=86400, gt=0)
+    ttl_active_seconds: float = Field(default=900, gt=0, le=YEAR_SECONDS)
+    ttl_future_seconds: float = Field(default=3600, gt=0, le=YEAR_SECONDS)
+    ttl_arrived_seconds: float = Field(default=86400, gt=0, le=YEAR_SECONDS)
 
 
 class BreakerSettings(_Frozen):
     failure_threshold: int = Field(default=2, ge=1)
-    reset_timeout_seconds: float = Field(default=30, gt=0, le=MAX_WAIT_SECONDS)
+    reset_timeout_seconds: float = Field(default=30, gt=0, le=YEAR_SECONDS)
 
 
 class RetrySettings(_Frozen):
@@ -63,9 +69,9 @@ class HttpSettings(_Frozen):
 
 
 class BatchSettings(_Frozen):
-    size: int = Field(default=100, ge=1)
-    max_requests: int = Field(default=1000, ge=1)
-    lease_seconds: float = Field(default=600, gt=0)
+    size: int = Field(default=100, ge=1, le=1_000_000)
+    max_requests: int = Field(default=1000, ge=1, le=1_000_000)
+    lease_seconds: float = Field(default=600, gt=0, le=YEAR_SECONDS)
 
 
 class ProviderSettings(_Frozen):
@@ -109,8 +115,8 @@ class NotifyTarget(_Frozen):
 
 
 class WebhookSettings(_Frozen):
-    tolerance_seconds: float = Field(default=300, gt=0, le=MAX_WAIT_SECONDS)
-    max_bytes: int = Field(default=65536, gt=0)
+    tolerance_seconds: float = Field(default=300, gt=0, le=YEAR_SECONDS)
+    max_bytes: int = Field(default=65536, gt=0, le=16 * 1024 * 1024)
 
 
 class MetricsSettings(_Frozen):
@@ -118,12 +124,12 @@ class MetricsSettings(_Frozen):
 
 
 class AlertSettings(_Frozen):
-    breaker_open_seconds: float = 300
-    batch_success_rate_min: float = 0.9
-    cache_hit_rate_min: float = 0.5
+    breaker_open_seconds: float = Field(default=300, ge=0, le=YEAR_SECONDS)
+    batch_success_rate_min: float = Field(default=0.9)
+    cache_hit_rate_min: float = Field(default=0.5)
     open_conflicts_max: int = 100
-    unsynced_departing_hours: float = 24
-    unsynced_for_seconds: float = 3600
+    unsynced_departing_hours: float = Field(default=24, ge=0, le=YEAR_SECONDS / 3600)
+    unsynced_for_seconds: float = Field(default=3600, ge=0, le=YEAR_SECONDS)
 
 
 class Settings(_Frozen):
@@ -275,7 +281,11 @@ def _path_stamp() -> tuple[tuple[str, float], ...]:
 def _read_yaml(path: Path) -> tuple[dict[str, Any], yaml.Node | None]:
     where = f"config file {path}"
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = read_at_most(path, MAX_YAML_BYTES)
+        if len(raw) > MAX_YAML_BYTES:
+            raise ConfigError(f"{where}: larger than {mebibytes(MAX_YAML_BYTES)}, the limit of "
+                              "a config file", key=None)
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{where}: not found", key=None) from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -288,6 +298,12 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], yaml.Node | None]:
         line = f", line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{where}{line}: invalid YAML: {problem}", key=None) from None
+    except YamlTooDeep as exc:
+        raise ConfigError(f"{where}, line {exc.line}: {exc}", key=None) from None
+    except ValueError:
+        # PyYAML turns digits into an int unchecked; past 4300 digits Python refuses.
+        raise ConfigError(f"{where}: invalid YAML: a number too long to read (over "
+                          f"{sys.get_int_max_str_digits()} digits)", key=None) from None
     if data is None:
         return {}, None
     if not isinstance(data, dict):
@@ -304,10 +320,47 @@ def _parse_yaml(text: str) -> tuple[yaml.Node | None, Any]:
     ``yaml.compose`` then ``yaml.safe_load`` give, for one parse instead of two."""
     loader = yaml.SafeLoader(text)
     try:
-        node = loader.get_single_node()
-        return node, (loader.construct_document(node) if node is not None else None)
+        try:
+            node = loader.get_single_node()
+        except RecursionError:
+            # PyYAML composes recursively: thousands of nested [ or { exhaust the stack.
+            raise YamlTooDeep(1) from None
+        if node is None:
+            return None, None
+        check_depth(node)
+        return node, loader.construct_document(node)
     finally:
         loader.dispose()
+
+
+MAX_YAML_BYTES = 1024 * 1024  # config and policy files: a few KB in practice
+MAX_YAML_DEPTH = 32           # the deepest real key is 4 levels down
+
+
+class YamlTooDeep(ValueError):
+    """A YAML document nested deeper than MAX_YAML_DEPTH (``line``: where it goes too deep)."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(f"nested more than {MAX_YAML_DEPTH} levels deep")
+        self.line = line
+
+
+def check_depth(root: yaml.Node) -> None:
+    """Raise YamlTooDeep when ``root`` nests more than MAX_YAML_DEPTH lists or mappings (an
+    explicit stack: the walk itself must not recurse)."""
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
+    seen: set[int] = set()
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_YAML_DEPTH:
+            raise YamlTooDeep(node.start_mark.line + 1)
+        if id(node) in seen:  # an alias shares its node: walk it once
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend((child, depth + 1) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend((part, depth + 1) for pair in node.value for part in pair)
 
 
 def _refuse_yaml_secrets(data: dict[str, Any], path: Path, node: yaml.Node | None) -> None:

@@ -23,7 +23,8 @@ translates them into the exit codes of DESIGN.md section 2 in exactly one place.
     │   └── ConcurrentUpdateError            optimistic version check lost
     ├── WebhookError                     2
     │   ├── WebhookSignatureError
-    │   └── WebhookPayloadError          (a replayed event is an outcome, "duplicate", exit 0)
+    │   ├── WebhookPayloadError          (a replayed event is an outcome, "duplicate", exit 0)
+    │   └── WebhookIdReusedError         an applied event's id sent again with another body
 """
 
 from __future__ import annotations
@@ -163,3 +164,10 @@ class WebhookSignatureError(WebhookError):
 
 class WebhookPayloadError(WebhookError):
     code = "invalid_payload"
+
+
+class WebhookIdReusedError(WebhookError):
+    """The event id was applied before with a different body: not a replay of that event
+    (that would be a duplicate), and not applied either, since the id is taken."""
+
+    code = "webhook_id_reused"

@@ -75,8 +75,13 @@ def parse_designator(text: str) -> tuple[str, int, str]:
 
     Carrier: two IATA characters (letters or digits, not two digits) or three ICAO letters
     (``ICAO_AIRLINES`` become their IATA code); 1-4 digits; an optional one-letter
-    operational suffix. Anything else is an InputError.
+    operational suffix. Anything else (non-ASCII characters included) is an InputError.
     """
+    if not text.isascii():
+        # str.upper() folds some non-ASCII letters into ASCII ones ("ß" -> "SS", "ﬁ" -> "FI"),
+        # so ßA400 would become the real flight SSA400: airline codes are ASCII, refuse others.
+        raise InputError(f"invalid flight designator {text[:40]!r}: only ASCII letters, digits "
+                         "and spaces, like LH400 or LH400A", code="invalid_flight")
     match = _DESIGNATOR.match(text.upper()) if len(text) <= 16 else None
     if match is None or int(match["number"]) == 0:
         raise InputError(

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from flightsync.cli import app
 from flightsync.engine import read_event
-from flightsync.engine._webhook import _Changes
+from flightsync.engine._inbound import _Changes
 from flightsync.errors import WebhookPayloadError
 from flightsync.models import OBSERVED_FIELDS
 from flightsync.sandbox import Sandbox, SandboxConfig, sandbox_environment
@@ -154,13 +154,23 @@ def test_a_signed_event_is_applied_and_recorded(env: Path) -> None:
 
 
 def test_a_replayed_event_is_a_duplicate_and_applies_nothing(env: Path) -> None:
-    """The same event id again (even with other content) exits 0, reports duplicate and
-    writes nothing."""
-    assert ingest_signed(event()).exit_code == 0
+    """The same event (id and body) again exits 0, reports duplicate and writes nothing; the
+    same id with another body is no replay: rejected as webhook_id_reused (exit 2), nothing
+    written (issue 19: it used to pass as a plain duplicate)."""
+    first = event()
+    assert ingest_signed(first).exit_code == 0
     state = snapshot(env)
-    again = ingest_signed(event(changes={"departure_gate": "B1"}))
+    again = ingest_signed(first)
     assert again.exit_code == 0, again.stderr
     assert json.loads(again.stdout)["status"] == "duplicate"
+    assert snapshot(env) == state
+    reused = ingest_signed(event(changes={"departure_gate": "B1"}))
+    assert reused.exit_code == 2, reused.stderr
+    out = json.loads(reused.stdout.strip().splitlines()[-1])
+    assert (out["status"], out["error"]["code"]) == ("rejected", "webhook_id_reused")
+    assert [line for line in reused.stderr.splitlines() if line.startswith("error:")] == [
+        "error: webhook-id 'evt_1' was applied before with a different body: not a replay "
+        "of that event and not applied; a new event needs a new id"]
     assert snapshot(env) == state
 
 

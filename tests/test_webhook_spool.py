@@ -76,14 +76,17 @@ def stored_gate(db: Path) -> str:
 
 
 def test_a_mixed_spool_is_applied_oldest_first_and_sorted_out(env: Path, tmp_path: Path) -> None:
-    """Good, replayed, badly signed and malformed files: the good ones are applied oldest
-    first and moved to done/ (the replay as a duplicate), the bad ones to failed/ with a
-    .reason; the summary lists each file and the exit code is 1."""
+    """Good, replayed, id-reusing, badly signed and malformed files: the good ones are applied
+    oldest first and moved to done/ (the replay as a duplicate), the bad ones to failed/ with
+    a .reason (an id reused with another body as webhook_id_reused); the summary lists each
+    file and the exit code is 1."""
     spool = tmp_path / "spool"
     spool.mkdir()
-    drop(spool, "a-first", gate_event("A1"), "evt_a", age=50)
+    first = json.dumps(gate_event("A1")).encode()
+    drop(spool, "a-first", first, "evt_a", age=50)
     drop(spool, "b-second", gate_event("B2"), "evt_b", age=40)
-    drop(spool, "c-replay", gate_event("C3"), "evt_a", age=30)
+    drop(spool, "c-replay", first, "evt_a", age=30)
+    drop(spool, "c-reused", gate_event("C3"), "evt_a", age=25)
     drop(spool, "d-forged", gate_event("D4"), "evt_d", age=20, key=b"not-the-key")
     drop(spool, "e-broken", b'{"type": ', "evt_e", age=10)
     result = runner.invoke(app, ["ingest-webhook", "--spool", str(spool)])
@@ -91,15 +94,17 @@ def test_a_mixed_spool_is_applied_oldest_first_and_sorted_out(env: Path, tmp_pat
     out = json.loads(result.stdout)
     assert [(f["file"], f["status"]) for f in out["files"]] == [
         ("a-first.json", "applied"), ("b-second.json", "applied"),
-        ("c-replay.json", "duplicate"), ("d-forged.json", "rejected"),
-        ("e-broken.json", "rejected")]
-    assert out["summary"] == {"applied": 2, "duplicate": 1, "rejected": 2, "files": 5}
+        ("c-replay.json", "duplicate"), ("c-reused.json", "rejected"),
+        ("d-forged.json", "rejected"), ("e-broken.json", "rejected")]
+    assert out["summary"] == {"applied": 2, "duplicate": 1, "rejected": 3, "files": 6}
     assert stored_gate(env) == "B2"   # the newer of the two applied events
     assert sorted(p.name for p in spool.iterdir()) == ["done", "failed"]
     assert sorted(p.name for p in (spool / "done").iterdir()) == [
         "a-first.headers", "a-first.json", "b-second.headers", "b-second.json",
         "c-replay.headers", "c-replay.json"]
     failed = spool / "failed"
+    assert (failed / "c-reused.reason").read_text().startswith(
+        "webhook_id_reused: webhook-id 'evt_a' was applied before with a different body")
     assert "no v1 signature" in (failed / "d-forged.reason").read_text()
     assert "malformed JSON" in (failed / "e-broken.reason").read_text()
     assert (failed / "d-forged.json").exists()

@@ -169,10 +169,14 @@ def _batch_due(ctx: typer.Context, state: AppState, settings: Settings, *, limit
 
 
 def _read_input(file: str) -> bytes:
+    """The input, read no further than one byte past the limit (read_batch refuses it)."""
+    from flightsync._read import read_at_most  # noqa: PLC0415
+    from flightsync.engine._input import MAX_BATCH_BYTES  # noqa: PLC0415
+
     if file == "-":
-        return sys.stdin.buffer.read()
+        return read_at_most(sys.stdin.buffer, MAX_BATCH_BYTES)
     try:
-        return Path(file).read_bytes()
+        return read_at_most(Path(file), MAX_BATCH_BYTES)
     except FileNotFoundError:
         raise InputError(f"{file}: no such file", code="invalid_batch_file") from None
     except OSError as exc:

@@ -77,11 +77,12 @@ def ingest_webhook(
 
 def _read(file: str, max_bytes: int) -> bytes:
     """The payload, read no further than one byte past the limit (the engine refuses it)."""
+    from flightsync._read import read_at_most  # noqa: PLC0415
+
     if file == "-":
-        return sys.stdin.buffer.read(max_bytes + 1)
+        return read_at_most(sys.stdin.buffer, max_bytes)
     try:
-        with Path(file).open("rb") as handle:
-            return handle.read(max_bytes + 1)
+        return read_at_most(Path(file), max_bytes)
     except FileNotFoundError:
         raise InputError(f"{file}: no such file", code="invalid_webhook_file") from None
     except OSError as exc:

@@ -14,6 +14,7 @@ from flightsync._lazy import lazy_exports
 if TYPE_CHECKING:
     from flightsync.engine._engine import Engine
     from flightsync.engine._fast import sync_from_cache
+    from flightsync.engine._inbound import InboundEvent, read_event
     from flightsync.engine._input import BatchInput, read_batch
     from flightsync.engine._lock import BUSY_MESSAGE, RunLockBusy, run_lock
     from flightsync.engine._metrics import write_metrics
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from flightsync.engine._results import BatchResult
     from flightsync.engine._signing import parse_secret, sign, signature_headers, verify
     from flightsync.engine._spool import SpoolResult, ingest_spool, parse_headers
-    from flightsync.engine._webhook import InboundEvent, WebhookOutcome, read_event
+    from flightsync.engine._webhook import WebhookOutcome
     from flightsync.engine._wiring import new_run_id, open_engine
 
 _HOMES: dict[str, str] = {
@@ -31,8 +32,8 @@ _HOMES: dict[str, str] = {
     "build_notifier": "_notify", "message_body": "_notify", "BatchResult": "_results",
     "parse_secret": "_signing", "sign": "_signing", "signature_headers": "_signing",
     "verify": "_signing", "SpoolResult": "_spool", "ingest_spool": "_spool",
-    "parse_headers": "_spool", "InboundEvent": "_webhook", "WebhookOutcome": "_webhook",
-    "read_event": "_webhook", "new_run_id": "_wiring", "open_engine": "_wiring",
+    "parse_headers": "_spool", "InboundEvent": "_inbound", "WebhookOutcome": "_webhook",
+    "read_event": "_inbound", "new_run_id": "_wiring", "open_engine": "_wiring",
 }
 
 __all__ = ["BUSY_MESSAGE", "BatchInput", "BatchResult", "Engine", "RunLockBusy", "new_run_id",

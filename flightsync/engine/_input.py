@@ -7,15 +7,18 @@ cannot be read at all (binary, wrong encoding, no header) is an InputError.
 from __future__ import annotations
 
 import csv
-import io
 import json
 from dataclasses import dataclass
 from typing import Any
 
+from flightsync._read import mebibytes
 from flightsync.errors import InputError
 from flightsync.models import FlightQuery
 
 MAX_LINE = 4096  # no legitimate line comes close; longer ones are refused, not parsed
+# A whole input: 1000 flights (the default limit) take ~20 KB; 8 MiB leaves room for a raised
+# --limit and stops `batch /dev/urandom` (or a runaway pipe) before it eats the memory.
+MAX_BATCH_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +29,11 @@ class BatchInput:
 
 
 def read_batch(data: bytes, *, name: str, strict: bool, limit: int) -> BatchInput:
-    """Parse a batch file's bytes (``name`` is for messages: a path or ``-``)."""
+    """Parse a batch file's bytes (``name`` is for messages: a path or ``-``). Callers read
+    at most ``MAX_BATCH_BYTES + 1`` bytes; more than ``MAX_BATCH_BYTES`` is refused."""
+    if len(data) > MAX_BATCH_BYTES:
+        raise InputError(f"{name}: larger than {mebibytes(MAX_BATCH_BYTES)}, the limit of a "
+                         "batch input; split it", code="invalid_batch_file")
     if b"\x00" in data:
         raise InputError(f"{name}: binary data, expected CSV or JSON Lines text",
                          code="invalid_batch_file")
@@ -111,23 +118,22 @@ def _json_line_problem(item: Any) -> str | None:
 
 
 def _csv_rows(lines: list[str], name: str) -> list[Row]:
-    reader = csv.reader(io.StringIO("\n".join(lines)))
+    """Each physical line parsed on its own: a line longer than MAX_LINE is refused before the
+    csv module sees it (its own field limit, 131,072 characters, raises instead of reporting
+    a line), and a quote left open cannot swallow the lines after it."""
     header: list[str] | None = None
     rows: list[Row] = []
-    for record in reader:
-        number = reader.line_num
+    for number, line in enumerate(lines, start=1):
+        record, problem = _csv_record(line)
+        if problem is None and not any(cell.strip() for cell in record):
+            continue
         if header is None:
-            if not any(cell.strip() for cell in record):
-                continue
             header = [cell.strip().lower() for cell in record]
-            if header[:2] != ["flight", "date"]:
+            if problem is not None or header[:2] != ["flight", "date"]:
                 raise InputError(f"{name}: line {number}: expected the CSV header "
                                  "`flight,date`", code="invalid_batch_file")
-            continue
-        if not any(cell.strip() for cell in record):
-            continue
-        if any(len(cell) > MAX_LINE for cell in record):
-            rows.append((number, "", "", ("line_too_long", f"longer than {MAX_LINE} characters")))
+        elif problem is not None:
+            rows.append((number, "", "", problem))
         elif len(record) != len(header):
             rows.append((number, record[0], record[1] if len(record) > 1 else "", (
                 "invalid_line", f"expected {len(header)} fields (flight,date), got "
@@ -137,3 +143,13 @@ def _csv_rows(lines: list[str], name: str) -> list[Row]:
     if header is None:
         raise InputError(f"{name}: no CSV header `flight,date`", code="invalid_batch_file")
     return rows
+
+
+def _csv_record(line: str) -> tuple[list[str], tuple[str, str] | None]:
+    """One line's cells, or the (code, message) of why it cannot be read."""
+    if len(line) > MAX_LINE:
+        return [], ("line_too_long", f"longer than {MAX_LINE} characters")
+    try:
+        return next(csv.reader([line]), []), None
+    except csv.Error as exc:
+        return [], ("invalid_line", f"malformed CSV: {exc}")

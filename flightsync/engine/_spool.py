@@ -1,24 +1,48 @@
 """``ingest-webhook --spool DIR``: apply every event file of a folder, oldest first.
 
 A receiver (any web server) drops each delivery as ``<name>.json`` with its request headers
-beside it in ``<name>.headers`` (``Name: value`` lines, the format of ``--header``). Each
-file then moves to ``DIR/done/`` (applied or duplicate) or ``DIR/failed/`` with the reason in
-``<name>.reason``, so nothing is applied twice or dropped silently. A crash between applying
-and moving is harmless: the next run finds the event id stored and reports a duplicate.
-A store failure (database down) stops the run and leaves the files where they are.
+beside it in ``<name>.headers`` (``Name: value`` lines, the format of ``--header``), written
+first. Each event then moves to ``DIR/done/`` (applied or duplicate) or ``DIR/failed/`` with
+the reason in ``<name>.reason``, so nothing is applied twice or dropped silently.
+
+Idempotent at every instant (tests/test_spool_recovery.py kills the process between each
+pair of steps):
+- an event applied before is recognised by its id before anything else is checked, so the
+  next run reports it as a duplicate however late it comes;
+- the signature's tolerance is measured from the event's arrival (the ``.json`` file's
+  modification time), not from the run: a backlog or a late recovery is still applied;
+- ``<name>.json`` leaves the spool last, in one rename (the commit point). Its ``.headers``
+  are hard-linked into the target first and unlinked after, so while the event is in the
+  spool its headers are too; a kill after the rename leaves only a linked ``.headers``
+  (two links) behind, which the next run removes;
+- one bad file goes to failed/ with its reason and never stops the others. Only a store
+  failure (database down) stops the run, leaving the files where they are.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 
+from flightsync._read import mebibytes, read_at_most
+from flightsync.engine._killpoint import reached
+from flightsync.engine._signing import parse_secret
 from flightsync.engine._webhook import WebhookOutcome, ingest
-from flightsync.errors import InputError, WebhookError, WebhookSignatureError
+from flightsync.errors import (
+    ConfigError,
+    InputError,
+    StoreError,
+    WebhookError,
+    WebhookSignatureError,
+)
 
 if TYPE_CHECKING:
     from flightsync.engine._engine import Engine
@@ -27,6 +51,7 @@ log = structlog.get_logger(__name__)
 
 DONE = "done"
 FAILED = "failed"
+MAX_HEADERS_BYTES = 16 * 1024  # three Standard Webhooks headers take ~200 bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +101,8 @@ def ingest_spool(engine: Engine, folder: Path, *, insecure: bool,
     """Apply each ``*.json`` of ``folder`` (oldest first) and move it to done/ or failed/."""
     if not folder.is_dir():
         raise InputError(f"{folder}: not a folder", code="invalid_spool")
+    _check_secret(engine, insecure)
+    _sweep_linked_headers(folder)
     files = sorted((p for p in folder.glob("*.json") if p.is_file()),
                    key=lambda p: (p.stat().st_mtime, p.name))
     entries = []
@@ -87,33 +114,90 @@ def ingest_spool(engine: Engine, folder: Path, *, insecure: bool,
     return SpoolResult(folder=str(folder), run_id=engine.run_id, entries=tuple(entries))
 
 
+def _check_secret(engine: Engine, insecure: bool) -> None:
+    """Without a usable secret every file would be refused: refuse the run instead (exit 2)
+    and leave the files in place for when the secret is set."""
+    secret = engine.settings.webhook_secret
+    if insecure:
+        return
+    if secret is None:
+        raise WebhookSignatureError(
+            "no webhook secret configured (FLIGHTSYNC_WEBHOOK_SECRET): the spool is left as "
+            "it is; set the secret, or pass --insecure to accept unsigned events for testing")
+    parse_secret(secret, where="environment variable FLIGHTSYNC_WEBHOOK_SECRET")
+
+
+def _sweep_linked_headers(folder: Path) -> None:
+    """Remove the ``.headers`` a kill left behind after its ``.json`` moved: the same file
+    (a hard link) is in done/ or failed/ beside that ``.json``. A receiver's own file, even
+    one it publishes through a link of its own, has no twin there."""
+    for headers in folder.glob("*.headers"):
+        try:
+            if headers.with_suffix(".json").exists() or headers.stat().st_nlink < 2:
+                continue
+            for target in (folder / DONE, folder / FAILED):
+                twins = [target / headers.name, *target.glob(f"{headers.stem}.*.headers")]
+                if any(t.exists() and t.samefile(headers) for t in twins):
+                    headers.unlink()
+                    break
+        except OSError:
+            continue
+
+
 def _one(engine: Engine, path: Path, *, insecure: bool, notify: bool) -> WebhookOutcome:
-    headers_path = path.with_suffix(".headers")
     try:
-        body = path.read_bytes()
-        headers: Mapping[str, str] = {}
-        if headers_path.exists():
-            headers = parse_headers(headers_path.read_text(encoding="utf-8").splitlines(),
-                                    where=headers_path.name)
-        elif not insecure:
-            raise WebhookSignatureError(
-                f"{headers_path.name} is missing: a signed event needs its webhook-id, "
-                "webhook-timestamp and webhook-signature headers in that file beside it")
-        return ingest(engine, body, headers, insecure=insecure, notify=notify)
+        return _apply_file(engine, path, insecure=insecure, notify=notify)
     except (WebhookError, InputError) as exc:
         log.warning("webhook.rejected", file=path.name, code=exc.code, reason=exc.message)
         event_id = exc.context.get("event_id")
-        return WebhookOutcome(event_id=event_id if isinstance(event_id, str) else None,
-                              status="rejected",
-                              error={"code": exc.code, "message": exc.message})
+        return _rejected(event_id if isinstance(event_id, str) else None, exc.code, exc.message)
     except (OSError, UnicodeDecodeError) as exc:
-        return WebhookOutcome(event_id=None, status="rejected", error={
-            "code": "unreadable_file", "message": f"{path.name}: cannot be read: {exc}"})
+        return _rejected(None, "unreadable_file", f"{path.name}: cannot be read: {exc}")
+    except (StoreError, ConfigError, SQLAlchemyError):
+        raise  # the database or the setup, not this file: stop, leave the spool as it is
+    except Exception as exc:
+        # A bug this file's content triggers must not block every file behind it, run after
+        # run: the file goes to failed/ with the reason, the traceback to the log.
+        if os.environ.get("FLIGHTSYNC_RAISE_ERRORS") == "1":
+            raise
+        log.error("webhook.spool.internal_error", file=path.name,
+                  error_type=type(exc).__name__, exc_info=exc)
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        return _rejected(None, "internal_error",
+                         f"internal error ({type(exc).__name__}{': ' + first if first else ''}"
+                         f"); details in the log (run_id {engine.run_id})")
+
+
+def _apply_file(engine: Engine, path: Path, *, insecure: bool,
+                notify: bool) -> WebhookOutcome:
+    max_bytes = engine.settings.webhooks.max_bytes
+    received = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    body = read_at_most(path, max_bytes)  # ingest refuses more than max_bytes
+    headers_path = path.with_suffix(".headers")
+    headers: Mapping[str, str] = {}
+    if headers_path.exists():
+        raw = read_at_most(headers_path, MAX_HEADERS_BYTES)
+        if len(raw) > MAX_HEADERS_BYTES:
+            raise InputError(f"{headers_path.name}: larger than "
+                             f"{mebibytes(MAX_HEADERS_BYTES)}", code="invalid_header")
+        headers = parse_headers(raw.decode("utf-8").splitlines(), where=headers_path.name)
+    elif not insecure:
+        raise WebhookSignatureError(
+            f"{headers_path.name} is missing: a signed event needs its webhook-id, "
+            "webhook-timestamp and webhook-signature headers in that file beside it")
+    reached("spool.read")
+    return ingest(engine, body, headers, insecure=insecure, notify=notify, received=received)
+
+
+def _rejected(event_id: str | None, code: str, message: str) -> WebhookOutcome:
+    return WebhookOutcome(event_id=event_id, status="rejected",
+                          error={"code": code, "message": message})
 
 
 def _move(path: Path, target_dir: Path, error: Mapping[str, str] | None) -> Path:
     """Move the event (and its .headers) into ``target_dir`` without overwriting an earlier
-    file of the same name; write the reason beside a failed one."""
+    file of the same name; write the reason beside a failed one. The ``.json`` rename is the
+    commit point: everything before it is redone by the next run if this one dies."""
     target_dir.mkdir(exist_ok=True)
     stem = path.stem
     candidate = target_dir / path.name
@@ -124,8 +208,18 @@ def _move(path: Path, target_dir: Path, error: Mapping[str, str] | None) -> Path
     if error is not None:
         candidate.with_suffix(".reason").write_text(
             f"{error['code']}: {error['message']}\n", encoding="utf-8")
+        reached("spool.reason_written")
     headers = path.with_suffix(".headers")
     if headers.exists():
-        headers.replace(candidate.with_suffix(".headers"))
+        twin = candidate.with_suffix(".headers")
+        twin.unlink(missing_ok=True)  # a link a killed run made before its .json moved
+        try:
+            os.link(headers, twin)
+        except OSError:  # a file system without hard links: a copy does the same job
+            shutil.copyfile(headers, twin)
+        reached("spool.headers_linked")
     path.replace(candidate)
+    reached("spool.json_moved")
+    headers.unlink(missing_ok=True)
+    reached("spool.moved")
     return candidate

@@ -1,50 +1,40 @@
-"""Inbound webhooks (DESIGN.md section 6): verify, validate, apply once.
+"""Inbound webhooks (DESIGN.md section 6): apply each event once.
 
-An event is one provider's report about one leg. It is checked like a provider answer
-(signature, size, strict schema, known provider, typed values), then becomes that provider's
-latest observation of the leg and goes through ``merge`` and ``write_flight`` with the other
-sources' latest stored observations, exactly as a sync would: a webhook cannot overwrite what
-the policy ranks higher. The ``webhook_event`` row is written in the same transaction as the
-change, so a replayed event id is a no-op even when two deliveries race.
+An event (read and checked by ``_inbound``) is one provider's report about one leg. It becomes
+that provider's latest observation of the leg and goes through ``merge`` and ``write_flight``
+with the other sources' latest stored observations, exactly as a sync would: a webhook cannot
+overwrite what the policy ranks higher. The ``webhook_event`` row (id and payload hash) is
+written in the same transaction as the change, so a replayed event id is a no-op even when two
+deliveries race, and an id sent again with another body is refused (WebhookIdReusedError).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
-from pydantic import (
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    ValidationError,
-)
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
-from flightsync.engine import _signing, _sources
+from flightsync.engine import _sources
 from flightsync.engine._due import still_tracked
+from flightsync.engine._inbound import InboundEvent, claimed_id, named_by, read_event
+from flightsync.engine._killpoint import reached
 from flightsync.engine._merge import merge, operating_carrier
 from flightsync.engine._results import sync_status_of
 from flightsync.engine._screen import screen
 from flightsync.engine._stored import keep_settled, stored_observations
 from flightsync.errors import (
     ConcurrentUpdateError,
-    InputError,
+    WebhookIdReusedError,
     WebhookPayloadError,
-    WebhookSignatureError,
 )
 from flightsync.models import (
-    OBSERVED_FIELDS,
     FieldConflict,
     FlightQuery,
-    FlightStatus,
     Leg,
     Observation,
     SourceOutcome,
@@ -61,71 +51,13 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-EVENT_TYPE = "flight.updated"
-_Iata = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-_Short = Annotated[str, StringConstraints(min_length=1, max_length=16)]
-_Designator = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{2,3}[0-9]{1,4}[A-Z]?$")]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class _Changes(_Strict):
-    """Every field a provider can report (models.OBSERVED_FIELDS), typed; null is refused."""
-
-    destination: _Iata | None = None
-    status: FlightStatus | None = None
-    scheduled_departure: AwareDatetime | None = None
-    estimated_departure: AwareDatetime | None = None
-    actual_departure: AwareDatetime | None = None
-    scheduled_arrival: AwareDatetime | None = None
-    estimated_arrival: AwareDatetime | None = None
-    actual_arrival: AwareDatetime | None = None
-    departure_terminal: _Short | None = None
-    departure_gate: _Short | None = None
-    arrival_terminal: _Short | None = None
-    arrival_gate: _Short | None = None
-    baggage_belt: _Short | None = None
-    aircraft_type: Annotated[str, StringConstraints(min_length=1, max_length=8)] | None = None
-    aircraft_registration: _Short | None = None
-    codeshares: tuple[_Designator, ...] | None = None
-    operating_carrier: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{2,3}$")] | None = None
-    operating_flight_number: Annotated[int, Field(ge=1, le=9999)] | None = None
-    diverted_to: _Iata | None = None
-
-
-class _Event(_Strict):
-    type: Literal["flight.updated"]
-    provider: Annotated[str, StringConstraints(min_length=1, max_length=32)]
-    flight: Annotated[str, StringConstraints(min_length=1, max_length=16)]
-    date: Annotated[str, StringConstraints(min_length=1, max_length=16)]
-    occurred_at: AwareDatetime
-    origin: _Iata | None = None
-    id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
-    changes: _Changes
-
-
-@dataclass(frozen=True, slots=True)
-class InboundEvent:
-    """A verified, validated event, ready to apply."""
-
-    event_id: str
-    provider: str
-    query: FlightQuery
-    origin: str | None
-    occurred_at: datetime
-    changes: dict[str, Any]
-    payload_hash: str
-    raw: str
-
 
 @dataclass(frozen=True, slots=True)
 class WebhookOutcome:
     """What became of one event (the JSON of ``ingest-webhook``)."""
 
     event_id: str | None
-    status: Literal["applied", "duplicate", "rejected"]
+    status: Literal["applied", "duplicate", "rejected"]  # a reused id is rejected
     provider: str | None = None
     query: FlightQuery | None = None
     origin: str | None = None
@@ -154,111 +86,66 @@ class WebhookOutcome:
         return out
 
 
-def read_event(body: bytes, headers: Mapping[str, str], *, secret: str | None,
-               tolerance_seconds: float, max_bytes: int, insecure: bool,
-               known_providers: Sequence[str], now: datetime) -> InboundEvent:
-    """Verify and validate one event; WebhookSignatureError or WebhookPayloadError (exit 2),
-    one line naming the problem, otherwise."""
-    if len(body) > max_bytes:
-        raise WebhookPayloadError(f"payload exceeds the limit of {max_bytes} bytes "
-                                  "(webhooks.max_bytes)")
-    lowered = _signing.lower_keys(headers)
-    event_id: str | None = None
-    if insecure:
-        event_id = lowered.get(_signing.ID_HEADER) or None
-    elif secret is None:
-        raise WebhookSignatureError(
-            "no webhook secret configured (FLIGHTSYNC_WEBHOOK_SECRET): every event is refused; "
-            "set the secret, or pass --insecure to accept unsigned events for testing")
-    else:
-        key = _signing.parse_secret(secret, where="environment variable FLIGHTSYNC_WEBHOOK_SECRET")
-        event_id = _signing.verify(key, headers, body, now=now.timestamp(),
-                                   tolerance_seconds=tolerance_seconds)
-    try:
-        event = _Event.model_validate_json(body, strict=True)
-    except ValidationError as exc:
-        raise WebhookPayloadError(_describe(exc), event_id=event_id) from None
-    given = event.changes.model_fields_set
-    nulls = sorted(name for name in given if getattr(event.changes, name) is None)
-    if nulls:
-        raise WebhookPayloadError(f"changes.{nulls[0]}: null is not a value; leave out the "
-                                  "fields the event does not report", event_id=event_id)
-    if not given:
-        raise WebhookPayloadError("changes is empty: nothing to apply", event_id=event_id)
-    if event.provider not in known_providers:
-        raise WebhookPayloadError(f"unknown provider {event.provider!r} (known: "
-                                  f"{', '.join(known_providers)})", event_id=event_id)
-    event_id = event_id or event.id
-    if event_id is None:
-        raise WebhookPayloadError("no event id: send the webhook-id header (or, with "
-                                  "--insecure and no headers, an `id` key in the body)")
-    if len(event_id) > 128:
-        raise WebhookPayloadError("webhook-id is longer than 128 characters")
-    try:
-        query = FlightQuery.parse(event.flight, event.date)
-    except InputError as exc:
-        raise WebhookPayloadError(exc.message, event_id=event_id) from None
-    changes = {name: _domain(getattr(event.changes, name)) for name in OBSERVED_FIELDS
-               if name in given}
-    return InboundEvent(
-        event_id=event_id, provider=event.provider, query=query, origin=event.origin,
-        occurred_at=event.occurred_at.astimezone(UTC), changes=changes,
-        payload_hash=hashlib.sha256(body).hexdigest(), raw=body.decode("utf-8", "replace"))
-
-
-def _domain(value: Any) -> Any:
-    return value.astimezone(UTC) if isinstance(value, datetime) else value
-
-
-def _describe(exc: ValidationError) -> str:
-    """The first problem of a validation error as one line naming the key."""
-    error = exc.errors()[0]
-    loc = [str(part) for part in error["loc"]]
-    path = ".".join(loc)
-    kind = error["type"]
-    if kind == "json_invalid":
-        return f"malformed JSON: {error['msg'].removeprefix('Invalid JSON: ')}"
-    if kind == "model_type" and not loc:
-        return "payload must be a JSON object"
-    if kind == "extra_forbidden":
-        if loc[0] == "changes" and len(loc) == 2:
-            return (f"unknown flight field {loc[1]!r} in changes (known: "
-                    f"{', '.join(OBSERVED_FIELDS)})")
-        return f"unknown key {path!r} (known: {', '.join(_Event.model_fields)})"
-    if kind == "missing":
-        return f"missing key {path!r}"
-    shown = json.dumps(error.get("input"), default=str)
-    return f"{path}: {error['msg']}, got {shown[:40]}"
-
-
 # -- applying ----------------------------------------------------------------------------
 
 def ingest(engine: Engine, body: bytes, headers: Mapping[str, str], *, insecure: bool,
-           notify: bool, now: datetime | None = None) -> WebhookOutcome:
-    """Verify, validate and apply one event; raise WebhookError when it is rejected."""
+           notify: bool, now: datetime | None = None,
+           received: datetime | None = None) -> WebhookOutcome:
+    """Recognise, verify, validate and apply one event; raise WebhookError when it is rejected.
+
+    An event already applied is recognised by its id before anything else is checked (its
+    signature may have expired since: a spool drained late, or again after a crash): it is a
+    duplicate when its body is the one applied, WebhookIdReusedError otherwise. ``received``
+    is when the event arrived (the signature's tolerance is measured from it; default now).
+    """
     when = now or datetime.now(UTC)
     webhooks = engine.settings.webhooks
-    event = read_event(body, headers, secret=engine.settings.webhook_secret,
-                       tolerance_seconds=webhooks.tolerance_seconds,
-                       max_bytes=webhooks.max_bytes, insecure=insecure,
-                       known_providers=registry.names(), now=when)
-    outcome = _apply_once(engine, event, when)
+    event_id = claimed_id(body, headers, insecure=insecure, max_bytes=webhooks.max_bytes)
+    outcome = _known(engine, event_id, body) if event_id is not None else None
+    if outcome is None:
+        event = read_event(body, headers, secret=engine.settings.webhook_secret,
+                           tolerance_seconds=webhooks.tolerance_seconds,
+                           max_bytes=webhooks.max_bytes, insecure=insecure,
+                           known_providers=registry.names(), now=received or when)
+        outcome = _apply_once(engine, event, when)
     # The engine's own run row (one per command), shared with sync and batch.
     engine.runbook.start(1)
-    if outcome.result is None:
+    if outcome.result is None or outcome.query is None:
         engine.runbook.finish([])
-        log.info("webhook.duplicate", event_id=event.event_id, provider=event.provider)
+        log.info("webhook.duplicate", event_id=outcome.event_id, provider=outcome.provider)
+        reached("webhook.recorded")
         return outcome
     engine.runbook.finish([outcome.result])
     changed = outcome.result.changed_fields
-    log.info("webhook.applied", event_id=event.event_id, provider=event.provider,
-             flight=event.query.key, changed=list(changed),
+    log.info("webhook.applied", event_id=outcome.event_id, provider=outcome.provider,
+             flight=outcome.query.key, changed=list(changed),
              conflicts=len(outcome.result.conflicts))
     if changed:
-        engine.cache.drop(event.query)
+        engine.cache.drop(outcome.query)
         if notify and engine.notifier is not None:
             engine.notifier.notify([outcome.result], run_id=engine.run_id)
+    reached("webhook.recorded")
     return outcome
+
+
+def _known(engine: Engine, event_id: str, body: bytes) -> WebhookOutcome | None:
+    """The outcome of an id applied before (a duplicate, or WebhookIdReusedError when the body
+    differs), None for an id never applied."""
+    with engine.database.session() as session:
+        stored = repo.webhook_event_hash(session, event_id)
+    if stored is None:
+        return None
+    if stored != hashlib.sha256(body).hexdigest():
+        raise _reused(event_id)
+    provider, query, origin = named_by(body)
+    return WebhookOutcome(event_id=event_id, status="duplicate", provider=provider,
+                          query=query, origin=origin)
+
+
+def _reused(event_id: str) -> WebhookIdReusedError:
+    return WebhookIdReusedError(
+        f"webhook-id {event_id[:40]!r} was applied before with a different body: not a "
+        "replay of that event and not applied; a new event needs a new id", event_id=event_id)
 
 
 def _apply_once(engine: Engine, event: InboundEvent, now: datetime) -> WebhookOutcome:
@@ -267,8 +154,9 @@ def _apply_once(engine: Engine, event: InboundEvent, now: datetime) -> WebhookOu
     for attempt in range(2):
         try:
             with engine.database.session() as session:
-                if repo.webhook_event_seen(session, event.event_id):
-                    return duplicate
+                stored = repo.webhook_event_hash(session, event.event_id)
+                if stored is not None:
+                    return _seen(event, stored, duplicate)
                 # Inserted first: a concurrent delivery of the same id blocks on (PostgreSQL)
                 # or serializes behind (SQLite) this row, then fails its unique check.
                 row = repo.record_webhook_event(
@@ -277,15 +165,30 @@ def _apply_once(engine: Engine, event: InboundEvent, now: datetime) -> WebhookOu
                 result, origin = _apply(engine, session, event, now)
                 repo.link_webhook_event(session, row, repo.leg_id(
                     session, repo.key_of(event.query), origin))
+                reached("webhook.before_commit")
+            reached("webhook.committed")
         except (IntegrityError, ConcurrentUpdateError):
             with engine.database.session() as session:
-                if repo.webhook_event_seen(session, event.event_id):
-                    return duplicate
+                stored = repo.webhook_event_hash(session, event.event_id)
+            if stored is not None:
+                return _seen(event, stored, duplicate)
             if attempt:
                 raise
             continue  # another writer changed the flight meanwhile: once more, fresh values
+        except DataError as exc:
+            # A value the database cannot store (validation should have refused it first):
+            # this event is refused, the run goes on.
+            raise WebhookPayloadError(f"the database refused a value of the event: "
+                                      f"{str(exc.orig or exc).splitlines()[0][:120]}",
+                                      event_id=event.event_id) from None
         return replace(duplicate, status="applied", origin=origin, result=result)
     raise AssertionError("unreachable")
+
+
+def _seen(event: InboundEvent, stored_hash: str, duplicate: WebhookOutcome) -> WebhookOutcome:
+    if stored_hash != event.payload_hash:
+        raise _reused(event.event_id)
+    return duplicate
 
 
 def _apply(engine: Engine, session: Session, event: InboundEvent,

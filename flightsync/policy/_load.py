@@ -11,11 +11,14 @@ from typing import Any, NoReturn
 
 import yaml
 
+from flightsync._read import mebibytes, read_at_most
+from flightsync.config import MAX_YAML_BYTES, YamlTooDeep, check_depth
 from flightsync.errors import ConfigError
 from flightsync.models import PROVIDER_NAMES
 from flightsync.plausibility import Thresholds, threshold_problem
 from flightsync.policy._policy import (
     DEFAULT_POLICY,
+    MAX_TOLERANCE_MINUTES,
     Policy,
     field_problem,
     mode_problem,
@@ -44,6 +47,8 @@ class _Reader:
             return self._constructor.construct_object(node)
         except yaml.YAMLError as exc:
             self.fail(node, key, f"unreadable value: {getattr(exc, 'problem', None) or exc}")
+        except ValueError:  # an int of more digits than Python converts (4300)
+            self.fail(node, key, "unreadable value: a number too long to read")
 
     def text(self, node: yaml.Node, key: str) -> str:
         value = self.scalar(node, key)
@@ -95,12 +100,24 @@ def load_policy(path: Path | None, *, known_providers: Iterable[str] = ()) -> Po
     if path is None:
         return DEFAULT_POLICY
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = read_at_most(path, MAX_YAML_BYTES)
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read policy file {path}: {exc}", path=str(path)) from exc
+    if len(raw) > MAX_YAML_BYTES:
+        raise ConfigError(f"invalid policy {path}: larger than {mebibytes(MAX_YAML_BYTES)}, "
+                          "the limit of a policy file", path=str(path))
     reader = _Reader(path)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        try:
+            root = yaml.compose(text, Loader=yaml.SafeLoader)
+        except RecursionError:
+            raise YamlTooDeep(1) from None
+        if root is not None:
+            check_depth(root)
+    except YamlTooDeep as exc:
+        raise ConfigError(f"invalid policy {path}:{exc.line}: {exc}", path=str(path),
+                          line=exc.line) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
@@ -149,8 +166,10 @@ def _flag(reader: _Reader, node: yaml.Node, key: str) -> bool:
 
 def _minutes(reader: _Reader, node: yaml.Node, key: str) -> float:
     minutes = reader.scalar(node, key)
-    if isinstance(minutes, bool) or not isinstance(minutes, int | float) or minutes < 0:
-        reader.fail(node, key, f"expected a number of minutes >= 0, got {minutes!r}")
+    if isinstance(minutes, bool) or not isinstance(minutes, int | float) \
+            or not 0 <= minutes <= MAX_TOLERANCE_MINUTES:
+        reader.fail(node, key, f"expected a number of minutes >= 0 and <= "
+                    f"{MAX_TOLERANCE_MINUTES}, got {str(minutes)[:40]}")
     return minutes
 
 

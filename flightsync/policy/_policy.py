@@ -70,6 +70,10 @@ def mode_problem(mode: str) -> str | None:
     return f"unknown mode {mode!r}; expected one of {', '.join(MODES)}"
 
 
+# A day: times further apart are never "the same time", and timedelta cannot hold .inf or the
+# huge numbers a YAML file can spell (an OverflowError instead of a one-line refusal).
+MAX_TOLERANCE_MINUTES = 1440
+
 @dataclass(frozen=True)
 class Policy:
     """How disagreeing providers are reconciled. Construct through ``load_policy`` for line
@@ -100,8 +104,10 @@ class Policy:
         if len(set(self.priority)) != len(self.priority):
             problems.append("priority names a provider twice")
         minutes = self.time_tolerance_minutes
-        if isinstance(minutes, bool) or not isinstance(minutes, int | float) or minutes < 0:
-            problems.append("time_tolerance_minutes must be a number >= 0")
+        if isinstance(minutes, bool) or not isinstance(minutes, int | float) \
+                or not 0 <= minutes <= MAX_TOLERANCE_MINUTES:
+            problems.append("time_tolerance_minutes must be a number >= 0 and <= "
+                            f"{MAX_TOLERANCE_MINUTES}")
         problems.append(thresholds_problem(self.plausibility))
         found = [p for p in problems if p is not None]
         if found:

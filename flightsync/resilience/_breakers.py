@@ -7,6 +7,7 @@ common case, a closed breaker, is a single read without a transaction.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import structlog
 
 from flightsync.config import BreakerSettings
 from flightsync.models import to_json_value
-from flightsync.resilience._state import StateStore, store_errors
+from flightsync.resilience._state import StateStore, read_entry, store_errors, unreadable
 from flightsync.resilience.breaker import (
     CLOSED,
     BreakerState,
@@ -59,12 +60,24 @@ def _to_row(state: BreakerState) -> _Row:
             state.probe_started_at)
 
 
-def _from_row(row: object) -> BreakerState:
+def _from_row(provider: str, row: object) -> BreakerState:
+    """The stored row as a state; a row that is not one (damaged, or written by something
+    else) starts closed, with a warning, rather than block a provider or crash every run."""
     try:
         status, failures, opened_at, open_since, probe = cast(_Row, row)
-        return BreakerState(BreakerStatus(status), int(failures), opened_at, open_since, probe)
-    except (TypeError, ValueError):
-        return CLOSED  # unreadable state: start closed rather than block a provider forever
+        times = (opened_at, open_since, probe)
+        if not (isinstance(failures, int) and not isinstance(failures, bool) and failures >= 0
+                and all(_is_time(t) for t in times)):
+            raise ValueError("a count or time of the wrong type")
+        return BreakerState(BreakerStatus(status), failures, opened_at, open_since, probe)
+    except (TypeError, ValueError) as exc:
+        unreadable("breakers", provider, exc)
+        return CLOSED
+
+
+def _is_time(value: object) -> bool:
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool)
+                             and math.isfinite(value))
 
 
 def _when(seconds: float | None) -> datetime | None:
@@ -87,8 +100,8 @@ class Breakers:
 
     def _read(self, provider: str) -> BreakerState:
         with store_errors("breakers"):
-            row = self._cache.get(provider)
-        return CLOSED if row is None else _from_row(row)
+            row = read_entry(self._cache, provider, part="breakers")
+        return CLOSED if row is None else _from_row(provider, row)
 
     def before_call(self, provider: str) -> bool:
         """True: call the provider. False: skip it (open, or a half-open probe is out)."""

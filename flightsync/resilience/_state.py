@@ -17,8 +17,11 @@ from pathlib import Path
 from types import TracebackType
 
 import diskcache
+import structlog
 
 from flightsync.errors import StoreError
+
+log = structlog.get_logger(__name__)
 
 _DIR_MODE = 0o700
 _FILE_MODE = 0o600
@@ -46,6 +49,54 @@ def store_errors(what: str) -> Iterator[None]:
         message = (f"state directory unavailable: {what}: {detail or type(exc).__name__} "
                    "(set FLIGHTSYNC_STATE_DIR or state_dir to a writable directory)")
         raise StoreError(message.replace("\n", " ")) from exc
+
+
+# What a damaged value can raise when diskcache unpickles it or we add to it: nearly anything
+# (pickle runs opcodes). The state directory's own failures (OSError, sqlite3.Error, Timeout)
+# are not among them: those stay StoreError, exit 5.
+_STORE_FAILURES = (OSError, sqlite3.Error, diskcache.Timeout)
+
+
+def read_entry(cache: diskcache.Cache, key: str, *, part: str) -> object | None:
+    """The value stored under ``key``, or None (with a warning) when it cannot be read back:
+    unreadable state is treated as absent, never as a crash of every later command."""
+    try:
+        value: object = cache.get(key, retry=True)
+        return value
+    except _STORE_FAILURES:
+        raise
+    except Exception as exc:  # see _STORE_FAILURES
+        unreadable(part, key, exc)
+        return None
+
+
+def unreadable(part: str, key: str, problem: Exception | str) -> None:
+    """Log that an entry of the state directory was damaged and what is assumed instead."""
+    detail = problem if isinstance(problem, str) else type(problem).__name__
+    log.warning("state.unreadable", part=part, key=key, problem=detail,
+                assumed="closed" if part == "breakers" else "reset")
+
+
+def add_to_counter(cache: diskcache.Cache, key: str, delta: int) -> None:
+    """Add ``delta`` to a counter atomically; a damaged counter starts again from ``delta``."""
+    try:
+        cache.incr(key, delta, retry=True)
+    except _STORE_FAILURES:
+        raise
+    except Exception as exc:  # see _STORE_FAILURES
+        unreadable("counters", key, exc)
+        cache.set(key, delta, retry=True)
+
+
+def read_counter(cache: diskcache.Cache, key: str) -> int:
+    """A counter's value; 0 (with a warning) when it is damaged."""
+    value = read_entry(cache, key, part="counters")
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        unreadable("counters", key, f"not a count: {type(value).__name__}")
+        return 0
+    return value
 
 
 @contextmanager

@@ -29,7 +29,12 @@ from flightsync.config import CacheSettings
 from flightsync.errors import StoreError
 from flightsync.models import FlightQuery, Observation, SyncResult
 from flightsync.resilience._codec import LAYOUT, Packed, pack, pack_result, unpack, unpack_result
-from flightsync.resilience._state import StateStore, store_errors
+from flightsync.resilience._state import (
+    StateStore,
+    add_to_counter,
+    read_counter,
+    store_errors,
+)
 from flightsync.resilience._tiers import TimedLeg, ttl_for
 
 log = structlog.get_logger(__name__)
@@ -213,17 +218,17 @@ class ObservationCache:
         with store_errors("counters"):
             counters = self._store.counters
             if hits:
-                counters.incr(_HITS, hits, retry=True)
+                add_to_counter(counters, _HITS, hits)
             if misses:
-                counters.incr(_MISSES, misses, retry=True)
+                add_to_counter(counters, _MISSES, misses)
 
     def stats(self) -> dict[str, Any]:
         """``status`` JSON ``cache`` object: entries, hits, misses, hit_rate, size_bytes."""
         with store_errors("cache"):
             cache = self._cache
             counters = self._store.counters
-            hits = int(counters.get(_HITS, 0))
-            misses = int(counters.get(_MISSES, 0))
+            hits = read_counter(counters, _HITS)
+            misses = read_counter(counters, _MISSES)
             entries = len(cache)
             size = int(cache.volume())
         total = hits + misses

@@ -22,6 +22,13 @@ def webhook_event_seen(session: Session, event_id: str) -> bool:
                            ).first() is not None
 
 
+def webhook_event_hash(session: Session, event_id: str) -> str | None:
+    """The payload hash stored with ``event_id``, None when the id was never applied."""
+    found = session.execute(select(_EVENT.c.payload_hash).where(_EVENT.c.event_id == event_id)
+                            ).first()
+    return None if found is None else str(found[0])
+
+
 def record_webhook_event(session: Session, *, event_id: str, source: str,
                          received_at: datetime, payload_hash: str, outcome: str) -> int:
     """Insert the idempotency row; a second insert of ``event_id`` raises IntegrityError."""
@@ -53,4 +60,4 @@ def note_delivery(session: Session, delivery_id: int, *, attempts: int, status: 
 
 
 __all__ = ["link_webhook_event", "note_delivery", "record_webhook_event", "start_delivery",
-           "webhook_event_seen"]
+           "webhook_event_hash", "webhook_event_seen"]

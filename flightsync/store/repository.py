@@ -30,6 +30,7 @@ from flightsync.store._hooks import (
     note_delivery,
     record_webhook_event,
     start_delivery,
+    webhook_event_hash,
     webhook_event_seen,
 )
 from flightsync.store._operator import (
@@ -86,7 +87,7 @@ __all__ = [
     "note_delivery", "observations_for", "record_failure", "record_webhook_event",
     "release_leases", "replace_source_dependence", "replace_source_scores", "run_totals",
     "runs_since", "source_dependence", "source_scores", "start_delivery", "start_run",
-    "unsynced_departing", "webhook_event_seen", "write_flight",
+    "unsynced_departing", "webhook_event_hash", "webhook_event_seen", "write_flight",
 ]
 
 
