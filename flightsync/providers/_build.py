@@ -222,8 +222,9 @@ class ProviderSet:
         try:
             out: dict[str, dict[str, Any]] = {}
             for name in oauth:
-                key = token_key(name, self.base_url(name),
-                                self._settings[name].credentials.get("client_id", ""))
+                credentials = self._settings[name].credentials
+                key = token_key(name, self.base_url(name), credentials.get("client_id", ""),
+                                credentials.get("client_secret", ""))
                 valid, expires_at = cached_status(cache, key, time.time())
                 out[name] = {"valid": valid, "expires_at": expires_at}
             return out
