@@ -112,6 +112,9 @@ class AlertSettings(_Frozen):
     open_conflicts_max: int = 100
     unsynced_departing_hours: float = 24
     unsynced_for_seconds: float = 3600
+    # A sync_run row still `running` this long after its start belongs to a killed process
+    # (SIGINT/SIGTERM close it as `interrupted`; SIGKILL and crashes cannot).
+    abandoned_run_seconds: float = Field(default=3600, gt=0)
 
 
 class Settings(_Frozen):

@@ -24,6 +24,7 @@ translates them into the exit codes of DESIGN.md section 2 in exactly one place.
     ├── WebhookError                     2
     │   ├── WebhookSignatureError
     │   └── WebhookPayloadError          (a replayed event is an outcome, "duplicate", exit 0)
+    └── Interrupted                      130 SIGINT or SIGTERM stopped the run
 """
 
 from __future__ import annotations
@@ -163,3 +164,11 @@ class WebhookSignatureError(WebhookError):
 
 class WebhookPayloadError(WebhookError):
     code = "invalid_payload"
+
+
+class Interrupted(FlightsyncError):
+    """The run was stopped by SIGINT or SIGTERM: what had finished is written, the rest is
+    reported with this code (exit 130, as a shell reports a Ctrl-C)."""
+
+    exit_code = 130
+    code = "interrupted"

@@ -2,10 +2,15 @@
 
 Every (flight, provider) call is one task on a bounded thread pool shared by a whole run, so a
 batch keeps ``max_workers`` requests in flight no matter how its flights split across providers.
+
+``cancel()`` (SIGINT, SIGTERM) stops the run from scheduling more: calls not started are
+dropped, a call between attempts starts no retry, and nobody waits for the calls still on the
+wire (the process exits without joining their threads, cli/_startup.py).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -14,7 +19,7 @@ from queue import Empty, SimpleQueue
 import structlog
 
 from flightsync.config import RetrySettings
-from flightsync.errors import FlightNotFound, FlightsyncError, ProviderError
+from flightsync.errors import FlightNotFound, FlightsyncError, Interrupted, ProviderError
 from flightsync.models import FlightQuery, Observation
 from flightsync.providers import ProviderSet
 from flightsync.resilience import Breakers, RateLimiters, call_with_retry
@@ -45,6 +50,17 @@ class Fetcher:
         self._retry = retry
         self._pool = ThreadPoolExecutor(max_workers=max_workers,
                                         thread_name_prefix="flightsync-fetch")
+        self._cancelled = threading.Event()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def cancel(self) -> None:
+        """Start nothing more: queued calls are dropped, running ones make no new attempt.
+        Safe from a signal handler (it only sets an event and cancels queued futures)."""
+        self._cancelled.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def submit(self, query: FlightQuery, provider: str) -> Future[FetchOutcome]:
         self._providers.warn_missing_credentials()
@@ -54,8 +70,10 @@ class Fetcher:
         from flightsync.errors import CircuitOpenError  # noqa: PLC0415 - keeps the hot path flat
 
         started = time.perf_counter()
-        if not self._breakers.before_call(provider):
-            error = CircuitOpenError(f"{provider}: circuit open, skipped", provider=provider)
+        if self._cancelled.is_set() or not self._breakers.before_call(provider):
+            error: FlightsyncError = (
+                _interrupted(provider) if self._cancelled.is_set()
+                else CircuitOpenError(f"{provider}: circuit open, skipped", provider=provider))
             return FetchOutcome(provider, query, None, error, 0, skipped=True)
         adapter = self._providers.adapters[provider]
         limiter = self._limiters.get(provider)
@@ -63,10 +81,14 @@ class Fetcher:
         def attempt() -> Observation:
             if limiter is not None:
                 limiter.acquire()
+            if self._cancelled.is_set():  # not retryable: the retries end here
+                raise _interrupted(provider)
             return adapter.fetch(query)
 
         try:
             observation = call_with_retry(attempt, self._retry, provider=provider)
+        except Interrupted as exc:  # says nothing about the provider: no breaker count
+            return FetchOutcome(provider, query, None, exc, _ms(started))
         except FlightNotFound as exc:
             self._breakers.record_success(provider)  # an answer, not a failure (DESIGN 7)
             return FetchOutcome(provider, query, None, exc, _ms(started))
@@ -87,7 +109,12 @@ class Fetcher:
         return FetchOutcome(provider, query, observation, None, _ms(started))
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        # After cancel() a call may hang on the wire for its whole timeout: not waited for.
+        self._pool.shutdown(wait=not self._cancelled.is_set(), cancel_futures=True)
+
+
+def _interrupted(provider: str) -> Interrupted:
+    return Interrupted(f"{provider}: not asked: the run was interrupted", provider=provider)
 
 
 def _ms(started: float) -> int:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from flightsync.errors import FlightsyncError
+from flightsync.errors import FlightsyncError, Interrupted
 from flightsync.models import FieldConflict, FlightQuery, SourceOutcome, SyncResult, SyncStatus
 
 
@@ -39,23 +39,28 @@ class BatchResult:
     results: tuple[SyncResult, ...]
     elapsed_ms: int
     rejected: tuple[dict[str, Any], ...] = ()  # input lines refused before syncing
+    interrupted: bool = False  # SIGINT/SIGTERM: the unfinished flights failed `interrupted`
 
     @classmethod
     def of(cls, run_id: str, results: Sequence[SyncResult], started: datetime,
-           rejected: Sequence[dict[str, Any]] = ()) -> BatchResult:
+           rejected: Sequence[dict[str, Any]] = (), *, interrupted: bool = False,
+           ) -> BatchResult:
         elapsed = int((datetime.now(UTC) - started).total_seconds() * 1000)
         return cls(run_id=run_id, results=tuple(results), elapsed_ms=elapsed,
-                   rejected=tuple(rejected))
+                   rejected=tuple(rejected), interrupted=interrupted)
 
     @property
     def failed(self) -> list[SyncResult]:
         return [r for r in self.results if not r.success]
 
     def with_rejected(self, rejected: Sequence[dict[str, Any]]) -> BatchResult:
-        return BatchResult(self.run_id, self.results, self.elapsed_ms, tuple(rejected))
+        return BatchResult(self.run_id, self.results, self.elapsed_ms, tuple(rejected),
+                           self.interrupted)
 
     @property
     def exit_code(self) -> int:
+        if self.interrupted:
+            return Interrupted.exit_code
         return 1 if self.failed or self.rejected else 0
 
     def to_json(self) -> dict[str, Any]:
@@ -67,6 +72,7 @@ class BatchResult:
         ]
         return {
             "run_id": self.run_id,
+            "interrupted": self.interrupted,
             "requested": len(self.results) + len(self.rejected),
             "successful": [r.to_json() for r in ok],
             "failed": [*failed, *self.rejected],

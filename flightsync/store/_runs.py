@@ -70,6 +70,16 @@ def runs_since(session: Session, since: datetime, kinds: Sequence[str]) -> list[
     return [dict(row._mapping) for row in rows]
 
 
+def abandoned_runs(session: Session, *, started_before: datetime) -> list[dict[str, Any]]:
+    """Runs still ``running`` that started before ``started_before``, newest first: their
+    process died without closing them (SIGKILL, a crash, a lost host)."""
+    rows = session.execute(select(_RUN.c.run_id, _RUN.c.kind, _RUN.c.host, _RUN.c.started_at)
+                           .where(_RUN.c.outcome == "running", _RUN.c.finished_at.is_(None),
+                                  _RUN.c.started_at < started_before)
+                           .order_by(_RUN.c.started_at.desc())).all()
+    return [dict(row._mapping) for row in rows]
+
+
 def counts(session: Session, *, now: datetime) -> dict[str, int]:
     flights = session.execute(select(func.count()).select_from(_F)).scalar_one()
     stale = session.execute(select(func.count()).select_from(_F).where(
@@ -124,5 +134,6 @@ def run_totals(session: Session) -> dict[str, Any]:
             "cache_misses": misses, "last_success": last_success, "durations": durations}
 
 
-__all__ = ["SUCCESS_OUTCOMES", "counts", "finish_run", "finish_run_alone", "last_batch_run",
-           "last_run", "run_totals", "runs_since", "start_run", "unsynced_departing"]
+__all__ = ["SUCCESS_OUTCOMES", "abandoned_runs", "counts", "finish_run", "finish_run_alone",
+           "last_batch_run", "last_run", "run_totals", "runs_since", "start_run",
+           "unsynced_departing"]
