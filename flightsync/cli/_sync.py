@@ -74,7 +74,9 @@ def sync(
         # all a cron job's mail shows when stdout is JSON.
         message = (result.error or {}).get("message") or "the sync failed"
         _render.note(f"error: {' '.join(message.split())}")
-        raise typer.Exit(1)
+        # Refused credentials are a configuration problem (README, "Exit codes").
+        refused = (result.error or {}).get("code") == "provider_auth"
+        raise typer.Exit(2 if refused else 1)
 
 
 def batch(

@@ -24,7 +24,7 @@ from flightsync.engine import _due, _ops, _sources
 from flightsync.engine._choose import providers_for
 from flightsync.engine._fetch import Fetcher, FetchOutcome, drain
 from flightsync.engine._merge import Merged, merge, operating_carrier
-from flightsync.engine._results import BatchResult, failed_result, sync_status_of
+from flightsync.engine._results import BatchResult, failed_result, failure_of, sync_status_of
 from flightsync.engine._runbook import RunBook
 from flightsync.engine._stored import keep_observations, keep_settled, stored_observations_of
 from flightsync.errors import (
@@ -140,8 +140,17 @@ class Engine:
             return _sources.recompute(self.database, self.policy)
         return _sources.report(self.database)
 
-    def providers(self) -> list[dict[str, Any]]:
-        return _ops.providers(self)
+    def providers(self, *, check: bool = False) -> list[dict[str, Any]]:
+        """Each provider's row; with ``check``, a ``check`` object per configured provider
+        from one authenticated call (``None`` for the others)."""
+        rows = _ops.providers(self)
+        if check:
+            from flightsync.engine._check import check_providers  # noqa: PLC0415
+
+            checked = check_providers(self.provider_set)
+            for row in rows:
+                row["check"] = checked.get(row["name"])
+        return rows
 
     # -- pushed events (flightsync.engine._webhook, _spool) ---------------------------------
     def ingest_webhook(self, body: bytes, headers: dict[str, str], *, insecure: bool = False,
@@ -399,12 +408,7 @@ class Engine:
         outcomes = self._outcomes(plan)
         query = plan.query
         if merged is None:
-            errors = [plan.outcomes[n].error for n in plan.providers if plan.outcomes.get(n)]
-            code = "flight_not_found" if errors and all(
-                e == "flight_not_found" for e in errors) else "all_providers_failed"
-            message = ("no provider knows this flight" if code == "flight_not_found"
-                       else "no provider answered: " + ", ".join(
-                           f"{o.name}: {o.error}" for o in outcomes))
+            code, message = failure_of(outcomes)
             if stored:
                 repo.record_failure(writer.session, repo.key_of(query), error=message, now=now,
                                     next_due=now + _due.RETRY_DUE)

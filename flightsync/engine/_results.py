@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from flightsync.errors import FlightsyncError, Interrupted
+from flightsync.errors import ConfigError, FlightsyncError, Interrupted
 from flightsync.models import FieldConflict, FlightQuery, SourceOutcome, SyncResult, SyncStatus
 
 
@@ -20,6 +20,24 @@ def sync_status_of(outcomes: Sequence[SourceOutcome],
     if any(not o.ok and o.error != "flight_not_found" for o in outcomes):
         return SyncStatus.PARTIAL
     return SyncStatus.SYNCED
+
+
+AUTH_REFUSED = "provider_auth"
+
+
+def failure_of(outcomes: Sequence[SourceOutcome]) -> tuple[str, str]:
+    """The error code and message of a flight no provider answered: ``flight_not_found``
+    when none knows it, ``provider_auth`` when every one refused our credentials (a
+    configuration problem: exit 2), else ``all_providers_failed``."""
+    errors = [o.error for o in outcomes]
+    if errors and all(e == "flight_not_found" for e in errors):
+        return "flight_not_found", "no provider knows this flight"
+    if errors and all(e == AUTH_REFUSED for e in errors):
+        names = ", ".join(o.name for o in outcomes)
+        return AUTH_REFUSED, (f"credentials refused by {names}: check the secrets in the "
+                              "environment (`flightsync providers --check`)")
+    return "all_providers_failed", "no provider answered: " + ", ".join(
+        f"{o.name}: {o.error}" for o in outcomes)
 
 
 def failed_result(query: FlightQuery, outcomes: Sequence[SourceOutcome],
@@ -61,7 +79,11 @@ class BatchResult:
     def exit_code(self) -> int:
         if self.interrupted:
             return Interrupted.exit_code
-        return 1 if self.failed or self.rejected else 0
+        failed = self.failed
+        if failed and not self.rejected and all(
+                (r.error or {}).get("code") == AUTH_REFUSED for r in failed):
+            return ConfigError.exit_code  # every failure: credentials refused (README)
+        return 1 if failed or self.rejected else 0
 
     def to_json(self) -> dict[str, Any]:
         ok = [r for r in self.results if r.success]

@@ -191,6 +191,11 @@ class ProviderSet:
         cls = self._classes.get(name)
         return bool(getattr(cls, "serves_operational_suffix", True))
 
+    def credential_env(self, name: str) -> tuple[str, ...]:
+        """The environment variables holding ``name``'s credentials (empty when unknown)."""
+        cls = self._classes.get(name)
+        return tuple(getattr(cls, "credential_env", ())) if cls is not None else ()
+
     def base_url(self, name: str) -> str:
         configured = self._settings.get(name)
         if configured is not None and configured.base_url:
