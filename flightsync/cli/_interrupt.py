@@ -31,17 +31,17 @@ def interrupts_stop(engine: Engine) -> Iterator[None]:
         yield
         return
     previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
+    received: list[str] = []
 
     def restore() -> None:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
     def first(signum: int, _frame: FrameType | None) -> None:
+        # Only flags and an event here: the main thread may be inside a lock (a log write, a
+        # pool submit) that anything more could need.
         restore()  # a second signal is not routed here: it stops the process at once
-        import structlog  # noqa: PLC0415 - configured by then; imported only when it fires
-
-        structlog.get_logger("flightsync.cli").warning(
-            "run.interrupted", signal=signal.Signals(signum).name)
+        received.append(signal.Signals(signum).name)
         engine.interrupt()
 
     for sig in SIGNALS:
@@ -50,3 +50,8 @@ def interrupts_stop(engine: Engine) -> Iterator[None]:
         yield
     finally:
         restore()
+        if received:
+            import structlog  # noqa: PLC0415 - configured by then
+
+            structlog.get_logger("flightsync.cli").warning("run.interrupted",
+                                                           signal=received[0])

@@ -281,13 +281,7 @@ class Engine:
                 if timeout is None or timeout > 0:
                     wait = INTERRUPT_POLL_SECONDS if timeout is None else min(
                         timeout, INTERRUPT_POLL_SECONDS)
-                    for future in drain(completed, timeout=wait):
-                        if future.cancelled():
-                            continue  # dropped by an interrupt: its plan stays unfinished
-                        plan = futures.pop(future)
-                        self._absorb(plan, future.result())
-                        if plan.pending == 0:
-                            ready.append(plan)
+                    self._take(drain(completed, timeout=wait), futures, ready)
                     continue
             deadline = None
             group, ready = ready[:WRITE_GROUP], ready[WRITE_GROUP:]
@@ -296,8 +290,21 @@ class Engine:
             if progress is not None and group:
                 progress(len(group))
         if self.interrupted:
+            self._take(drain(completed, timeout=0), futures, ready)  # those in meanwhile
             self._write_finished(ready, futures.values(), done, notify=notify)
         return [done[q] for q in queries]
+
+    def _take(self, finished: Iterable[Future[FetchOutcome]],
+              futures: dict[Future[FetchOutcome], _Plan], ready: list[_Plan]) -> None:
+        """Absorb finished calls into their plans; a plan whose every call is in is ready.
+        A call an interrupt dropped leaves its plan unfinished."""
+        for future in finished:
+            if future.cancelled() or future not in futures:
+                continue
+            plan = futures.pop(future)
+            self._absorb(plan, future.result())
+            if plan.pending == 0:
+                ready.append(plan)
 
     def _write_finished(self, ready: list[_Plan], unfinished: Iterable[_Plan],
                         done: dict[FlightQuery, SyncResult], *, notify: bool) -> None:

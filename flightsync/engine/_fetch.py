@@ -3,9 +3,10 @@
 Every (flight, provider) call is one task on a bounded thread pool shared by a whole run, so a
 batch keeps ``max_workers`` requests in flight no matter how its flights split across providers.
 
-``cancel()`` (SIGINT, SIGTERM) stops the run from scheduling more: calls not started are
-dropped, a call between attempts starts no retry, and nobody waits for the calls still on the
-wire (the process exits without joining their threads, cli/_startup.py).
+``cancel()`` (SIGINT, SIGTERM) stops the run from scheduling more: calls not started return
+at once, a call between attempts starts no retry, and nobody waits for the calls still on the
+wire (``close`` drops the queue without waiting; the process exits without joining their
+threads, cli/_startup.py).
 """
 
 from __future__ import annotations
@@ -57,10 +58,10 @@ class Fetcher:
         return self._cancelled.is_set()
 
     def cancel(self) -> None:
-        """Start nothing more: queued calls are dropped, running ones make no new attempt.
-        Safe from a signal handler (it only sets an event and cancels queued futures)."""
+        """Start nothing more: a queued call returns at once when a worker takes it, a
+        running one makes no new attempt. Only sets an event, so a signal handler may call it
+        (shutting the pool down there could deadlock on a lock ``submit`` holds)."""
         self._cancelled.set()
-        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def submit(self, query: FlightQuery, provider: str) -> Future[FetchOutcome]:
         self._providers.warn_missing_credentials()
