@@ -24,6 +24,7 @@ import pytest
 from tests._e2e import (
     FLIGHTSYNC,
     SandboxProcess,
+    invoke,
     migrated_template,
     run,
     sandbox_process,
@@ -125,6 +126,10 @@ def test_a_batch_interrupted_during_a_hanging_provider_ends_at_once_with_what_fi
     assert _rows(db, "SELECT carrier || flight_number FROM flight") == [(ANSWERED,)]
     assert _rows(db, "SELECT kind, outcome FROM sync_run") == [("batch", "interrupted")]
     assert _rows(db, "SELECT count(*) FROM sync_run WHERE finished_at IS NULL") == [(0,)]
+    # Stopped by an operator, not failing: no batch_success_rate alert for its 1 of 2.
+    status = invoke(["status"], env)
+    assert status.exit_code == 0, status.stderr
+    assert not [a for a in status.json["alerts"] if a.startswith("batch_success_rate")]
 
 
 def test_a_single_sync_interrupted_prints_its_result_and_exits_130(

@@ -101,10 +101,12 @@ def unsynced_departing(session: Session, *, now: datetime, within: timedelta,
 
 def last_batch_run(session: Session, kinds: Sequence[str]) -> dict[str, Any] | None:
     """The latest finished run of ``kinds`` that attempted at least one flight (an empty
-    ``--due`` run says nothing about the success rate)."""
+    ``--due`` run says nothing about the success rate, and neither does one an operator
+    interrupted: its unfinished flights count as failed)."""
     attempted = _RUN.c.synced + _RUN.c.from_cache + _RUN.c.failed
     row = session.execute(select(_RUN).where(
         _RUN.c.kind.in_(list(kinds)), _RUN.c.finished_at.is_not(None), attempted > 0,
+        _RUN.c.outcome != "interrupted",
     ).order_by(_RUN.c.started_at.desc(), _RUN.c.id.desc()).limit(1)).first()
     return None if row is None else dict(row._mapping)
 
