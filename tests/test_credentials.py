@@ -7,11 +7,16 @@ The real CLI runs in process against the sandbox, whose published credentials ar
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pytest_httpx import HTTPXMock
 
+from flightsync.config import load_settings
+from flightsync.engine._check import check_one
+from flightsync.providers import build_providers
 from tests._sandbox_cli import SandboxCli, batch_csv, sandbox_cli
 
 DAY = "2026-02-25"
@@ -115,3 +120,25 @@ def test_a_changed_secret_does_not_reuse_the_old_token(cli: SandboxCli) -> None:
     again = cli.run("sync", "LH400", "--date", DAY, "--source", "lufthansa", "--force")
     assert again.exit_code == 0, again.stderr
     assert cli.sandbox.stats()["lufthansa"]["token_requests"] == tokens_before + 1
+
+
+@pytest.mark.parametrize(("status", "ok", "error"), [
+    (404, True, None), (400, True, None), (401, False, "provider_auth"),
+    (403, False, "provider_auth"), (503, False, "provider_unavailable"),
+])
+def test_the_probe_counts_any_authenticated_answer_as_working(
+        httpx_mock: HTTPXMock, state_dir: Path, status: int, ok: bool,
+        error: str | None) -> None:
+    """The probe is one GET: "no such flight" and a refused request prove the key, 401/403
+    name the variable to fix, an outage is reported as such; never a retry."""
+    base = "https://aeroapi.test/aeroapi"
+    settings = load_settings(None, {"FLIGHTAWARE_API_KEY": "key-1",
+                                    "FLIGHTAWARE_BASE_URL": base})
+    httpx_mock.add_response(method="GET", url=re.compile(re.escape(base) + "/.*"),
+                            status_code=status, json={"title": "x", "detail": "x"})
+    with build_providers(settings, state_dir) as providers:
+        outcome = check_one(providers, "flightaware")
+    assert (outcome["ok"], outcome["error"]) == (ok, error), outcome
+    assert len(httpx_mock.get_requests()) == 1
+    if error == "provider_auth":
+        assert "FLIGHTAWARE_API_KEY" in outcome["message"]

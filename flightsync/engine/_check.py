@@ -2,7 +2,8 @@
 say whose credentials work (as `gh auth status` does for its hosts).
 
 The call is a data request for flight 1 of a carrier the provider covers, today: any answer,
-"no such flight" included, proves the credentials (and, for the OAuth providers, the token
+"no such flight" or a refusal of the request itself (a 4xx other than 401/403) included,
+proves the credentials (and, for the OAuth providers, the token
 fetched with them: tokens are keyed by a hash of the credentials). It goes past the cache, the
 breaker and the retries, since their job is to avoid exactly this call; the HTTP timeout
 still bounds it.
@@ -15,7 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from flightsync.errors import FlightNotFound, FlightsyncError, ProviderAuthError
+from flightsync.errors import (
+    FlightNotFound,
+    FlightsyncError,
+    ProviderAuthError,
+    ProviderRequestRejected,
+)
 from flightsync.models import FlightQuery
 from flightsync.providers import ProviderSet
 
@@ -37,17 +43,20 @@ def check_one(providers: ProviderSet, name: str) -> dict[str, Any]:
     started = time.perf_counter()
     query = probe_query(providers, name)
     error: FlightsyncError | None = None
+    accepted = "credentials accepted"
     try:
         providers.adapters[name].fetch(query)
     except FlightNotFound:
         pass  # an authenticated answer
+    except ProviderRequestRejected as exc:  # past authentication, then refused the probe
+        accepted = f"credentials accepted (the probe request itself was refused: {exc.status})"
     except FlightsyncError as exc:
         error = exc
     except Exception as exc:  # an adapter bug: reported for this provider, not a crash
         error = FlightsyncError(f"{name}: internal error: {type(exc).__name__}")
     ms = int((time.perf_counter() - started) * 1000)
     if error is None:
-        return {"ok": True, "error": None, "message": "credentials accepted", "ms": ms}
+        return {"ok": True, "error": None, "message": accepted, "ms": ms}
     message = error.message
     if isinstance(error, ProviderAuthError):
         status = f" ({error.status})" if error.status else ""
