@@ -141,16 +141,7 @@ class Engine:
         return _sources.report(self.database)
 
     def providers(self, *, check: bool = False) -> list[dict[str, Any]]:
-        """Each provider's row; with ``check``, a ``check`` object per configured provider
-        from one authenticated call (``None`` for the others)."""
-        rows = _ops.providers(self)
-        if check:
-            from flightsync.engine._check import check_providers  # noqa: PLC0415
-
-            checked = check_providers(self.provider_set)
-            for row in rows:
-                row["check"] = checked.get(row["name"])
-        return rows
+        return _ops.providers(self, check=check)
 
     # -- pushed events (flightsync.engine._webhook, _spool) ---------------------------------
     def ingest_webhook(self, body: bytes, headers: dict[str, str], *, insecure: bool = False,
