@@ -88,12 +88,14 @@ class Fetcher:
 
         try:
             observation = call_with_retry(attempt, self._retry, provider=provider)
-        except Interrupted as exc:  # says nothing about the provider: no breaker count
-            return FetchOutcome(provider, query, None, exc, _ms(started))
         except FlightNotFound as exc:
             self._breakers.record_success(provider)  # an answer, not a failure (DESIGN 7)
             return FetchOutcome(provider, query, None, exc, _ms(started))
-        except ProviderError as exc:
+        except (Interrupted, ProviderError) as exc:
+            if isinstance(exc, Interrupted) or self._cancelled.is_set():
+                # Stopped by an interrupt, or cut off by it closing the clients: that says
+                # nothing about the provider, so its breaker does not hear of it.
+                return FetchOutcome(provider, query, None, _interrupted(provider), _ms(started))
             if exc.counts_for_breaker:
                 self._breakers.record_failure(provider)
             else:
