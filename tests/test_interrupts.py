@@ -156,6 +156,41 @@ def test_a_single_sync_interrupted_prints_its_result_and_exits_130(
     assert _rows(db, "SELECT outcome FROM sync_run") == [("interrupted",)]
 
 
+def test_an_interrupted_due_run_leaves_its_unfinished_flights_due(
+        env: dict[str, str], state_dir: Path, sandbox: SandboxProcess) -> None:
+    """SIGTERM (systemd's stop) during `batch --due`: the answered flight is written and no
+    longer due, the hanging one keeps its due time and loses its lease (the next run takes
+    it at once, instead of 15 minutes later), and the run is closed `interrupted`."""
+    db = sqlite_file(state_dir)
+    sandbox.scenario(faults=[])
+    try:
+        for flight in (ANSWERED, HANGING):
+            assert run(["sync", flight, "--date", DAY], env).exit_code == 0
+    finally:
+        sandbox.scenario(hang_seconds=HANG_SECONDS,
+                         faults=[{"provider": "*", "kind": "hang", "flight": HANGING}])
+    conn = sqlite3.connect(db, timeout=30)
+    with conn:  # both tracked and overdue
+        conn.execute("UPDATE flight SET tracked = 1, "
+                     "next_sync_due_at = '2000-01-01 00:00:00.000000'")
+    conn.close()
+    process = _start(["batch", "--due"], env)
+    _wait_for(lambda: _rows(db, "SELECT count(*) FROM flight WHERE next_sync_due_at > "
+                                "'2001-01-01'") == [(1,)], f"{ANSWERED} to be written", process)
+
+    elapsed, stdout, stderr = _interrupt(process, signal.SIGTERM)
+
+    assert process.returncode == 130, stderr
+    assert elapsed < DEADLINE_SECONDS, f"took {elapsed:.1f} s to stop"
+    assert json.loads(stdout)["interrupted"] is True
+    due = dict(_rows(db, "SELECT carrier || flight_number, next_sync_due_at FROM flight"))
+    assert due[HANGING] == "2000-01-01 00:00:00.000000"
+    assert due[ANSWERED] > "2001"
+    assert _rows(db, "SELECT count(*) FROM flight WHERE lease_owner IS NOT NULL") == [(0,)]
+    assert _rows(db, "SELECT outcome FROM sync_run WHERE kind = 'batch_due'") == [
+        ("interrupted",)]
+
+
 def test_a_run_killed_outright_is_reported_as_abandoned(
         env: dict[str, str], state_dir: Path, tmp_path: Path) -> None:
     """A run SIGKILLed mid-way leaves its row `running`; once older than
