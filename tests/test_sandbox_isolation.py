@@ -129,3 +129,26 @@ def test_the_namespace_ignores_the_password_and_nothing_else() -> None:
     assert cache_namespace("postgresql+psycopg://fs:one@db2/flights", urls) != base
     assert cache_namespace("postgresql+psycopg://fs:one@db/flights",
                            {"lufthansa": "http://127.0.0.1:8080"}) != base
+
+
+def test_a_sandbox_run_writes_no_metrics_and_notifies_nobody(
+        cli: SandboxCli, state_dir: Path, tmp_path: Path) -> None:
+    """With a config that names a metrics file and a subscriber, a `--sandbox` sync writes
+    neither the file nor a delivery (fake flights reach no real monitoring or subscriber),
+    while a real sync with the same config writes both."""
+    metrics = tmp_path / "metrics" / "flightsync.prom"
+    metrics.parent.mkdir()
+    config = cli.write_config("observed", {
+        "metrics": {"textfile": str(metrics)},
+        "notify": [{"url": f"{cli.sandbox.base_url}/subscriber"}]})
+    fake = cli.run("--sandbox", "sync", "LH400", "--date", DAY, config=config)
+    assert fake.exit_code == 0, fake.stderr
+    assert not metrics.exists()
+    sandbox_db = state_dir / "sandbox" / "flightsync.db"
+    assert _rows(sandbox_db, "SELECT count(*) FROM notification_delivery") == [(0,)]
+
+    real = cli.run("sync", "LH400", "--date", DAY, config=config)
+    assert real.exit_code == 0, real.stderr
+    assert metrics.exists()
+    assert _rows(state_dir / "flightsync.db",
+                 "SELECT count(*) FROM notification_delivery")[0][0] >= 1
