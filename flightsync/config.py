@@ -130,6 +130,9 @@ class AlertSettings(_Frozen):
     open_conflicts_max: int = 100
     unsynced_departing_hours: float = Field(default=24, ge=0, le=YEAR_SECONDS / 3600)
     unsynced_for_seconds: float = Field(default=3600, ge=0, le=YEAR_SECONDS)
+    # A sync_run row still `running` this long after its start belongs to a killed process
+    # (SIGINT/SIGTERM close it as `interrupted`; SIGKILL and crashes cannot).
+    abandoned_run_seconds: float = Field(default=3600, gt=0, le=YEAR_SECONDS)
 
 
 class Settings(_Frozen):

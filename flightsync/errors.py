@@ -9,7 +9,8 @@ translates them into the exit codes of DESIGN.md section 2 in exactly one place.
     ├── ProviderError                    (caught by the engine; a flight fails with exit 1)
     │   ├── ProviderTimeout
     │   ├── ProviderUnavailable          connection refused, 5xx
-    │   ├── ProviderAuthError            bad credentials, token refused
+    │   ├── ProviderAuthError            bad credentials, token refused: not a breaker
+    │   │                                failure; a run failing only on it exits 2
     │   ├── ProviderBadResponse          unparseable or schema-violating body
     │   ├── ProviderRequestRejected      4xx other than 401/403/404/429: not retried, not
     │   │                                a provider failure (the request was at fault)
@@ -25,6 +26,7 @@ translates them into the exit codes of DESIGN.md section 2 in exactly one place.
     │   ├── WebhookSignatureError
     │   ├── WebhookPayloadError          (a replayed event is an outcome, "duplicate", exit 0)
     │   └── WebhookIdReusedError         an applied event's id sent again with another body
+    └── Interrupted                      130 SIGINT or SIGTERM stopped the run
 """
 
 from __future__ import annotations
@@ -87,7 +89,12 @@ class ProviderUnavailable(ProviderError):
 
 
 class ProviderAuthError(ProviderError):
+    """401/403, or a token endpoint refusing the client credentials: a configuration problem
+    (wrong or revoked secret), not an outage, so the breaker does not count it; a run no
+    provider could answer for this reason alone exits 2 (README, "Exit codes")."""
+
     code = "provider_auth"
+    counts_for_breaker = False
 
 
 class ProviderBadResponse(ProviderError):
@@ -171,3 +178,11 @@ class WebhookIdReusedError(WebhookError):
     (that would be a duplicate), and not applied either, since the id is taken."""
 
     code = "webhook_id_reused"
+
+
+class Interrupted(FlightsyncError):
+    """The run was stopped by SIGINT or SIGTERM: what had finished is written, the rest is
+    reported with this code (exit 130, as a shell reports a Ctrl-C)."""
+
+    exit_code = 130
+    code = "interrupted"

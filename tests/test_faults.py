@@ -66,7 +66,10 @@ CASES = (
     Case("wrong_shape", ({"kind": "wrong_shape"},), error="provider_bad_response"),
     Case("expired_token", ({"kind": "expired_token", "times": 1},), recovers=True,
          breaker=False, oauth_only=True),
-    Case("bad_credentials", env="bad_credentials", error="provider_auth"),
+    # Refused credentials are a configuration problem, not an outage: the breaker stays
+    # closed (a later run would otherwise say circuit_open and hide the cause), and a sync
+    # no provider could answer for that reason alone is exit 2.
+    Case("bad_credentials", env="bad_credentials", error="provider_auth", breaker=False),
     Case("404", ({"kind": "not_found"},), error="flight_not_found", breaker=False),
 )
 
@@ -171,7 +174,8 @@ def test_fault_gives_documented_outcome(provider: str, case: Case, sandbox: Sand
         assert alone.exit_code == 0, alone.stdout + alone.stderr
         assert alone.json["sync_status"] == "synced"
     else:
-        assert alone.exit_code == 1, alone.stdout + alone.stderr
+        expected_exit = 2 if case.error == "provider_auth" else 1
+        assert alone.exit_code == expected_exit, alone.stdout + alone.stderr
         assert alone.json["success"] is False
         assert alone.json["sync_status"] == "failed"
         assert alone.json["sources"][0]["error"] == case.error

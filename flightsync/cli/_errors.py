@@ -25,6 +25,7 @@ from flightsync.errors import FlightsyncError
 
 INTERNAL_ERROR = 70
 USAGE_ERROR = 2
+INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a Ctrl-C
 
 
 def report(code: str, message: str, *, json_mode: bool) -> None:
@@ -44,6 +45,10 @@ def boundary(ctx: ClickContext) -> Iterator[None]:
         yield
     except (typer.Exit, typer.Abort, NoArgsIsHelpError):
         raise
+    except KeyboardInterrupt:
+        # A Ctrl-C outside a run's own handling (cli/_interrupt.py), or a second one.
+        report("interrupted", "interrupted", json_mode=state_of(ctx).json_mode)
+        raise typer.Exit(INTERRUPTED) from None
     except UsageError as exc:
         if exc.ctx is not None:
             _render.note(exc.ctx.get_usage())

@@ -8,6 +8,9 @@ first import and resumed where long work begins (the engine opened, the sandbox 
 batch's collections are cheaper too. A short command that never gets there finishes without a
 pass: reference counting frees all but cycles, and it exits within a second.
 
+An interrupted run (exit 130) exits that way at once, without joining the fetch threads a
+hanging provider still holds (cli/_interrupt.py).
+
 End: tearing the interpreter down (clearing every module, collecting what is left) takes
 40-70 ms once SQLAlchemy or pydantic are loaded, for a process about to vanish. Once the
 command has finished, the process exits with its code right after the usual shutdown steps
@@ -31,6 +34,7 @@ _paused = False
 _exit_status: int | None = None
 # Python's own status when flushing stdout fails at exit.
 _FLUSH_FAILED = 120
+_INTERRUPTED = 130  # cli/_interrupt.py
 
 
 def main() -> None:
@@ -51,6 +55,10 @@ def main() -> None:
             run(sys.argv[1:])
         except SystemExit as done:
             _finished(done.code)
+            if _exit_status == _INTERRUPTED:
+                # Interrupted: everything finished is written and printed; fetch threads
+                # may still hang on the wire, and the normal shutdown would join them.
+                _exit_without_teardown()
             raise
         _finished(0)
 

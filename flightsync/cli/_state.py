@@ -71,6 +71,8 @@ class AppState:
             # mangle every log line that names the sandbox.
             public = set(sandbox_env.values())
         settings = load_settings(self.config, env, overrides)
+        if self.sandbox:
+            settings = sandboxed(settings)
         logs.register_settings_secrets(settings, env, public=public)
         self._settings = settings
         return settings
@@ -112,6 +114,19 @@ def require_enabled(state: AppState, settings: Settings, command: str) -> None:
     if state.json_mode:
         _render.emit_json({"skipped": True, "reason": reason})
     raise typer.Exit(0)
+
+
+def sandboxed(settings: Settings) -> Settings:
+    """The settings of a `--sandbox` run, kept apart from real use: the state directory's
+    ``sandbox/`` folder as its state directory (cache, breakers, tokens, run lock) with its own
+    SQLite database there, whatever database is configured, no metrics file and no
+    subscribers to notify. Fake flights never reach the real database, its metrics or its
+    subscribers, and the cache is the sandbox's own (README, "Commands")."""
+    from flightsync import config  # noqa: PLC0415 - pydantic: loaded with the settings
+
+    return settings.model_copy(update={
+        "state_dir": config.state_dir(settings) / "sandbox", "database_url": None,
+        "metrics": config.MetricsSettings(), "notify": ()})
 
 
 def _start_sandbox(ctx: typer.Context) -> dict[str, str]:

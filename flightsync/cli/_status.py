@@ -35,15 +35,37 @@ def status(
         raise typer.Exit(ALERT_EXIT)
 
 
-def providers(ctx: typer.Context, json_out: JsonOption = False) -> None:
+def providers(
+    ctx: typer.Context,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Make one authenticated call per configured provider and say whose "
+        "credentials work; exit 3 when one does not.")] = False,
+    json_out: JsonOption = False,
+) -> None:
     """Each provider: carriers covered, priority, configured or not (and why), base URL."""
     state = begin(ctx, json_out)
     with engine_for(ctx, state, "providers") as engine:
-        rows = engine.providers()
+        rows = engine.providers(check=check)
     _render.emit(state, {"providers": rows},
                  lambda console, data: _render.records(
                      console, data["providers"], "providers",
                      ["name", "configured", "priority", "carriers", "base_url", "reason"]))
+    if check:
+        _report_checks(rows)
+
+
+def _report_checks(rows: list[dict[str, Any]]) -> None:
+    """One line per configured provider on stderr (`check: NAME: ok|...`); exit 3 when one
+    failed or none is configured."""
+    checked = [row for row in rows if row.get("check") is not None]
+    for row in checked:
+        outcome = row["check"]
+        word = "ok" if outcome["ok"] else f"failed ({outcome['error']})"
+        _render.note(f"check: {row['name']}: {word}: {outcome['message']} ({outcome['ms']} ms)")
+    if not checked:
+        _render.note("check: no provider is configured; see the reasons above")
+    if not checked or not all(row["check"]["ok"] for row in checked):
+        raise typer.Exit(ALERT_EXIT)
 
 
 def explain(ctx: typer.Context, flight: FlightArgument, date: DateOption,

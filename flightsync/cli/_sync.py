@@ -12,6 +12,8 @@ import typer
 
 from flightsync.cli import _render
 from flightsync.cli._engine import engine_for
+from flightsync.cli._errors import INTERRUPTED
+from flightsync.cli._interrupt import interrupts_stop
 from flightsync.cli._state import (
     AppState,
     JsonOption,
@@ -58,16 +60,23 @@ def sync(
 
         result = sync_from_cache(settings, query, sources=source or None, run_id=state.run_id)
     if result is None:
-        with engine_for(ctx, state, "sync") as engine:
+        with engine_for(ctx, state, "sync") as engine, interrupts_stop(engine):
             result = engine.sync(query, force=force, sources=source or None,
                                  notify=not no_notify)
     _render.emit(state, result.to_json(), _render.sync_result)
+    if any(s.error == "interrupted" for s in result.sources):
+        _render.note(f"interrupted: {query.designator} on {query.departure_date}: "
+                     + ("written with the answers that had arrived" if result.success
+                        else "no provider had answered; nothing written"))
+        raise typer.Exit(INTERRUPTED)
     if not result.success:
         # DESIGN.md section 2: a failure also leaves its one `error:` line on stderr, which is
         # all a cron job's mail shows when stdout is JSON.
         message = (result.error or {}).get("message") or "the sync failed"
         _render.note(f"error: {' '.join(message.split())}")
-        raise typer.Exit(1)
+        # Refused credentials are a configuration problem (README, "Exit codes").
+        refused = (result.error or {}).get("code") == "provider_auth"
+        raise typer.Exit(2 if refused else 1)
 
 
 def batch(
@@ -136,11 +145,15 @@ def batch(
                             for q in parsed.queries],
                 "duplicates": parsed.duplicates, "failed": list(parsed.rejected)})
             raise typer.Exit(1 if parsed.rejected else 0)
-        with engine_for(ctx, state, "batch") as engine, \
+        with engine_for(ctx, state, "batch") as engine, interrupts_stop(engine), \
                 _progress(state, len(parsed.queries)) as step:
             result = engine.batch(parsed.queries, notify=not no_notify, progress=step)
         result = result.with_rejected(parsed.rejected)
     _render.emit(state, result.to_json(), _render.batch_result)
+    if result.interrupted:
+        written = sum(1 for r in result.results if r.success)
+        _render.note(f"interrupted: {written} of {len(result.results)} flights synced; the "
+                     "others were not written")
     raise typer.Exit(result.exit_code)
 
 
@@ -155,7 +168,8 @@ def _batch_due(ctx: typer.Context, state: AppState, settings: Settings, *, limit
 
     try:
         with run_lock(state_dir(settings), wait_seconds=wait, owner=f"run_id={state.run_id}"), \
-                engine_for(ctx, state, "batch_due") as engine, _progress(state, None) as step:
+                engine_for(ctx, state, "batch_due") as engine, interrupts_stop(engine), \
+                _progress(state, None) as step:
             return engine.batch_due(limit=limit, notify=notify, progress=step)
     except RunLockBusy as exc:
         structlog.get_logger("flightsync.cli").warning(

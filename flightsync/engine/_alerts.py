@@ -36,12 +36,15 @@ def evaluate(engine: Engine, *, now: datetime, open_conflicts: int) -> list[str]
         unsynced = repo.unsynced_departing(
             session, now=now, within=timedelta(hours=limits.unsynced_departing_hours),
             older_than=timedelta(seconds=limits.unsynced_for_seconds))
+        abandoned = repo.abandoned_runs(
+            session, started_before=now - timedelta(seconds=limits.abandoned_run_seconds))
     return [
         *breaker_alerts(limits, views, now),
         *batch_alerts(limits, last_batch),
         *cache_alerts(limits, recent),
         *conflict_alerts(limits, open_conflicts),
         *unsynced_alerts(limits, unsynced),
+        *abandoned_alerts(limits, abandoned),
     ]
 
 
@@ -102,6 +105,18 @@ def unsynced_alerts(limits: AlertSettings, unsynced: int) -> list[str]:
     return [f"unsynced_departing: {unsynced} tracked {legs} departing within "
             f"{limits.unsynced_departing_hours:g} h not synced for over "
             f"{_duration(limits.unsynced_for_seconds)}"]
+
+
+def abandoned_alerts(limits: AlertSettings, runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line for the runs left ``running`` by a process that died (newest named)."""
+    if not runs:
+        return []
+    newest = runs[0]
+    more = f" (and {len(runs) - 1} older)" if len(runs) > 1 else ""
+    return [f"abandoned_run: run {newest['run_id']} ({newest['kind']} on {newest['host']}) "
+            f"started {to_json_value(newest['started_at'])} and is still `running` after "
+            f"over {_duration(limits.abandoned_run_seconds)}{more}: its process was killed "
+            "or crashed; its flights' leases expire on their own"]
 
 
 def _duration(seconds: float) -> str:

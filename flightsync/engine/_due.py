@@ -32,7 +32,7 @@ def batch_due(engine: Engine, *, limit: int, notify: bool,
     owner = f"{socket.gethostname()}:{engine.run_id}"
     engine.runbook.start(0)
     results: list[SyncResult] = []
-    while len(results) < limit:
+    while len(results) < limit and not engine.interrupted:
         size = min(engine.settings.batch.size, limit - len(results))
         with engine.database.session() as session:
             claimed = repo.claim_due(
@@ -45,14 +45,17 @@ def batch_due(engine: Engine, *, limit: int, notify: bool,
         try:
             results.extend(engine._run(claimed, force=True, sources=None, notify=notify,
                                        progress=progress))
-            with engine.database.session() as session:
-                repo.defer_leased(session, keys, owner, until=datetime.now(UTC) + RETRY_DUE)
+            if not engine.interrupted:  # interrupted flights stay due for the next run
+                with engine.database.session() as session:
+                    repo.defer_leased(session, keys, owner,
+                                      until=datetime.now(UTC) + RETRY_DUE)
         finally:
             with engine.database.session() as session:
                 repo.release_leases(session, keys, owner)
-    engine.runbook.finish(results, requested=len(results))
-    _sources.relearn_after(engine.database, engine.policy, results)
-    return BatchResult.of(engine.run_id, results, started)
+    engine.runbook.finish(results, requested=len(results), outcome=engine.outcome_override)
+    if not engine.interrupted:
+        _sources.relearn_after(engine.database, engine.policy, results)
+    return BatchResult.of(engine.run_id, results, started, interrupted=engine.interrupted)
 
 
 def due_preview(engine: Engine, *, limit: int) -> list[FlightQuery]:

@@ -24,7 +24,7 @@ from flightsync.engine import _due, _ops, _sources
 from flightsync.engine._choose import providers_for
 from flightsync.engine._fetch import Fetcher, FetchOutcome, drain
 from flightsync.engine._merge import Merged, merge, operating_carrier
-from flightsync.engine._results import BatchResult, failed_result, sync_status_of
+from flightsync.engine._results import BatchResult, failed_result, failure_of, sync_status_of
 from flightsync.engine._runbook import RunBook
 from flightsync.engine._screen import screen
 from flightsync.engine._stored import keep_observations, keep_settled, stored_observations_of
@@ -32,6 +32,7 @@ from flightsync.errors import (
     ConcurrentUpdateError,
     FlightsyncError,
     InputError,
+    Interrupted,
     NoProviderError,
 )
 from flightsync.models import (
@@ -59,6 +60,8 @@ WRITE_GROUP = 64  # flights per transaction in a batch: fewer commits, each flig
 # ~40 flights a second, one or two at a time: writing each at once cost a transaction (and the
 # GIL the fetch threads need) per flight (benchmarks/RESULTS.md).
 WRITE_WAIT_SECONDS = 0.5
+# How often the calling thread looks up from waiting for answers to see an interrupt.
+INTERRUPT_POLL_SECONDS = 0.1
 
 
 @dataclass(slots=True)
@@ -104,6 +107,21 @@ class Engine:
         """Stop the fetch pool; the providers and database belong to ``open_engine``."""
         self._fetcher.close()
 
+    def interrupt(self) -> None:
+        """Stop the run in progress (SIGINT, SIGTERM): nothing more is scheduled, waits end,
+        what has finished is written and the rest reported ``interrupted``; the run's row is
+        closed as ``interrupted``. Safe to call from a signal handler."""
+        self._fetcher.cancel()
+
+    @property
+    def interrupted(self) -> bool:
+        return self._fetcher.cancelled
+
+    @property
+    def outcome_override(self) -> str | None:
+        """The run's outcome when it is not decided by its results (``interrupted``)."""
+        return "interrupted" if self.interrupted else None
+
     # -- operator views and controls (flightsync.engine._ops) ------------------------------
     def explain(self, query: FlightQuery) -> dict[str, Any]:
         return _ops.explain(self, query)
@@ -124,8 +142,8 @@ class Engine:
             return _sources.recompute(self.database, self.policy)
         return _sources.report(self.database)
 
-    def providers(self) -> list[dict[str, Any]]:
-        return _ops.providers(self)
+    def providers(self, *, check: bool = False) -> list[dict[str, Any]]:
+        return _ops.providers(self, check=check)
 
     # -- pushed events (flightsync.engine._webhook, _spool) ---------------------------------
     def ingest_webhook(self, body: bytes, headers: dict[str, str], *, insecure: bool = False,
@@ -178,7 +196,7 @@ class Engine:
         self.runbook.start(1)
         results = self._run([query], force=force, sources=sources, notify=notify)
         result = results[0]
-        self.runbook.finish(results)
+        self.runbook.finish(results, outcome=self.outcome_override)
         return result
 
     def batch(self, queries: Iterable[FlightQuery], *, force: bool = False,
@@ -189,9 +207,10 @@ class Engine:
         self.runbook.start(len(unique))
         results = self._run(unique, force=force, sources=None, notify=notify,
                             progress=progress)
-        self.runbook.finish(results)
-        _sources.relearn_after(self.database, self.policy, results)
-        return BatchResult.of(self.run_id, results, started)
+        self.runbook.finish(results, outcome=self.outcome_override)
+        if not self.interrupted:  # an interrupted run ends now; the next one relearns
+            _sources.relearn_after(self.database, self.policy, results)
+        return BatchResult.of(self.run_id, results, started, interrupted=self.interrupted)
 
     def batch_due(self, *, limit: int, notify: bool = True,
                   progress: Callable[[int], None] | None = None) -> BatchResult:
@@ -247,17 +266,15 @@ class Engine:
         completed: SimpleQueue[Future[FetchOutcome]] = SimpleQueue()
         futures, ready = self._submit(plans, completed)
         deadline: float | None = None  # when the oldest ready flight must be written
-        while futures or ready:
+        while (futures or ready) and not self.interrupted:
             if futures and len(ready) < WRITE_GROUP:
                 if ready and deadline is None:
                     deadline = time.monotonic() + WRITE_WAIT_SECONDS
                 timeout = None if deadline is None else deadline - time.monotonic()
                 if timeout is None or timeout > 0:
-                    for future in drain(completed, timeout=timeout):
-                        plan = futures.pop(future)
-                        self._absorb(plan, future.result())
-                        if plan.pending == 0:
-                            ready.append(plan)
+                    wait = INTERRUPT_POLL_SECONDS if timeout is None else min(
+                        timeout, INTERRUPT_POLL_SECONDS)
+                    self._take(drain(completed, timeout=wait), futures, ready)
                     continue
             deadline = None
             group, ready = ready[:WRITE_GROUP], ready[WRITE_GROUP:]
@@ -265,7 +282,43 @@ class Engine:
                 done[result.query] = result
             if progress is not None and group:
                 progress(len(group))
+        if self.interrupted:
+            self._take(drain(completed, timeout=0), futures, ready)  # those in meanwhile
+            self._write_finished(ready, futures.values(), done, notify=notify)
         return [done[q] for q in queries]
+
+    def _take(self, finished: Iterable[Future[FetchOutcome]],
+              futures: dict[Future[FetchOutcome], _Plan], ready: list[_Plan]) -> None:
+        """Absorb finished calls into their plans; a plan whose every call is in is ready.
+        A call an interrupt dropped leaves its plan unfinished."""
+        for future in finished:
+            if future.cancelled() or future not in futures:
+                continue
+            plan = futures.pop(future)
+            self._absorb(plan, future.result())
+            if plan.pending == 0:
+                ready.append(plan)
+
+    def _write_finished(self, ready: list[_Plan], unfinished: Iterable[_Plan],
+                        done: dict[FlightQuery, SyncResult], *, notify: bool) -> None:
+        """After an interrupt: write every answer that arrived. A flight some provider had
+        answered is written as a partial sync (the others' outcome ``interrupted``); one no
+        provider had answered yet is reported ``interrupted`` and nothing of it is written."""
+        answered = list(ready)
+        for plan in {id(plan): plan for plan in unfinished}.values():  # one per flight
+            for name in plan.providers:
+                if name not in plan.outcomes:
+                    plan.outcomes[name] = SourceOutcome(name=name, ok=False, ms=0,
+                                                        error=Interrupted.code)
+            plan.pending = 0
+            if plan.observations:
+                answered.append(plan)
+            else:
+                done[plan.query] = failed_result(plan.query, self._outcomes(plan), Interrupted(
+                    f"interrupted before any provider answered {plan.query.designator}"))
+        for start in range(0, len(answered), WRITE_GROUP):
+            for result in self._write(answered[start:start + WRITE_GROUP], notify=notify):
+                done[result.query] = result
 
     def _submit(self, plans: Sequence[_Plan], completed: SimpleQueue[Future[FetchOutcome]],
                 ) -> tuple[dict[Future[FetchOutcome], _Plan], list[_Plan]]:
@@ -356,12 +409,7 @@ class Engine:
         outcomes = self._outcomes(plan)
         query = plan.query
         if merged is None:
-            errors = [plan.outcomes[n].error for n in plan.providers if plan.outcomes.get(n)]
-            code = "flight_not_found" if errors and all(
-                e == "flight_not_found" for e in errors) else "all_providers_failed"
-            message = ("no provider knows this flight" if code == "flight_not_found"
-                       else "no provider answered: " + ", ".join(
-                           f"{o.name}: {o.error}" for o in outcomes))
+            code, message = failure_of(outcomes)
             if stored:
                 repo.record_failure(writer.session, repo.key_of(query), error=message, now=now,
                                     next_due=now + _due.RETRY_DUE)

@@ -19,11 +19,12 @@ import structlog
 
 from flightsync import config
 from flightsync.engine import _pending
+from flightsync.engine._cachekey import observation_cache
 from flightsync.engine._choose import providers_for
 from flightsync.errors import FlightsyncError
 from flightsync.models import FlightQuery, SyncResult, SyncStatus
 from flightsync.providers import build_providers
-from flightsync.resilience import ObservationCache, StateStore
+from flightsync.resilience import StateStore
 
 log = structlog.get_logger(__name__)
 
@@ -49,10 +50,11 @@ def sync_from_cache(settings: config.Settings, query: FlightQuery, *,
             names = providers_for(providers, query, sources)
         except FlightsyncError:
             return None
-    if not names:
-        return None
-    with StateStore(state_path) as state:
-        cache = ObservationCache(state, settings.cache)
+        if not names:
+            return None
+        state = StateStore(state_path)
+        cache = observation_cache(state, settings, providers)
+    with state:
         result = cache.get_result(query, names)
         if result is None:
             return None

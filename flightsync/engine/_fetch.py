@@ -2,6 +2,11 @@
 
 Every (flight, provider) call is one task on a bounded thread pool shared by a whole run, so a
 batch keeps ``max_workers`` requests in flight no matter how its flights split across providers.
+
+``cancel()`` (SIGINT, SIGTERM) stops the run from scheduling more: calls not started return
+at once, a call between attempts starts no retry, and nobody waits for the calls still on the
+wire (``close`` drops the queue without waiting; the process exits without joining their
+threads, cli/_startup.py).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from flightsync.engine._watchdog import Watchdog
 from flightsync.errors import (
     FlightNotFound,
     FlightsyncError,
+    Interrupted,
     ProviderBadResponse,
     ProviderError,
     ProviderTimeout,
@@ -78,6 +84,17 @@ class Fetcher:
         self._watchdog: Watchdog[_Call] = Watchdog(self._abandon)
         self._settle_lock = threading.Lock()
         self._abandoned = 0
+        self._cancelled = threading.Event()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def cancel(self) -> None:
+        """Start nothing more: a queued call returns at once when a worker takes it, a
+        running one makes no new attempt. Only sets an event, so a signal handler may call it
+        (shutting the pool down there could deadlock on a lock ``submit`` holds)."""
+        self._cancelled.set()
 
     def submit(self, query: FlightQuery, provider: str) -> Future[FetchOutcome]:
         self._providers.warn_missing_credentials()
@@ -126,8 +143,10 @@ class Fetcher:
         from flightsync.errors import CircuitOpenError  # noqa: PLC0415 - keeps the hot path flat
 
         query, provider, started = call.query, call.provider, call.started
-        if not self._breakers.before_call(provider):
-            error = CircuitOpenError(f"{provider}: circuit open, skipped", provider=provider)
+        if self._cancelled.is_set() or not self._breakers.before_call(provider):
+            error: FlightsyncError = (
+                _interrupted(provider) if self._cancelled.is_set()
+                else CircuitOpenError(f"{provider}: circuit open, skipped", provider=provider))
             return FetchOutcome(provider, query, None, error, 0, skipped=True), None
         adapter = self._providers.adapters[provider]
         limiter = self._limiters.get(provider)
@@ -142,6 +161,8 @@ class Fetcher:
             if limiter is not None and retried:
                 limiter.acquire()
             retried = True
+            if self._cancelled.is_set():  # not retryable: the retries end here
+                raise _interrupted(provider)
             try:
                 return adapter.fetch(query)
             except RecursionError as exc:
@@ -162,7 +183,12 @@ class Fetcher:
         except FlightNotFound as exc:
             # An answer, not a failure (DESIGN 7).
             return FetchOutcome(provider, query, None, exc, _ms(started)), True
-        except ProviderError as exc:
+        except (Interrupted, ProviderError) as exc:
+            if isinstance(exc, Interrupted) or self._cancelled.is_set():
+                # Stopped by an interrupt, or cut off by it closing the clients: that says
+                # nothing about the provider, so its breaker does not hear of it.
+                return (FetchOutcome(provider, query, None, _interrupted(provider),
+                                     _ms(started)), None)
             log.warning("provider.fetch.failed", provider=provider, flight=query.key,
                         error=exc.code, status=exc.status)
             # A refusal is an answer too: the provider is up.
@@ -176,9 +202,14 @@ class Fetcher:
 
     def close(self) -> None:
         self._watchdog.close()
-        # A worker given up on is still blocked somewhere: waiting for it would be the very
-        # stall the watchdog prevented. The others have finished by now.
-        self._pool.shutdown(wait=self._abandoned == 0)
+        # A worker given up on, or still on the wire after cancel(), is blocked somewhere:
+        # waiting for it would be the very stall the watchdog and the interrupt prevent. The
+        # others have finished by now.
+        self._pool.shutdown(wait=self._abandoned == 0 and not self._cancelled.is_set())
+
+
+def _interrupted(provider: str) -> Interrupted:
+    return Interrupted(f"{provider}: not asked: the run was interrupted", provider=provider)
 
 
 def _ms(started: float) -> int:

@@ -183,8 +183,17 @@ def status(engine: Engine) -> dict[str, Any]:
     }
 
 
-def providers(engine: Engine) -> list[dict[str, Any]]:
-    return [info.to_json() for info in engine.provider_set.info()]
+def providers(engine: Engine, *, check: bool = False) -> list[dict[str, Any]]:
+    """Each provider's row; with ``check``, a ``check`` object per configured provider from
+    one authenticated call (``None`` for the others)."""
+    rows = [info.to_json() for info in engine.provider_set.info()]
+    if check:
+        from flightsync.engine._check import check_providers  # noqa: PLC0415
+
+        checked = check_providers(engine.provider_set)
+        for row in rows:
+            row["check"] = checked.get(row["name"])
+    return rows
 
 
 def tracked_window() -> timedelta:

@@ -43,8 +43,10 @@ class RunBook:
                            host=socket.gethostname(), now=datetime.now(UTC),
                            requested=requested)
 
-    def finish(self, latest: Sequence[SyncResult], requested: int | None = None) -> None:
-        """Add ``latest`` to the totals and write them (and the cache counters) out."""
+    def finish(self, latest: Sequence[SyncResult], requested: int | None = None, *,
+               outcome: str | None = None) -> None:
+        """Add ``latest`` to the totals and write them (and the cache counters) out;
+        ``outcome`` (``interrupted``) replaces the one the results decide."""
         tally = self._tally
         for r in latest:
             tally["results"] += 1
@@ -63,7 +65,8 @@ class RunBook:
             "cache_misses": self.misses,
             "requested": total if requested is None else requested,
         }
-        outcome = "ok" if failed == 0 else ("failed" if failed == total else "partial")
+        if outcome is None:
+            outcome = "ok" if failed == 0 else ("failed" if failed == total else "partial")
         self._cache.record(self.hits - self._recorded[0], self.misses - self._recorded[1])
         self._recorded = (self.hits, self.misses)
         repo.finish_run_alone(self._database.engine, run_id=self.run_id,

@@ -8,10 +8,11 @@ from contextlib import ExitStack, contextmanager
 
 from flightsync import config
 from flightsync.engine import _pending
+from flightsync.engine._cachekey import observation_cache
 from flightsync.engine._engine import Engine
 from flightsync.policy import load_policy
 from flightsync.providers import build_providers
-from flightsync.resilience import Breakers, ObservationCache, RateLimiters, StateStore
+from flightsync.resilience import Breakers, RateLimiters, StateStore
 from flightsync.store import Database
 
 
@@ -49,7 +50,7 @@ def open_engine(settings: config.Settings, *, run_kind: str = "sync",
         engine = Engine(
             settings=settings, database=database, state=state, providers=providers,
             policy=policy, breakers=Breakers(state, settings.breaker),
-            cache=ObservationCache(state, settings.cache),
+            cache=observation_cache(state, settings, providers),
             limiters=RateLimiters(settings.providers), run_id=run_id or new_run_id(),
             run_kind=run_kind, notifier=notifier,
         )

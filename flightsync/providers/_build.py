@@ -195,6 +195,11 @@ class ProviderSet:
         cls = self._classes.get(name)
         return bool(getattr(cls, "serves_operational_suffix", True))
 
+    def credential_env(self, name: str) -> tuple[str, ...]:
+        """The environment variables holding ``name``'s credentials (empty when unknown)."""
+        cls = self._classes.get(name)
+        return tuple(getattr(cls, "credential_env", ())) if cls is not None else ()
+
     def base_url(self, name: str) -> str:
         configured = self._settings.get(name)
         if configured is not None and configured.base_url:
@@ -226,8 +231,9 @@ class ProviderSet:
         try:
             out: dict[str, dict[str, Any]] = {}
             for name in oauth:
-                key = token_key(name, self.base_url(name),
-                                self._settings[name].credentials.get("client_id", ""))
+                credentials = self._settings[name].credentials
+                key = token_key(name, self.base_url(name), credentials.get("client_id", ""),
+                                credentials.get("client_secret", ""))
                 valid, expires_at = cached_status(cache, key, time.time())
                 out[name] = {"valid": valid, "expires_at": expires_at}
             return out

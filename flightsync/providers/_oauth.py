@@ -60,9 +60,11 @@ def restrict_files(directory: Path) -> None:
             path.chmod(0o600)
 
 
-def token_key(provider: str, base_url: str, client_id: str) -> str:
-    """The cache key of a token: provider, base URL and a hash of the client id."""
-    account = hashlib.sha256(client_id.encode()).hexdigest()[:16]
+def token_key(provider: str, base_url: str, client_id: str, client_secret: str) -> str:
+    """The cache key of a token: provider, base URL and a hash of the credentials. The secret
+    is part of it so that a changed secret never reuses a token fetched with the old one: a
+    wrong new secret must fail at once, not after the old token expires."""
+    account = hashlib.sha256(f"{client_id}\0{client_secret}".encode()).hexdigest()[:16]
     return f"oauth:{provider}:{base_url.rstrip('/')}:{account}"
 
 
@@ -80,7 +82,7 @@ class OAuthTokenSource:
     """base.TokenSource for a client-credentials token endpoint.
 
     The cached entry is ``{"access_token", "expires_at"}`` (epoch seconds) under a key made of
-    the provider, the base URL and a hash of the client id; it is reused until
+    the provider, the base URL and a hash of the credentials; it is reused until
     ``REFRESH_MARGIN_SECONDS`` before expiry.
     """
 
@@ -97,7 +99,8 @@ class OAuthTokenSource:
         self._cache = open_private_cache(self._directory)
         # ``base_url`` as configured: build_providers reads token status by the same key
         # without building a client.
-        self._key = token_key(provider, base_url or str(client.base_url), client_id)
+        self._key = token_key(provider, base_url or str(client.base_url), client_id,
+                              client_secret)
 
     def __repr__(self) -> str:
         return f"OAuthTokenSource(provider={self._provider!r}, path={self._token_path!r})"

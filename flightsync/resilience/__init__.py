@@ -34,7 +34,7 @@ if TYPE_CHECKING:
         on_failure,
         on_success,
     )
-    from flightsync.resilience.cache import ObservationCache
+    from flightsync.resilience.cache import ObservationCache, cache_namespace
     from flightsync.resilience.ratelimit import RateLimiter, RateLimiters
     from flightsync.resilience.retry import PlannedWait, backoff_seconds
 
@@ -43,7 +43,8 @@ _HOMES: dict[str, str] = {
     "Tier": "_tiers", "TimedLeg": "_tiers", "tier": "_tiers",
     "BreakerState": "breaker", "BreakerStatus": "breaker", "decide": "breaker",
     "next_probe_at": "breaker", "on_failure": "breaker", "on_success": "breaker",
-    "ObservationCache": "cache", "RateLimiter": "ratelimit", "RateLimiters": "ratelimit",
+    "ObservationCache": "cache", "cache_namespace": "cache",
+    "RateLimiter": "ratelimit", "RateLimiters": "ratelimit",
     "PlannedWait": "retry", "backoff_seconds": "retry",
 }
 
@@ -60,6 +61,7 @@ __all__ = [
     "Tier",
     "TimedLeg",
     "backoff_seconds",
+    "cache_namespace",
     "call_with_retry",
     "decide",
     "next_probe_at",

@@ -9,14 +9,23 @@ incremented atomically, so every process adds to the same totals.
 Beside the observations, a sync's whole outcome may be cached under ``*result*|<query.key>``
 (same tag): a repeated sync is then one lookup, touching neither the providers nor the
 database. It expires with the first observation it was built from.
+
+Every key starts with a namespace (:func:`cache_namespace`): a digest of the database the
+entries were written for and of every provider's base URL. An answer cached against one base
+URL (the sandbox's, say) is never served for another, and a cache filled for one database
+never answers for another one sharing the state directory, where nothing was written
+(README, "Configuration"). Tags stay ``query.key``, so dropping a flight drops it in every
+namespace.
 """
 
 from __future__ import annotations
 
+import hashlib
 import pickle
+import re
 import sqlite3
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -41,7 +50,7 @@ log = structlog.get_logger(__name__)
 
 _HITS = "cache.hits"
 # Not a provider name (those are identifiers), so a result never collides with an observation.
-_RESULT_PREFIX = "*result*|"
+_RESULT = "*result*"
 _MISSES = "cache.misses"
 # Kept past our expiry so that a clock slightly behind diskcache's still finds the entry.
 _CLEANUP_GRACE_SECONDS = 60.0
@@ -50,8 +59,17 @@ _UNREADABLE = (pickle.UnpicklingError, AttributeError, ImportError, EOFError, Ty
                ValueError)
 
 
-def _key(provider: str, query: FlightQuery) -> str:
-    return f"{provider}|{query.key}"
+# The password of a database URL: changing it does not make another database.
+_URL_PASSWORD = re.compile(r"^([a-zA-Z0-9+.-]+://[^:/@?#]*):[^@/?#]*@")
+
+
+def cache_namespace(database_url: str, base_urls: Mapping[str, str]) -> str:
+    """The key prefix of the entries written for this database and these providers' base
+    URLs (password left out): a short digest, the same in every process and release."""
+    database = _URL_PASSWORD.sub(r"\1@", database_url)
+    parts = [f"database={database}"]
+    parts.extend(f"{name}={url.rstrip('/')}" for name, url in sorted(base_urls.items()))
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
 def _encode(observation: Observation, expires_at: float) -> tuple[int, float, Packed]:
@@ -76,10 +94,15 @@ class ObservationCache:
     made of them through :meth:`record`."""
 
     def __init__(self, store: StateStore, settings: CacheSettings,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *, namespace: str = "") -> None:
         self._store = store
         self._settings = settings
         self._clock = clock
+        # ``namespace|provider|flight`` and ``namespace|*result*|flight`` (module docstring).
+        self._prefix = f"{namespace}|" if namespace else ""
+
+    def _key(self, provider: str, query: FlightQuery) -> str:
+        return f"{self._prefix}{provider}|{query.key}"
 
     @property
     def _cache(self) -> diskcache.Cache:
@@ -97,7 +120,7 @@ class ObservationCache:
         suffix = f"|{query.key}"
         for provider in providers:
             try:
-                entry = cache.get(provider + suffix)
+                entry = cache.get(self._prefix + provider + suffix)
             except _UNREADABLE:
                 continue
             except (OSError, sqlite3.Error, diskcache.Timeout) as exc:
@@ -116,7 +139,8 @@ class ObservationCache:
             return
         try:
             with store_errors("cache"):
-                self._cache.set(_key(provider, query), _encode(observation, self._clock() + ttl),
+                self._cache.set(self._key(provider, query),
+                                _encode(observation, self._clock() + ttl),
                                 expire=ttl + _CLEANUP_GRACE_SECONDS, tag=query.key, retry=True)
         except StoreError as exc:
             log.warning("cache.put.failed", provider=provider, error=exc.message)
@@ -125,7 +149,7 @@ class ObservationCache:
         """The whole cached outcome of syncing ``query`` from exactly these ``providers``, ready
         to return (``from_cache`` set), or None. One lookup: the fastest path of a sync."""
         try:
-            entry = self._cache.get(_RESULT_PREFIX + query.key)
+            entry = self._cache.get(self._key(_RESULT, query))
         except (*_UNREADABLE, OSError, sqlite3.Error, diskcache.Timeout):
             return None
         if entry is None:
@@ -151,7 +175,7 @@ class ObservationCache:
             if name in fresh:
                 continue
             try:
-                entry = self._cache.get(f"{name}|{query.key}")
+                entry = self._cache.get(self._key(name, query))
                 expires_at = min(expires_at, float(entry[1])) if entry is not None else expires_at
             except (*_UNREADABLE, IndexError, OSError, sqlite3.Error, diskcache.Timeout):
                 return
@@ -161,7 +185,7 @@ class ObservationCache:
             replace(s, from_cache=True, ms=0) for s in result.sources))
         try:
             with store_errors("cache"):
-                self._cache.set(_RESULT_PREFIX + query.key,
+                self._cache.set(self._key(_RESULT, query),
                                 (LAYOUT, expires_at, names, pack_result(cached)),
                                 expire=ttl + _CLEANUP_GRACE_SECONDS, tag=query.key, retry=True)
         except StoreError as exc:
@@ -197,7 +221,7 @@ class ObservationCache:
         """Forget the whole cached outcome of ``query`` (its providers' entries stay)."""
         try:
             with store_errors("cache"):
-                self._cache.delete(_RESULT_PREFIX + query.key, retry=True)
+                self._cache.delete(self._key(_RESULT, query), retry=True)
         except StoreError as exc:
             log.warning("cache.drop.failed", flight=query.key, error=exc.message)
 

@@ -34,7 +34,23 @@ def parse_url(url: str) -> URL:
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         raise ConfigError(f"unsupported database {display(parsed)}: use sqlite:/// or "
                           "postgresql+psycopg://")
+    if parsed.get_backend_name() == "postgresql":
+        require_postgres_driver()
     return parsed
+
+
+POSTGRES_INSTALL = "pip install 'flightsync[postgres]'"
+
+
+def require_postgres_driver() -> None:
+    """ConfigError (exit 2) naming the install command when psycopg is missing: it is the
+    ``[postgres]`` extra, not a default dependency (README, "Run it in production"), and
+    SQLAlchemy would otherwise fail deep inside its dialect with a long traceback."""
+    try:
+        import psycopg  # noqa: F401, PLC0415 - the check is the import
+    except ImportError:
+        raise ConfigError("PostgreSQL needs the psycopg driver, which is not installed: "
+                          f"{POSTGRES_INSTALL}") from None
 
 
 def display(url: URL | str) -> str:

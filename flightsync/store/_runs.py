@@ -70,6 +70,16 @@ def runs_since(session: Session, since: datetime, kinds: Sequence[str]) -> list[
     return [dict(row._mapping) for row in rows]
 
 
+def abandoned_runs(session: Session, *, started_before: datetime) -> list[dict[str, Any]]:
+    """Runs still ``running`` that started before ``started_before``, newest first: their
+    process died without closing them (SIGKILL, a crash, a lost host)."""
+    rows = session.execute(select(_RUN.c.run_id, _RUN.c.kind, _RUN.c.host, _RUN.c.started_at)
+                           .where(_RUN.c.outcome == "running", _RUN.c.finished_at.is_(None),
+                                  _RUN.c.started_at < started_before)
+                           .order_by(_RUN.c.started_at.desc())).all()
+    return [dict(row._mapping) for row in rows]
+
+
 def counts(session: Session, *, now: datetime) -> dict[str, int]:
     flights = session.execute(select(func.count()).select_from(_F)).scalar_one()
     stale = session.execute(select(func.count()).select_from(_F).where(
@@ -91,10 +101,12 @@ def unsynced_departing(session: Session, *, now: datetime, within: timedelta,
 
 def last_batch_run(session: Session, kinds: Sequence[str]) -> dict[str, Any] | None:
     """The latest finished run of ``kinds`` that attempted at least one flight (an empty
-    ``--due`` run says nothing about the success rate)."""
+    ``--due`` run says nothing about the success rate, and neither does one an operator
+    interrupted: its unfinished flights count as failed)."""
     attempted = _RUN.c.synced + _RUN.c.from_cache + _RUN.c.failed
     row = session.execute(select(_RUN).where(
         _RUN.c.kind.in_(list(kinds)), _RUN.c.finished_at.is_not(None), attempted > 0,
+        _RUN.c.outcome != "interrupted",
     ).order_by(_RUN.c.started_at.desc(), _RUN.c.id.desc()).limit(1)).first()
     return None if row is None else dict(row._mapping)
 
@@ -124,5 +136,6 @@ def run_totals(session: Session) -> dict[str, Any]:
             "cache_misses": misses, "last_success": last_success, "durations": durations}
 
 
-__all__ = ["SUCCESS_OUTCOMES", "counts", "finish_run", "finish_run_alone", "last_batch_run",
-           "last_run", "run_totals", "runs_since", "start_run", "unsynced_departing"]
+__all__ = ["SUCCESS_OUTCOMES", "abandoned_runs", "counts", "finish_run", "finish_run_alone",
+           "last_batch_run", "last_run", "run_totals", "runs_since", "start_run",
+           "unsynced_departing"]

@@ -43,6 +43,7 @@ from flightsync.store._operator import (
 )
 from flightsync.store._runs import (
     SUCCESS_OUTCOMES,
+    abandoned_runs,
     counts,
     finish_run,
     finish_run_alone,
@@ -80,6 +81,7 @@ _CONFLICT = Conflict.__table__  # type: ignore[attr-defined]
 __all__ = [
     "REJECTED_KEY",
     "SUCCESS_OUTCOMES", "FlightKey", "GroupWriter", "LegWrite", "StoredLeg", "WriteOutcome",
+    "abandoned_runs",
     "apply_resolution", "claim_due", "content_hash", "counts", "defer_leased", "due_flights",
     "encode", "finish_run", "finish_run_alone", "get_conflict", "key_of", "last_batch_run",
     "last_run", "last_scores_at", "latest_changes", "latest_observation_values",
