@@ -16,7 +16,8 @@ from pytest_httpx import HTTPXMock
 
 from flightsync.config import load_settings
 from flightsync.engine._check import check_one
-from flightsync.providers import build_providers
+from flightsync.providers import build_providers, registry
+from tests._e2e import SECRET_VAR
 from tests._sandbox_cli import SandboxCli, batch_csv, sandbox_cli
 
 DAY = "2026-02-25"
@@ -80,8 +81,10 @@ def test_refused_credentials_exit_2_and_leave_the_breaker_closed(cli: SandboxCli
     assert first.exit_code == 2, first.stderr
     assert first.data["error"]["code"] == "provider_auth"
     assert "lufthansa" in first.error_lines()[0]
+    # Every provider covering LH refuses: each built-in's secret variable is wrong.
+    every_secret = {SECRET_VAR[name]: BAD for name in registry.BUILTINS}
     batch = cli.run("batch", "-", stdin=batch_csv([("LH400", DAY), ("LH401", DAY)]),
-                    env={**env, "AMADEUS_CLIENT_SECRET": BAD, "FLIGHTAWARE_API_KEY": BAD})
+                    env={**env, **every_secret})
     assert batch.exit_code == 2, batch.stderr
     assert {f["error"]["code"] for f in batch.data["failed"]} == {"provider_auth"}
     status = cli.run("status")

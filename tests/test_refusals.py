@@ -260,8 +260,9 @@ def test_a_sync_runs_through_damaged_state(db: Path, state_dir: Path,
                                            tmp_path: Path) -> None:
     """`sync --sandbox` with damaged breakers and counters syncs the flight (exit 0) from
     every provider; the damaged miss counter starts again from this sync's misses, and a
-    later `status` reads it without a warning."""
-    _damage(state_dir)
+    later `status` reads it without a warning. (`--sandbox` runs keep their state in the
+    state directory's `sandbox/` folder: that is the state damaged here.)"""
+    _damage(state_dir / "sandbox")
     synced = invoke(["--sandbox", "sync", "LH400", "--date", "2026-03-01", "--no-notify"])
     synced.assert_clean()
     assert synced.exit_code == 0, synced.stderr
@@ -269,7 +270,7 @@ def test_a_sync_runs_through_damaged_state(db: Path, state_dir: Path,
     assert {s["name"] for s in synced.json["sources"] if s["ok"]} >= {
         "lufthansa", "amadeus", "flightaware"}
     assert synced.events("state.unreadable")
-    status = invoke(["status"])
+    status = invoke(["--sandbox", "status"])
     assert status.exit_code == 0
     assert not [e for e in status.events("state.unreadable") if e["part"] == "counters"]
     assert status.json["cache"]["misses"] == len(synced.json["sources"])

@@ -140,13 +140,14 @@ def test_quota_fault_is_final_and_named(cli: SandboxCli) -> None:
 
 
 def test_a_wrong_key_is_auth_and_never_printed(tmp_path: Path) -> None:
-    """A key the sandbox does not know is 401 invalid_access_key (provider_auth); at debug
-    level neither stdout nor stderr holds the key, though it was in every request URL."""
+    """A key the sandbox does not know is 401 invalid_access_key (provider_auth, exit 2 as
+    refused credentials are); at debug level neither stdout nor stderr holds the key, though
+    it was in every request URL."""
     secret = "avs-secret-5e0c2b91"
     with sandbox_cli(tmp_path / "state", SandboxConfig(now=NOW),
                      extra_env={"AVIATIONSTACK_ACCESS_KEY": secret}) as running:
         result = running.run("-vv", "sync", "LH400", "--date", DAY, "--source", AVS)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.data["sources"][0]["error"] == "provider_auth"
     assert secret not in result.stdout + result.stderr
 
