@@ -10,9 +10,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.fusion._folds import FOLD_RULES, learn, leave_days_out, score_held_out
+from benchmarks.fusion._folds import (
+    FOLD_RULES,
+    learn,
+    leave_days_out,
+    observed_of,
+    rule_policy,
+    score_held_out,
+)
 from benchmarks.fusion._load import ATTRIBUTES, Day, days_in, load_day
 from benchmarks.fusion._run import WITHIN_MINUTES, Score
+from flightsync.policy import resolve_leg
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "flight-truth"
 SOURCE_SETS = (("all_sources", False), ("without_aa_ua_co", True))
@@ -89,14 +97,11 @@ def _mean(values: Sequence[float]) -> float:
 
 def _resolve_seconds(days: Sequence[Day], tolerance_minutes: float) -> dict[str, Any]:
     """CPU time to resolve every flight of the biggest day with stored trust (all sources)."""
-    from benchmarks.fusion._folds import Learned, _policy, observed_of  # noqa: PLC0415
-    from flightsync.policy import resolve_leg  # noqa: PLC0415
-
     day = max(days, key=lambda d: d.rows)
-    learned: Learned = learn([day], without_truth_sources=False,
+    learned = learn([day], without_truth_sources=False,
                              tolerance_minutes=tolerance_minutes)
     observed = observed_of(day, without_truth_sources=False)
-    policy = _policy("accuracy", tuple(sorted({s for v in observed.values() for s in v})),
+    policy = rule_policy("accuracy", tuple(sorted({s for v in observed.values() for s in v})),
                      tolerance_minutes)
     started = time.process_time()
     for by_source in observed.values():

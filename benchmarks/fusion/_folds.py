@@ -17,7 +17,7 @@ checked past days by hand would set: the best fixed order the learning days can 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -99,35 +99,33 @@ def gold_order(days: Sequence[Day], sources: Iterable[str],
                                                 s)))
 
 
-def _policy(rule: str, order: tuple[str, ...], tolerance_minutes: float) -> Policy:
+def rule_policy(rule: str, order: tuple[str, ...], tolerance_minutes: float) -> Policy:
+    """A policy that gives every attribute ``rule``, sources ranked in ``order``."""
     return Policy(mode="automatic", priority=order, operating_carrier_first=False,
                   time_tolerance_minutes=tolerance_minutes,
                   fields=dict.fromkeys(ATTRIBUTES, rule), escalate=frozenset())
 
 
 def score_held_out(day: Day, learned: Learned, learning: Sequence[Day], score: Score, *,
-                   without_truth_sources: bool, tolerance_minutes: float,
-                   rules: Mapping[str, str] | None = None) -> None:
+                   without_truth_sources: bool, tolerance_minutes: float) -> None:
     """Resolve every gold-standard flight of ``day`` with the learned figures and the fixed
-    rules; add to ``score`` under the names of ``FOLD_RULES`` (or ``rules``: name -> rule
-    ``accuracy`` resolved with these figures, for diagnostics)."""
+    rules; add to ``score`` under the names of ``FOLD_RULES``."""
     observed = observed_of(day, without_truth_sources=without_truth_sources)
     sources = {s for by_source in observed.values() for s in by_source}
+    fixed = priority_order(day, sources)
     policies = {
-        "majority": _policy("majority", priority_order(day, sources), tolerance_minutes),
-        "priority": _policy("priority", priority_order(day, sources), tolerance_minutes),
-        "priority/learned-order": _policy("priority", learned_order(learned.trust, sources),
-                                          tolerance_minutes),
-        "priority/gold-order": _policy("priority", gold_order(learning, sources),
-                                       tolerance_minutes),
-        "accuracy": _policy("accuracy", priority_order(day, sources), tolerance_minutes),
+        "majority": rule_policy("majority", fixed, tolerance_minutes),
+        "priority": rule_policy("priority", fixed, tolerance_minutes),
+        "priority/learned-order": rule_policy(
+            "priority", learned_order(learned.trust, sources), tolerance_minutes),
+        "priority/gold-order": rule_policy(
+            "priority", gold_order(learning, sources), tolerance_minutes),
+        "accuracy": rule_policy("accuracy", fixed, tolerance_minutes),
     }
-    for name, rule in (rules or {}).items():
-        policies[name] = _policy(rule, priority_order(day, sources), tolerance_minutes)
-    # The best a fixed order can do with the learning days' gold standard: one per attribute
-    # (a policy file has one priority list, so this is a bound, not a configuration).
-    per_field = {attribute: _policy("priority", gold_order(learning, sources, (attribute,)),
-                                    tolerance_minutes) for attribute in ATTRIBUTES}
+    # An order per attribute from the learning days' gold standard: a reference for what
+    # fixed orders can do (a policy file has one priority list, so not a configuration).
+    per_field = {attribute: rule_policy("priority", gold_order(learning, sources, (attribute,)),
+                                        tolerance_minutes) for attribute in ATTRIBUTES}
     for flight, gold in day.truth.items():
         by_source = observed.get(flight, {})
         if not by_source:
