@@ -185,7 +185,8 @@ def _weakest_field(items: Items, pair: Ints, ratio: Floats) -> Floats:
     field's "mistakes" by the thousand, and summed over the fields that one field would make
     them copiers: their votes would merge, and the camp they lose to would look like the
     copiers instead. So a pair counts as dependent only as far as its least dependent field
-    (of those compared on at least MIN_FIELD_ITEMS items) says so.
+    (of those compared on at least MIN_FIELD_ITEMS items) says so; a pair with no such field
+    is judged on the sum over its fields, as before (infinity here).
     """
     size = len(items.sources) ** 2
     enough = items.compared >= MIN_FIELD_ITEMS
