@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.fusion.__main__ import evaluate
+from benchmarks.fusion.__main__ import evaluate, main
 from benchmarks.fusion._load import load_day
 from benchmarks.fusion._parse import normalize_gate, parse_time
 
@@ -61,7 +61,8 @@ def test_placeholders_are_no_value(raw: str) -> None:
 @pytest.mark.parametrize(("raw", "gate"), [
     (" c20 ", "C20"), ("39?", "39"), ("44J/T4", "44J"), ("Terminal 3 - E2", "E2"),
     ("Term C - C99", "C99"), ("North Term - D1", "D1"), ("Terminal 3", None), ("-", None),
-    ("Not provided by airline", None), ("", None),
+    ("Not provided by airline", None), ("", None), ("C-44", "C44"), ("TBA", None),
+    ("HOLD", None), ("-4-", "4"),
 ])
 def test_gate_normalization(raw: str, gate: str | None) -> None:
     """Gates lose spaces, case, ``?``, ``/T4`` suffixes and terminal prefixes; a terminal
@@ -74,39 +75,86 @@ def _write(path: Path, rows: list[list[str]]) -> None:
         handle.writelines("\t".join(row) + "\n" for row in rows)
 
 
-def test_synthetic_day_loads_and_scores(tmp_path: Path) -> None:
+def _day_files(directory: Path, stem: str, data: list[list[str]],
+               truth: list[list[str]]) -> None:
+    _write(directory / f"{stem}-data.txt.gz", data)
+    _write(directory / f"{stem}-truth.txt.gz", truth)
+
+
+FLIGHT, OTHER = "AA-1-DFW-ORD", "UA-2-SFO-DEN"
+DATA = [
+    ["aa", FLIGHT, "12/01/2011 01:55 PM", "", "C20", "", "", ""],
+    ["s1", FLIGHT, "2011-12-01 01:55 PM", "", " c20 ", "", "", ""],
+    ["s2", FLIGHT, "1:56pDec 1", "", "Terminal C - C21", "", "", ""],
+    ["s3", FLIGHT, "1:56pDec 1", "", "C21", "", "", ""],
+    # s1 lists the flight again for another day: the row dated on the file's day wins.
+    ["s1", FLIGHT, "2011-12-02 09:00 AM", "", "B1", "", "", ""],
+    ["aa", OTHER, "", "", "", "12/01/2011 03:00 PM", "", "C-44"],
+    ["s1", OTHER, "", "", "", "2011-12-01 03:00 PM", "", "C44"],
+]
+TRUTH = [
+    [FLIGHT, "12/01/2011 01:55 PM", "", "C20", "", "", ""],
+    [FLIGHT, "12/01/2011 01:55 PM", "", "C22", "", "", ""],   # disagrees on the gate
+    [OTHER, "", "", "", "12/01/2011 03:00 PM", "", "C-44"],
+]
+
+
+def test_synthetic_day_loads_as_documented(tmp_path: Path) -> None:
     """A two-flight day written here: duplicates resolve as documented, the truth's
-    disagreeing rows drop that attribute, and the scores count the right answers."""
-    flight, other = "AA-1-DFW-ORD", "UA-2-SFO-DEN"
-    data = [
-        ["aa", flight, "12/01/2011 01:55 PM", "", "C20", "", "", ""],
-        ["s1", flight, "2011-12-01 01:55 PM", "", " c20 ", "", "", ""],
-        ["s2", flight, "1:56pDec 1", "", "Terminal C - C21", "", "", ""],
-        ["s3", flight, "1:56pDec 1", "", "C21", "", "", ""],
-        # s1 lists the flight again for another day: the row dated on the file's day wins.
-        ["s1", flight, "2011-12-02 09:00 AM", "", "B1", "", "", ""],
-        ["aa", other, "", "", "", "12/01/2011 03:00 PM", "", ""],
-        ["s1", other, "", "", "", "2011-12-01 03:00 PM", "", ""],
-    ]
-    truth = [
-        [flight, "12/01/2011 01:55 PM", "", "C20", "", "", ""],
-        [flight, "12/01/2011 01:55 PM", "", "C22", "", "", ""],   # disagrees on the gate
-        [other, "", "", "", "12/01/2011 03:00 PM", "", ""],
-    ]
-    _write(tmp_path / "2011-12-01-data.txt.gz", data)
-    _write(tmp_path / "2011-12-01-truth.txt.gz", truth)
+    disagreeing rows drop that attribute and are counted, and gate spellings are one."""
+    _day_files(tmp_path, "2011-12-01", DATA, TRUTH)
     day = load_day(tmp_path, DAY)
     assert day.duplicate_rows == 1 and day.truth_conflicts == 1
-    assert day.observed[flight]["s1"]["departure_gate"] == "C20"
-    assert day.observed[flight]["s1"]["scheduled_departure"].hour == 13
-    assert str(day.observed[flight]["s1"]["scheduled_departure"].tzinfo) == "America/Chicago"
-    assert "departure_gate" not in day.truth[flight]
+    assert (day.truth_rows, day.truth_repeated_rows) == (3, 1)
+    assert day.truth_conflicts_by_attribute == {"departure_gate": 1}
+    assert day.observed[FLIGHT]["s1"]["departure_gate"] == "C20"
+    assert day.observed[FLIGHT]["s1"]["scheduled_departure"].hour == 13
+    assert str(day.observed[FLIGHT]["s1"]["scheduled_departure"].tzinfo) == "America/Chicago"
+    assert "departure_gate" not in day.truth[FLIGHT]
+    assert day.truth[OTHER]["arrival_gate"] == day.observed[OTHER]["s1"]["arrival_gate"]
 
+
+def test_placeholder_gold_gates_are_no_value_like_a_sources(tmp_path: Path) -> None:
+    """A gold gate ``TBA`` or ``HOLD`` is read as no gate, exactly as a source's ``TBA`` is,
+    so it is not scored; the loader counts how many it left out."""
+    data = [["aa", FLIGHT, "", "", "TBA", "", "", "HOLD"], ["s1", FLIGHT, "", "", "D5", "", "", ""]]
+    truth = [[FLIGHT, "", "", "TBA", "", "", "HOLD"]]
+    _day_files(tmp_path, "2011-12-01", data, truth)
+    day = load_day(tmp_path, DAY)
+    assert day.truth[FLIGHT] == {}
+    assert day.truth_placeholders == 2
+    assert "departure_gate" not in day.observed[FLIGHT]["aa"]
+
+
+def test_two_days_score_leave_days_out_and_in_sample(tmp_path: Path) -> None:
+    """With two days each day is scored with the trust learned on the other (the headline)
+    and with its own (the second column); every rule counts the same gold items."""
+    _day_files(tmp_path, "2011-12-01", DATA, TRUTH)
+    second = [[cell.replace("12/01/2011", "12/02/2011").replace("2011-12-01", "2011-12-02")
+               .replace("Dec 1", "Dec 2") for cell in row] for row in DATA]
+    second_truth = [[cell.replace("12/01/2011", "12/02/2011") for cell in row]
+                    for row in TRUTH]
+    _day_files(tmp_path, "2011-12-02", second, second_truth)
     result = evaluate(tmp_path, 0)
-    everyone = result["all_sources"]["rules"]
-    # aa is first in the priority order: both scored items right.
-    assert everyone["priority"]["overall"] == {"items": 2, "exact": 1.0, "within_10_min": 1.0}
-    # Majority: 13:55 (aa, s1) against 13:56 (s2, s3) is a tie, broken by order (aa first).
-    assert everyone["majority"]["scheduled_departure"]["exact"] == 1.0
-    without = result["without_aa_ua_co"]["rules"]
-    assert without["majority"]["overall"]["items"] == 2
+    assert result["folds"] == 2
+    assert result["truth_conflicts_left_out"] == 2
+    for column in ("leave_days_out", "in_sample"):
+        everyone = result["all_sources"][column]
+        # aa is first in the priority order: every scored item right (3 a day).
+        assert everyone["priority"]["overall"] == {"items": 6, "exact": 1.0,
+                                                   "within_10_min": 1.0}
+        # Majority: 13:55 (aa, s1) against 13:56 (s2, s3) is a tie, broken by order (aa first).
+        assert everyone["majority"]["scheduled_departure"]["exact"] == 1.0
+        assert everyone["accuracy"]["overall"]["items"] == 6
+        without = result["without_aa_ua_co"][column]
+        assert without["majority"]["overall"]["items"] == 6
+    assert set(result["all_sources"]["leave_days_out_accuracy_per_day"]) == {
+        "2011-12-01", "2011-12-02"}
+
+
+def test_one_day_is_refused_with_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                        ) -> None:
+    """Leave-days-out needs two days: one day is bad input, one line, exit 2."""
+    _day_files(tmp_path, "2011-12-01", DATA, TRUTH)
+    assert main(["--data", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1

@@ -237,9 +237,11 @@ def test_terminal_table_lists_each_score_and_the_prior() -> None:
 
 
 def test_trust_is_read_only_for_policies_that_use_the_accuracy_rule() -> None:
-    """The engine reads the stored scores only when some field can be decided by `accuracy`:
-    not for the shipped policy, nor in priority or manual mode where no field rule applies."""
-    assert not uses_accuracy(Policy())
+    """The engine reads the stored scores only when some field can be decided by `accuracy`
+    (the shipped policy's scheduled times), not in priority or manual mode
+    where no field rule applies, nor when no field has the rule."""
+    assert uses_accuracy(Policy())
+    assert not uses_accuracy(Policy(fields={GATE: "most_recent"}))
     assert uses_accuracy(Policy(fields={GATE: "accuracy"}))
     assert uses_accuracy(Policy(fields={}, default_rule="accuracy"))
     assert not uses_accuracy(Policy(mode="priority", fields={GATE: "accuracy"}))

@@ -47,7 +47,11 @@ class Day:
     truth: dict[str, Values] = field(default_factory=dict)                 # flight -> values
     rows: int = 0
     duplicate_rows: int = 0
-    truth_conflicts: int = 0
+    truth_rows: int = 0
+    truth_repeated_rows: int = 0                 # rows of a flight the truth already listed
+    truth_conflicts: int = 0                     # (flight, attribute) its rows disagree on
+    truth_conflicts_by_attribute: dict[str, int] = field(default_factory=dict)
+    truth_placeholders: int = 0                  # gold gates such as TBA, HOLD: no value
 
     def claims(self) -> Iterator[tuple[str, str, str, Any]]:
         """(flight, attribute, source, value) for every value a source gave."""
@@ -124,9 +128,14 @@ def _load_truth(result: Day, path: Path) -> None:
         if len(cells) < 7 or not cells[0]:
             continue
         flight = cells[0].strip()
+        result.truth_rows += 1
+        result.truth_repeated_rows += flight in result.truth
         gold = result.truth.setdefault(flight, {})
         for attribute, raw in zip(ATTRIBUTES, cells[1:7], strict=True):
             value, _ = parse_value(attribute, raw, flight, result.day)
+            if value is None and attribute in GATE_ATTRIBUTES and raw.strip(" -\xa0"):
+                # A gold gate read as no gate (TBA, HOLD), exactly as a source's would be.
+                result.truth_placeholders += 1
             if value is None or (flight, attribute) in conflicting:
                 continue
             if attribute in gold and gold[attribute] != value:
@@ -135,6 +144,9 @@ def _load_truth(result: Day, path: Path) -> None:
                 continue
             gold[attribute] = value
     result.truth_conflicts = len(conflicting)
+    for _, attribute in sorted(conflicting):
+        found = result.truth_conflicts_by_attribute
+        found[attribute] = found.get(attribute, 0) + 1
 
 
 def days_in(directory: Path) -> list[date]:

@@ -90,12 +90,16 @@ def parse_time(text: str, default_year: int) -> tuple[date | None, int] | None:
 
 _TERMINAL_PREFIX = re.compile(r"^.*?\bTERM(?:INAL)?\b[^-]*-\s*", re.IGNORECASE)
 _TERMINAL_ONLY = re.compile(r"^(?:.*\bTERM(?:INAL)?\b.*)$", re.IGNORECASE)
-_PLACEHOLDER_GATE = re.compile(r"^-+$|not provided|not available|^N/?A$", re.IGNORECASE)
+# "To be announced", "hold", "check with the airline": texts in the gate column that name no
+# gate, from sources and in the gold standard alike.
+_PLACEHOLDER_GATE = re.compile(
+    r"^-+$|not provided|not available|^N/?A$|^(?:TBA|TBD|HOLD|CHK)$", re.IGNORECASE)
 
 
 def normalize_gate(text: str) -> str | None:
     """Gate as the data README asks: no spaces, upper case, no ``?`` or ``/T4`` suffix, no
-    ``Terminal X - `` prefix; a terminal alone, a dash or a placeholder is no gate."""
+    ``Terminal X - `` prefix; a terminal alone, a dash or a placeholder (``TBA``, ``HOLD``)
+    is no gate. Hyphens are spelling (``C-44`` is ``C44``). Gold and source gates alike."""
     cleaned = text.replace("\xa0", " ").strip()
     if not cleaned or _PLACEHOLDER_GATE.search(cleaned):
         return None
@@ -103,5 +107,5 @@ def normalize_gate(text: str) -> str | None:
     if without_prefix == cleaned and _TERMINAL_ONLY.match(cleaned):
         return None
     gate = without_prefix.split("/", 1)[0]
-    gate = re.sub(r"\s+", "", gate).replace("?", "").upper()
+    gate = re.sub(r"\s+", "", gate).replace("?", "").replace("-", "").upper()
     return gate or None

@@ -12,6 +12,8 @@ source dependence", VLDB 2009). Repeat until the accuracies settle:
 4. every pair of sources gets a probability of being dependent from how many values it shares,
    true or false, against what two independent sources of those accuracies would share.
    Shared false values are the strong signal: independent sources rarely make the same mistake.
+   The evidence is taken from the pair's least dependent field (``_weakest_field``): copying
+   shows on every field, a shared definition of one field (gate or runway time) on one.
 
 Speed: a day of claims is ~100,000 values, and ``trust_passes`` runs up to 30 rounds. The
 claims are indexed once (``_truth_items.build``, shareable between passes); each round is a
@@ -36,6 +38,8 @@ PairKey = tuple[str, str, str]   # (source, source, field), sources in name orde
 Accuracy = dict[str, dict[str, float]]
 # Below this a pair is independent for all practical purposes: dropping it keeps votes cheap.
 MIN_DEPENDENCE = 0.05
+# A field two sources share fewer items on says too little to clear them of copying.
+MIN_FIELD_ITEMS = 10
 _EPS = 1e-9
 
 
@@ -163,13 +167,35 @@ def _dependence(items: Items, same_false: Ints, accuracy: Floats,
              + same_false * np.log(false_dep / false_ind)
              + (items.compared - items.same) * math.log(1 - rate))
     pair = a * width + b
-    log_ratio = sum_by(pair, ratio, width * width)
+    log_ratio = np.minimum(sum_by(pair, ratio, width * width), _weakest_field(items, pair, ratio))
     present = np.bincount(pair, minlength=width * width) > 0
     logit = math.log(settings.copy_prior / (1 - settings.copy_prior)) + log_ratio
     probability = np.where(logit > -50, 1.0 / (1.0 + np.exp(-np.maximum(logit, -50))), 0.0)
     upper = np.where(present & (probability >= MIN_DEPENDENCE), probability, 0.0)
     upper = upper.reshape(width, width)
     result: Floats = upper + upper.T
+    return result
+
+
+def _weakest_field(items: Items, pair: Ints, ratio: Floats) -> Floats:
+    """Per pair, the evidence of its weakest field per item, times every item compared.
+
+    A copier repeats its source on every field both give. Two independent sources that
+    define one field alike (both give the runway time as the actual departure) share that
+    field's "mistakes" by the thousand, and summed over the fields that one field would make
+    them copiers: their votes would merge, and the camp they lose to would look like the
+    copiers instead. So a pair counts as dependent only as far as its least dependent field
+    (of those compared on at least MIN_FIELD_ITEMS items) says so; a pair with no such field
+    is judged on the sum over its fields, as before (infinity here).
+    """
+    size = len(items.sources) ** 2
+    enough = items.compared >= MIN_FIELD_ITEMS
+    rate = np.full(size, np.inf)
+    np.minimum.at(rate, pair[enough], ratio[enough] / items.compared[enough])
+    compared = sum_by(pair, items.compared, size)
+    found = np.isfinite(rate)
+    result: Floats = np.full(size, np.inf)
+    result[found] = rate[found] * compared[found]
     return result
 
 

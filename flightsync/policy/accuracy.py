@@ -36,6 +36,9 @@ DEFAULT_COPY_RATE = 0.8
 DEFAULT_COPY_PRIOR = 0.2
 # Pairs at least this likely to be dependent are reported in TrustModel.copies.
 REPORTED_DEPENDENCE = 0.5
+# A field is split between two camps when the seeded pass changes most of its answers: the
+# other camp's answer, not a few items the seed nudged (trust_passes).
+SPLIT_SHARE = 0.5
 _EPS = 1e-9   # scores closer than this are a tie (float sums in a different order)
 
 
@@ -182,8 +185,12 @@ def trust_passes(claims: Iterable[Claim | tuple[Hashable, str, str, Any]], *,
        fields' camps (each is seeded from the other's plain answer); settling the most
        doubtful field first lets the others follow it.
 
-    Nothing changed in pass 2: pass 1 is the answer. ``options`` are ``estimate_trust``'s
-    except ``initial``. Gold-free: only the claims count.
+    Pass 2 changed no field's answers on more than ``SPLIT_SHARE`` of its items: no field is
+    split between camps, and pass 1 is the answer. A source's mean on its other fields is a
+    poor seed for a field it shares no camp on (a source reporting another event as its
+    actual departure would start its gates near zero), so the seed only decides a field whose
+    answer it turns over. ``options`` are ``estimate_trust``'s except ``initial``. Gold-free:
+    only the claims count.
     """
     # The claims are indexed once for all three passes: that index is half a pass's work.
     items = build(claims, tolerance_minutes * 60)
@@ -192,7 +199,7 @@ def trust_passes(claims: Iterable[Claim | tuple[Hashable, str, str, Any]], *,
                        initial=cross_field_seed(plain.trust), **options)
     moved = changed_share(plain, seeded)
     worst = max(sorted(moved), key=lambda name: moved[name], default=None)
-    if worst is None or moved[worst] == 0.0:
+    if worst is None or moved[worst] <= SPLIT_SHARE:
         return (plain,)
     start = {source: {name: (seeded if name == worst else plain).trust[source][name]
                       for name in fields}
