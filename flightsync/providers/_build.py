@@ -239,7 +239,7 @@ class ProviderSet:
 
             # Loading the CA bundle costs ~30 ms of CPU; one context serves every client.
             self._verify = httpx.create_ssl_context()
-        return _client(self.base_url(name), self.settings, self._verify)
+        return _client(self.base_url(name), self.settings, self._verify, name)
 
     def close(self) -> None:
         for source in self._tokens.values():
@@ -271,8 +271,11 @@ def _missing_credentials(cls: type[Adapter], settings: ProviderSettings) -> list
             if not settings.credentials.get(credential_key(env))]
 
 
-def _client(base_url: str, settings: Settings, verify: ssl.SSLContext) -> httpx.Client:
+def _client(base_url: str, settings: Settings, verify: ssl.SSLContext,
+            provider: str) -> httpx.Client:
     import httpx  # noqa: PLC0415 - see the module docstring
+
+    from flightsync.providers._trace import trace_hooks  # noqa: PLC0415
 
     workers = settings.http.max_workers
     return httpx.Client(
@@ -281,6 +284,7 @@ def _client(base_url: str, settings: Settings, verify: ssl.SSLContext) -> httpx.
         timeout=httpx.Timeout(settings.http.timeout_seconds),
         limits=httpx.Limits(max_connections=workers, max_keepalive_connections=workers),
         headers={"User-Agent": "flightsync"},
+        event_hooks=trace_hooks(provider),  # `-vv`: one debug line per request
     )
 
 
