@@ -88,9 +88,9 @@ def _rows(settings: Settings, origins: dict[str, str], *, sandbox: bool) -> list
                      "origin": origin_of("webhook_secret")})
     if sandbox:  # the sandbox's own folder, database and providers (README, "Commands")
         for row in rows:
-            if row["key"] in ("state_dir", "database_url") or (
-                    row["key"].startswith("providers.") and row["origin"] != DEFAULT
-                    and not row["origin"].startswith("file")):
+            key = row["key"]
+            if key in ("state_dir", "database_url") or key.startswith("providers.") and (
+                    key.endswith(".base_url") or ".credentials." in key):
                 row["origin"] = SANDBOX
     return sorted(rows, key=lambda row: row["key"])
 
