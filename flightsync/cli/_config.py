@@ -89,8 +89,8 @@ def _rows(settings: Settings, origins: dict[str, str], *, sandbox: bool) -> list
     if sandbox:  # the sandbox's own folder, database and providers (README, "Commands")
         for row in rows:
             key = row["key"]
-            if key in ("state_dir", "database_url") or key.startswith("providers.") and (
-                    key.endswith(".base_url") or ".credentials." in key):
+            if key in ("state_dir", "database_url") or (key.startswith("providers.") and (
+                    key.endswith(".base_url") or ".credentials." in key)):
                 row["origin"] = SANDBOX
     return sorted(rows, key=lambda row: row["key"])
 
