@@ -74,6 +74,11 @@ class BatchSettings(_Frozen):
     lease_seconds: float = Field(default=600, gt=0, le=YEAR_SECONDS)
 
 
+class SyncSettings(_Frozen):
+    # Beyond this, `sync` wants --track: a mistyped year would be polled until it departs.
+    max_days_ahead: int = Field(default=14, ge=0, le=36500)
+
+
 class ProviderSettings(_Frozen):
     """One provider's settings. Secrets never live here in YAML: they come from the environment
     (DESIGN.md section 4) and are carried in ``credentials``, which is excluded from repr."""
@@ -145,6 +150,7 @@ class Settings(_Frozen):
     retry: RetrySettings = RetrySettings()
     http: HttpSettings = HttpSettings()
     batch: BatchSettings = BatchSettings()
+    sync: SyncSettings = SyncSettings()
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     notify: tuple[NotifyTarget, ...] = ()
     webhooks: WebhookSettings = WebhookSettings()
@@ -228,6 +234,34 @@ def load_settings(config_path: Path | None, env: Mapping[str, str],
         first = exc.errors()[0]
         path = tuple(first["loc"])
         raise fail(path, _problem(first, path)) from None
+
+
+def value_origins(config_path: Path | None, env: Mapping[str, str],
+                  overrides: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """Where each value ``load_settings`` would take from ``config_path``, ``env`` and
+    ``overrides`` comes from, by dotted key (``cache.ttl_active_seconds``): ``file PATH``,
+    ``environment VAR`` or ``option NAME``. A key not listed keeps its default. Read after
+    ``load_settings`` has accepted the same inputs (``flightsync config show``)."""
+    if config_path is None and env.get("FLIGHTSYNC_CONFIG"):
+        config_path = Path(env["FLIGHTSYNC_CONFIG"])
+    found: dict[str, str] = {}
+
+    def leaves(prefix: KeyPath, value: Any, origin: str) -> None:
+        if isinstance(value, dict) and value:
+            for key, inner in value.items():
+                leaves((*prefix, str(key)), inner, origin)
+        else:
+            found[_dotted(prefix)] = origin
+
+    if config_path is not None:
+        leaves((), _read_yaml(config_path)[0], f"file {config_path}")
+    layered: dict[KeyPath, str] = {}
+    _environment_layer(env, layered)
+    _overrides_layer(overrides or {}, layered)
+    for path, origin in layered.items():
+        found[_dotted(path)] = (origin.replace("environment variable ", "environment ")
+                                if origin.startswith("environment") else origin)
+    return found
 
 
 def state_dir(settings: Settings) -> Path:

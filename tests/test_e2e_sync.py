@@ -154,7 +154,7 @@ def test_unknown_source_is_exit_2_and_writes_nothing(cli: SandboxCli) -> None:
 
 
 BAD_INPUTS = [("LH", DAY), ("12345", DAY), ("LH12345", DAY), ("L-H1", DAY),
-              ("LH400", "2026-13-01"), ("LH400", "tomorrow")]
+              ("LH400", "2026-13-01"), ("LH400", "yesterday")]
 
 
 def test_bad_designator_or_date_is_exit_2_and_writes_nothing(cli: SandboxCli) -> None:

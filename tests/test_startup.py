@@ -39,7 +39,7 @@ def _run_main(before: str = "", after: str = "") -> str:
 
 @pytest.mark.parametrize(("args", "status", "stream", "text"), [
     (("--help",), 0, "stdout", "Usage: flightsync"),
-    (("sync", "LH400"), 2, "stderr", "Missing option '--date'"),
+    (("sync",), 2, "stderr", "Missing argument 'FLIGHT'"),
     (("sync", "LH4000000", "--date", "2026-02-25"), 2, "stderr", "invalid flight designator"),
 ])
 def test_the_command_status_and_its_whole_output_survive_the_fast_exit(

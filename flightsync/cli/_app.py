@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from flightsync.cli import _migrate, _operate, _sandbox, _status, _sync, _webhook
+from flightsync.cli import _config, _flights, _migrate, _operate, _sandbox, _status, _sync, _webhook
 from flightsync.cli._errors import BoundaryGroup
 from flightsync.cli._state import AppState
 
@@ -22,7 +22,7 @@ app = typer.Typer(
     name="flightsync",
     help="Keep a SQL database of flights in step with several flight-data providers.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -63,7 +63,7 @@ def root(
                        verbosity=-1 if quiet else verbose)
 
 
-for _module in (_sync, _webhook, _status, _migrate, _operate, _sandbox):
+for _module in (_sync, _webhook, _status, _migrate, _operate, _sandbox, _flights, _config):
     _module.register(app)
 
 

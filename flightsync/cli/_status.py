@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from flightsync.cli import _render
+from flightsync.cli._dates import DateOption, query_for
 from flightsync.cli._engine import engine_for
-from flightsync.cli._state import JsonOption, begin, parse_query
-from flightsync.cli._sync import DateOption, FlightArgument
+from flightsync.cli._state import JsonOption, begin
+from flightsync.cli._sync import FlightArgument
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -27,7 +28,8 @@ def status(
     state = begin(ctx, json_out)
     with engine_for(ctx, state, "status") as engine:
         data = engine.status()
-    _render.emit(state, data, _render.status)
+    _render.emit(state, data, lambda console, shown: _render.status(
+        console, shown, alerts=not check))  # with --check the alerts go to stderr, once
     alerts = data.get("alerts") or []
     if check and alerts:
         for alert in alerts:
@@ -68,11 +70,11 @@ def _report_checks(rows: list[dict[str, Any]]) -> None:
         raise typer.Exit(ALERT_EXIT)
 
 
-def explain(ctx: typer.Context, flight: FlightArgument, date: DateOption,
+def explain(ctx: typer.Context, flight: FlightArgument, date: DateOption = None,
             json_out: JsonOption = False) -> None:
     """Per field: the stored value, the provider that gave it, the rule, what others said."""
     state = begin(ctx, json_out)
-    query = parse_query(flight, date)
+    query = query_for(ctx, state, flight, date, stored=True)
     with engine_for(ctx, state, "explain") as engine:
         data = engine.explain(query)
     _render.emit(state, data, _explain_table)

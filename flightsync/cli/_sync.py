@@ -5,12 +5,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from flightsync.cli import _render
+from flightsync.cli._dates import DateOption, query_for
 from flightsync.cli._engine import engine_for
 from flightsync.cli._errors import INTERRUPTED
 from flightsync.cli._interrupt import interrupts_stop
@@ -19,7 +21,6 @@ from flightsync.cli._state import (
     JsonOption,
     NoNotifyOption,
     begin,
-    parse_query,
     require_enabled,
 )
 from flightsync.errors import InputError
@@ -31,17 +32,17 @@ if TYPE_CHECKING:
 FlightArgument = Annotated[str, typer.Argument(
     metavar="FLIGHT", show_default=False,
     help="Flight designator: LH400, LH0400, 'lh 400' or LH400A (operational suffix).")]
-DateOption = Annotated[str, typer.Option(
-    "--date", metavar="YYYY-MM-DD", show_default=False,
-    help="The flight's date: the local departure date at its first origin.")]
 
 
 def sync(
     ctx: typer.Context,
     *,
     flight: FlightArgument,
-    date: DateOption,
+    date: DateOption = None,
     force: Annotated[bool, typer.Option("--force", help="Skip the cache.")] = False,
+    track: Annotated[bool, typer.Option(
+        "--track", help="Sync (and so track) a flight further ahead than "
+        "sync.max_days_ahead days, which is refused without it.")] = False,
     source: Annotated[list[str] | None, typer.Option(
         "--source", metavar="NAME", help="Only ask this provider (repeatable).",
         show_default=False)] = None,
@@ -52,7 +53,12 @@ def sync(
     state = begin(ctx, json_out)
     settings = state.settings(ctx)
     require_enabled(state, settings, "sync")
-    query = parse_query(flight, date)
+    query = query_for(ctx, state, flight, date)
+    if not track:
+        from flightsync.engine import refuse_far_future  # noqa: PLC0415 - keeps --help fast
+
+        refuse_far_future(query, max_days_ahead=settings.sync.max_days_ahead,
+                          today=datetime.now(UTC).date())
     result = None
     if not force:
         # A whole cached result needs neither the database nor the HTTP stack.
@@ -129,7 +135,7 @@ def batch(
                 "dry_run": True, "requested": len(due_now),
                 "flights": [{"flight": q.designator, "date": q.departure_date.isoformat()}
                             for q in due_now],
-                "duplicates": 0, "failed": []})
+                "duplicates": 0, "failed": []}, _render.dry_run)
             raise typer.Exit(0)
         result = _batch_due(ctx, state, settings, limit=max_flights, wait=wait,
                             notify=not no_notify)
@@ -143,7 +149,8 @@ def batch(
                 "dry_run": True, "requested": len(parsed.queries) + len(parsed.rejected),
                 "flights": [{"flight": q.designator, "date": q.departure_date.isoformat()}
                             for q in parsed.queries],
-                "duplicates": parsed.duplicates, "failed": list(parsed.rejected)})
+                "duplicates": parsed.duplicates, "failed": list(parsed.rejected)},
+                _render.dry_run)
             raise typer.Exit(1 if parsed.rejected else 0)
         with engine_for(ctx, state, "batch") as engine, interrupts_stop(engine), \
                 _progress(state, len(parsed.queries)) as step:
@@ -205,11 +212,29 @@ def _progress(state: AppState, total: int | None) -> Iterator[Callable[[int], No
         yield None
         return
     from rich.console import Console  # noqa: PLC0415
-    from rich.progress import Progress  # noqa: PLC0415
+    from rich.progress import (  # noqa: PLC0415
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
-    with Progress(console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("syncing", total=total)
-        yield lambda done: bar.advance(task, done)
+    # Count, percentage, rate and ETA; `--due` learns its total only as it claims flights,
+    # so until then the count stands alone.
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TaskProgressColumn(), TextColumn("{task.fields[rate]}"),
+               TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("syncing", total=total, rate="")
+
+        def step(done: int) -> None:
+            bar.advance(task, done)
+            speed = bar.tasks[task].speed
+            bar.update(task, rate=f"{speed:.1f}/s" if speed else "")
+
+        yield step
 
 
 def register(app: typer.Typer) -> None:

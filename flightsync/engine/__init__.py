@@ -14,6 +14,8 @@ from flightsync._lazy import lazy_exports
 if TYPE_CHECKING:
     from flightsync.engine._engine import Engine
     from flightsync.engine._fast import sync_from_cache
+    from flightsync.engine._flights import day_for
+    from flightsync.engine._horizon import RELATIVE_DAYS, refuse_far_future
     from flightsync.engine._inbound import InboundEvent, read_event
     from flightsync.engine._input import BatchInput, read_batch
     from flightsync.engine._lock import BUSY_MESSAGE, RunLockBusy, run_lock
@@ -34,6 +36,7 @@ _HOMES: dict[str, str] = {
     "verify": "_signing", "SpoolResult": "_spool", "ingest_spool": "_spool",
     "parse_headers": "_spool", "InboundEvent": "_inbound", "WebhookOutcome": "_webhook",
     "read_event": "_inbound", "new_run_id": "_wiring", "open_engine": "_wiring",
+    "day_for": "_flights", "RELATIVE_DAYS": "_horizon", "refuse_far_future": "_horizon",
 }
 
 __all__ = ["BUSY_MESSAGE", "BatchInput", "BatchResult", "Engine", "RunLockBusy", "new_run_id",
@@ -43,6 +46,7 @@ __all__ += [  # webhooks in and out (issue 5)
     "ingest_spool", "message_body", "parse_headers", "parse_secret", "read_event", "sign",
     "signature_headers", "verify",
 ]
+__all__ += ["RELATIVE_DAYS", "day_for", "refuse_far_future"]  # flights (issue 20)
 
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _HOMES)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from flightsync.config import Settings
-from flightsync.engine import _due, _ops, _sources
+from flightsync.engine import _due, _flights, _ops, _sources
 from flightsync.engine._choose import providers_for
 from flightsync.engine._fetch import Fetcher, FetchOutcome, drain
 from flightsync.engine._merge import Merged, merge, operating_carrier
@@ -172,6 +172,20 @@ class Engine:
     def clear_cache(self, query: FlightQuery | None = None) -> int:
         return self.cache.drop(query) if query is not None else self.cache.clear()
 
+    # -- the flights an operator manages (flightsync.engine._flights) -----------------------
+    def flights(self, *, tracked: bool = False, due: bool = False,
+                limit: int = 100) -> dict[str, Any]:
+        return _flights.list_flights(self.database, tracked=tracked, due=due, limit=limit)
+
+    def flight(self, query: FlightQuery) -> dict[str, Any]:
+        return _flights.show(self.database, query)
+
+    def track(self, query: FlightQuery, *, tracked: bool = True) -> dict[str, Any]:
+        return _flights.set_tracked(self.database, query, tracked=tracked)
+
+    def delete_flight(self, query: FlightQuery) -> dict[str, Any]:
+        return _flights.delete(self.database, self.cache, query)
+
     # -- choosing providers -------------------------------------------------------------
     def providers_for(self, query: FlightQuery, sources: Sequence[str] | None) -> list[str]:
         """The usable providers that cover this flight's carrier, limited to ``sources``."""
@@ -239,6 +253,8 @@ class Engine:
             if not force:
                 cached_result = self.cache.get_result(query, names)
                 if cached_result is not None:
+                    log.debug("cache.decision", flight=query.key, decision="whole result",
+                              providers=names)
                     self.runbook.hits += len(names)
                     done[query] = cached_result
                     continue
@@ -252,6 +268,10 @@ class Engine:
                     plan.outcomes[name] = SourceOutcome(name=name, ok=True, ms=0,
                                                         from_cache=True)
                 self.runbook.hits += len(plan.observations)
+            log.debug("cache.decision", flight=query.key,
+                      decision="skipped (--force or due run)" if force else "per provider",
+                      hits=sorted(plan.observations),
+                      asking=[n for n in names if n not in plan.observations])
             plans.append(plan)
         return done, plans
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+import structlog
+
 from flightsync.models import (
     OBSERVED_FIELDS,
     FieldConflict,
@@ -17,6 +19,8 @@ from flightsync.models import (
 )
 from flightsync.policy import Dependence, Policy, Trust, resolve_leg
 from flightsync.store.repository import REJECTED_KEY, LegWrite, StoredLeg
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +65,7 @@ def merge(
             rejected.setdefault((obs.provider, rejection.origin), []).append(rejection)
     legs: list[LegWrite] = []
     conflicts: list[FieldConflict] = []
+    flight = observations[0].query.key if observations else None
     top_source: str | None = None
     for index, (origin, by_source) in enumerate(align_legs(observations)):
         observed = {source: leg.values() for source, leg in by_source.items()}
@@ -73,6 +78,10 @@ def merge(
             values.update(current)
         values.update(resolution.values)
         decisions = {name: (d.source, d.rule) for name, d in resolution.decisions.items()}
+        for name, (source, rule) in decisions.items():
+            if rule != "agree":  # `-vv`: each field the policy had to decide
+                log.debug("policy.decision", flight=flight, leg=index, origin=origin, field=name,
+                          source=source, rule=rule)
         leg_conflicts = [replace(c, leg_index=index) for c in resolution.conflicts]
         conflicts.extend(leg_conflicts)
         if top_source is None and decisions:

@@ -282,6 +282,7 @@ def _client(name: str, base_url: str, settings: Settings,
             verify: ssl.SSLContext) -> httpx.Client:
     import httpx  # noqa: PLC0415 - see the module docstring
 
+    from flightsync.providers._trace import trace_hooks  # noqa: PLC0415 - ditto
     from flightsync.providers._transport import DeadlineTransport  # noqa: PLC0415 - ditto
 
     workers = settings.http.max_workers
@@ -294,6 +295,7 @@ def _client(name: str, base_url: str, settings: Settings,
                                     max_response_bytes=settings.http.max_response_bytes),
         # Uncompressed, so the size cap counts the bytes the answer really takes.
         headers={"User-Agent": "flightsync", "Accept-Encoding": "identity"},
+        event_hooks=trace_hooks(name),  # `-vv`: one debug line per request
     )
 
 

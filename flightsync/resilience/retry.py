@@ -27,6 +27,10 @@ from flightsync.errors import ProviderError, ProviderRateLimited
 
 log = structlog.get_logger(__name__)
 
+# stamina's own hooks log `stamina.retry_scheduled` with `callable='<context block>'` and no
+# provider: _Plan logs `provider.retry.scheduled` instead, naming provider, attempt and wait.
+stamina.instrumentation.set_on_retry_hooks(())
+
 T = TypeVar("T")
 
 
@@ -89,6 +93,9 @@ class _Plan:
             return False
         self.waited += wait
         self.pending = PlannedWait(self.provider, self.failed + 1, wait, exc.code, retry_after)
+        log.warning("provider.retry.scheduled", provider=self.provider,
+                    attempt=self.failed + 1, of=self.settings.attempts,
+                    wait_seconds=round(wait, 3), error=exc.code)
         return wait
 
 

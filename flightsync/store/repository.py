@@ -25,6 +25,13 @@ from flightsync.models import OBSERVED_FIELDS, FlightQuery, FlightRecord, Flight
 from flightsync.store._bulk import select_rows
 from flightsync.store._columns import FlightKey
 from flightsync.store._due import claim_due, defer_leased, due_flights, release_leases
+from flightsync.store._flights import (
+    delete_flight,
+    last_origin,
+    list_flights,
+    set_tracked,
+    tracking_of,
+)
 from flightsync.store._hooks import (
     link_webhook_event,
     note_delivery,
@@ -91,6 +98,8 @@ __all__ = [
     "runs_since", "source_dependence", "source_scores", "start_delivery", "start_run",
     "unsynced_departing", "webhook_event_hash", "webhook_event_seen", "write_flight",
 ]
+# _flights: the flights an operator lists, tracks, untracks and deletes (issue 20)
+__all__ += ["delete_flight", "last_origin", "list_flights", "set_tracked", "tracking_of"]
 
 
 def key_of(query: FlightQuery) -> FlightKey:
