@@ -1,4 +1,4 @@
-"""Settings in one place: YAML file < environment < command-line options (DESIGN.md section 4).
+"""Settings in one place: YAML file < environment < command-line options (docs/CONTRACTS.md §4).
 
 Validated into frozen pydantic models that refuse unknown keys. ``load_settings`` is the only
 entry point; it raises ConfigError naming the file, the key and the line.
@@ -81,7 +81,7 @@ class SyncSettings(_Frozen):
 
 class ProviderSettings(_Frozen):
     """One provider's settings. Secrets never live here in YAML: they come from the environment
-    (DESIGN.md section 4) and are carried in ``credentials``, which is excluded from repr."""
+    (docs/CONTRACTS.md §4) and are carried in ``credentials``, which is excluded from repr."""
 
     enabled: bool = True
     base_url: str | None = None
@@ -163,7 +163,7 @@ class Settings(_Frozen):
 
 KeyPath = tuple[str | int, ...]
 
-# Environment variable -> (provider, credentials key); DESIGN.md section 4.
+# Environment variable -> (provider, credentials key); docs/CONTRACTS.md section 4.
 _CREDENTIAL_VARS: dict[str, tuple[str, str]] = {
     "AMADEUS_CLIENT_ID": ("amadeus", "client_id"),
     "AMADEUS_CLIENT_SECRET": ("amadeus", "client_secret"),
@@ -401,8 +401,8 @@ def check_depth(root: yaml.Node) -> None:
 
 
 def _refuse_yaml_secrets(data: dict[str, Any], path: Path, node: yaml.Node | None) -> None:
-    """Secrets live in the environment only (STYLE.md habit 7), never in a file in the repo."""
-    hint = "secrets come from the environment (see DESIGN.md section 4), not the config file"
+    """Secrets live in the environment only (docs/CONTRACTS.md §4), never in a file in the repo."""
+    hint = "secrets come from the environment (see docs/CONTRACTS.md §4), not the config file"
     if "webhook_secret" in data:
         raise ConfigError(_locate(("webhook_secret",), path, node, {})
                           + f"unknown key 'webhook_secret': {hint}", key="webhook_secret")

@@ -1,7 +1,7 @@
 """The one exception tree of flightsync.
 
 Every error the package raises on purpose derives from :class:`FlightsyncError`; the CLI
-translates them into the exit codes of DESIGN.md section 2 in exactly one place.
+translates them into the exit codes of docs/CONTRACTS.md section 2 in exactly one place.
 
     FlightsyncError                      exit 70 unless a subclass says otherwise
     ├── ConfigError                      2   bad config file, policy, environment
@@ -103,7 +103,7 @@ class ProviderBadResponse(ProviderError):
 
 class ProviderRequestRejected(ProviderError):
     """The provider refused this request (400, 405, 409, 422 ...): asking again cannot help,
-    and the provider is up, so its breaker does not count it (DESIGN.md section 7)."""
+    and the provider is up, so its breaker does not count it (docs/CONTRACTS.md section 7)."""
 
     code = "provider_rejected_request"
     counts_for_breaker = False

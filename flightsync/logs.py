@@ -1,4 +1,4 @@
-"""Structured logging for one CLI run (STYLE.md habit 10).
+"""Structured logging for one CLI run (README, Logs).
 
 Only the CLI calls :func:`configure_logging`; library code just does
 ``structlog.get_logger(__name__).info("event.name", key=value)``. Every line carries the run's

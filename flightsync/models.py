@@ -1,4 +1,4 @@
-"""Immutable domain values that cross layers (STYLE.md habit 8).
+"""Immutable domain values that cross layers (docs/ARCHITECTURE.md, shared foundations).
 
 SQLModel rows stay inside ``flightsync.store``; everything else passes these around.
 All datetimes are timezone-aware UTC.
@@ -216,7 +216,7 @@ class Observation:
 
 @dataclass(frozen=True, slots=True)
 class FlightRecord:
-    """A stored leg as the engine and the CLI see it (DESIGN.md section 3 ``flight``)."""
+    """A stored leg as the engine and the CLI see it (docs/CONTRACTS.md section 3 ``flight``)."""
 
     carrier: str
     flight_number: int
@@ -255,7 +255,7 @@ class FlightRecord:
         return int((later - self.scheduled_departure).total_seconds() // 60)
 
     def to_json(self) -> dict[str, Any]:
-        """The flight object of DESIGN.md section 3 (snake_case, ISO 8601 UTC with Z)."""
+        """The flight object of docs/CONTRACTS.md section 3 (snake_case, ISO 8601 UTC with Z)."""
         out: dict[str, Any] = {}
         for f in fields(self):
             out[f.name] = to_json_value(getattr(self, f.name))
@@ -288,7 +288,7 @@ class FieldConflict:
 
 @dataclass(frozen=True, slots=True)
 class SyncResult:
-    """The outcome of syncing one flight (DESIGN.md section 3 ``sync``)."""
+    """The outcome of syncing one flight (docs/CONTRACTS.md section 3 ``sync``)."""
 
     query: FlightQuery
     success: bool

@@ -1,4 +1,4 @@
-"""Hermetic tests by construction (STYLE.md habit 14): every test gets its own state
+"""Hermetic tests by construction (docs/ARCHITECTURE.md): every test gets its own state
 directory and SQLite database under tmp_path, no FLIGHTSYNC_* or provider variables leak in,
 and retries do not sleep."""
 

@@ -1,6 +1,6 @@
 """Aircraft types across code systems: an airline's IATA code (``32N``) and FlightAware's ICAO
 designator (``A20N``) name one type, so the policy treats them as agreeing; different types
-still disagree (DESIGN.md section 8, PROVIDERS.md section 6.1)."""
+still disagree (docs/CONTRACTS.md section 8, docs/PROVIDERS.md section 6.1)."""
 
 from __future__ import annotations
 

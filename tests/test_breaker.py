@@ -168,7 +168,7 @@ def test_state_survives_between_two_invocations(state_dir: Path) -> None:
 
 
 def test_snapshot_lists_requested_providers_and_renders_json(state_dir: Path) -> None:
-    """Providers never written show closed; to_json has the status keys of DESIGN.md s3."""
+    """Providers never written show closed; to_json has the status keys of docs/CONTRACTS.md §3."""
     clock = FakeClock()
     with StateStore(state_dir) as store:
         breakers = Breakers(store, SETTINGS, clock)

@@ -297,7 +297,7 @@ def _leg(**times: object) -> Leg:
         "arrived-6h-ago", "arrived-over-6h-ago", "actual-arrival-only", "long-over-no-status",
         "recently-due", "no-times"])
 def test_tier_boundaries(leg: Leg, expected: Tier) -> None:
-    """Tiers follow DESIGN.md s7 exactly at their 24 h and 6 h boundaries."""
+    """Tiers follow docs/CONTRACTS.md section 7 exactly at their 24 h and 6 h boundaries."""
     assert tier([leg], NOW) is expected
 
 

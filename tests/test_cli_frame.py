@@ -1,4 +1,4 @@
-"""The CLI frame: help for every command, global options, the one error boundary (DESIGN.md
+"""The CLI frame: help for every command, global options, the one error boundary (docs/CONTRACTS.md
 section 2), JSON vs terminal output, the on/off switch, --sandbox wiring, logging and
 redaction, and the light import path behind `flightsync --help`.
 
@@ -87,7 +87,7 @@ def test_every_command_has_help(path: tuple[str, ...]) -> None:
 
 
 def test_design_commands_exist() -> None:
-    """The commands of DESIGN.md section 1 are all registered."""
+    """The commands of docs/CONTRACTS.md section 1 are all registered."""
     expected = {("sync",), ("batch",), ("ingest-webhook",), ("status",), ("migrate",),
                 ("migrate", "upgrade"), ("migrate", "downgrade"), ("migrate", "current"),
                 ("migrate", "history"), ("conflicts", "list"), ("conflicts", "resolve"),

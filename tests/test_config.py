@@ -1,5 +1,5 @@
 """The config loader: precedence, environment mapping, relative paths, and one-line errors
-that name the file, the key and the line (DESIGN.md section 4)."""
+that name the file, the key and the line (docs/CONTRACTS.md section 4)."""
 
 from __future__ import annotations
 

@@ -65,3 +65,30 @@ def test_every_environment_variable_is_documented() -> None:
     """Every variable the config loader reads is named in the README."""
     missing = [name for name in ENV_VARS if f"`{name}`" not in README]
     assert missing == []
+
+
+def test_no_file_cites_documents_outside_the_repository() -> None:
+    """The repository stands on its own: no tracked file cites the design, provider or style
+    notes that lived beside it (`../shared/DESIGN.md`, `PROVIDERS.md`, `STYLE.md`); citations
+    go to the README or to docs/ (CONTRACTS.md, PROVIDERS.md, SANDBOX.md, ARCHITECTURE.md)."""
+    import re  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+
+    outside = re.compile(r"\.\./shared/\w+\.md|(?<![/\w])(DESIGN|STYLE|PROVIDERS)\.md")
+    listed = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True,
+                            check=True).stdout.split()
+    assert "flightsync/cli/_app.py" in listed  # the walk sees the repository
+    citing = []
+    for name in listed:
+        if name == "tests/test_docs.py":  # this test names the patterns it looks for
+            continue
+        try:
+            text = (REPO / name).read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        for number, line in enumerate(text.splitlines(), 1):
+            if outside.search(line):
+                citing.append(f"{name}:{number}: {line.strip()[:80]}")
+    assert citing == []
+    for page in ("CONTRACTS.md", "PROVIDERS.md", "SANDBOX.md"):
+        assert (REPO / "docs" / page).is_file(), page

@@ -1,5 +1,5 @@
 """`flightsync batch` end to end: files and stdin, a provider failing under a sandbox fault, its
-breaker across runs, and the input rules of DESIGN.md section 1."""
+breaker across runs, and the input rules of docs/CONTRACTS.md section 1."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Disagreements between providers, end to end (DESIGN.md section 8): a sandbox override makes
+"""Disagreements between providers, end to end (docs/CONTRACTS.md §8): a sandbox override makes
 one provider report a different gate, delay or cancellation, and the policy file given to the
 real CLI decides; manual mode hands the field to an operator through `conflicts`."""
 

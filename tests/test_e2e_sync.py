@@ -1,5 +1,5 @@
 """`flightsync sync` end to end: the real CLI, the real engine and store, the sandbox's providers
-over loopback (DESIGN.md sections 1-3 and 7)."""
+over loopback (docs/CONTRACTS.md sections 1-3 and 7)."""
 
 from __future__ import annotations
 

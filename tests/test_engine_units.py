@@ -308,7 +308,7 @@ def success(number: int, *, from_cache: bool = False,
 
 
 def test_batch_result_json_and_exit_code() -> None:
-    """BatchResult.to_json follows DESIGN.md section 3 `batch`: successes, failures (rejected
+    """BatchResult.to_json follows docs/CONTRACTS.md §3 `batch`: successes, failures (rejected
     input lines included) and a summary; exit 1 when anything failed or was rejected."""
     failure = failed_result(FlightQuery(carrier="LH", number=9, departure_date=DAY), [],
                             InputError("nobody knows", code="flight_not_found"))

@@ -5,7 +5,7 @@ Each case runs `sync` twice: with every covering provider (the faulty one fails,
 answer: the flight is still written, `partial`, exit 0), then limited to the faulty provider
 with `--source` (nothing answers: `failed`, exit 1). Between and after, the sandbox's request
 counters say whether the call was retried, and `flightsync status` whether the breaker counted
-it (DESIGN.md section 7: threshold 2, so two counted failures open it).
+it (docs/CONTRACTS.md section 7: threshold 2, so two counted failures open it).
 """
 
 from __future__ import annotations

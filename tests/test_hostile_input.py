@@ -1,7 +1,7 @@
 """Hostile input (issue 8), generated with hypothesis: flight designators, dates, batch files,
 webhook payloads and provider payloads.
 
-The promise: only clean errors. Through the real CLI: an exit code of DESIGN.md section 2,
+The promise: only clean errors. Through the real CLI: an exit code of docs/CONTRACTS.md section 2,
 at most one `error:` line, never a traceback, and when the input is refused (exit 2) not one
 row written. Through each adapter's parser: only ProviderError subclasses escape.
 

@@ -1,4 +1,4 @@
-"""The Prometheus text file (DESIGN.md section 7): written after each sync and batch run when
+"""The Prometheus text file (docs/CONTRACTS.md §7): written after each sync and batch run when
 `metrics.textfile` is configured, parseable, with totals read from the database (so they
 add up across processes), breaker states per provider, no foreign metrics from the default
 registry, and never seen half-written."""

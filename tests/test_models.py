@@ -24,7 +24,7 @@ from flightsync.models import (
     ("UAL123", ("UAL", 123, "")), (" ba 117 ", ("BA", 117, "")),
 ])
 def test_designators_normalize(text: str, expected: tuple[str, int, str]) -> None:
-    """The accepted spellings of DESIGN.md section 1 normalize to carrier, number, suffix;
+    """The accepted spellings of docs/CONTRACTS.md section 1 normalize to carrier, number, suffix;
     the ICAO codes of the airlines with their own adapters become their IATA codes, other
     ICAO codes stay."""
     assert parse_designator(text) == expected

@@ -1,4 +1,4 @@
-"""The conflict policy: loading policy.yaml and resolving one leg (DESIGN.md section 8)."""
+"""The conflict policy: loading policy.yaml and resolving one leg (docs/CONTRACTS.md section 8)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Air France-KLM adapter: the documented AF7711 capture through the real parser, the UTC
-range query and local-date pick, several legs, status mapping and faults (PROVIDERS.md
+range query and local-date pick, several legs, status mapping and faults (docs/PROVIDERS.md
 section 4)."""
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ def test_several_legs_in_flying_order(adapter: AirFranceKlmAdapter,
 ])
 def test_leg_status_mapping(status: str, extra: dict[str, Any],
                             expected: FlightStatus) -> None:
-    """legStatusPublic and irregularity.cancelled map per PROVIDERS.md section 8."""
+    """legStatusPublic and irregularity.cancelled map per docs/PROVIDERS.md section 8."""
     flight = af7711()
     leg = flight["flightLegs"][0]
     leg["legStatusPublic"] = status

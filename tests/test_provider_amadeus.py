@@ -1,5 +1,5 @@
 """Amadeus adapter: documented payloads through the real parser, the request it sends, and
-the mapping of every fault class (PROVIDERS.md section 2)."""
+the mapping of every fault class (docs/PROVIDERS.md section 2)."""
 
 from __future__ import annotations
 

@@ -146,7 +146,7 @@ def test_documented_example_reads_local_times_in_the_airport_zone(
         adapter: AviationstackAdapter, api: Serve) -> None:
     """The example of aviationstack.com/documentation (``/flights``, AA1004 SFO-DFW): every
     ``+00:00`` time is read as the wall clock of its airport (America/Los_Angeles,
-    America/Chicago), and every field lands where PROVIDERS.md section 7 says."""
+    America/Chicago), and every field lands where docs/PROVIDERS.md section 7 says."""
     api("flights_docs_example.json")
     observation = adapter.fetch(FlightQuery.parse("AA1004", "2019-12-12"))
     (leg,) = observation.legs
@@ -297,7 +297,7 @@ def test_time_at_an_airport_without_a_zone_is_bad_response(adapter: Aviationstac
 ])
 def test_documented_statuses(adapter: AviationstackAdapter, api: Serve, status: str,
                              change: dict[str, Any], expected: FlightStatus) -> None:
-    """Each documented ``flight_status`` maps to our vocabulary (PROVIDERS.md section 8),
+    """Each documented ``flight_status`` maps to our vocabulary (docs/PROVIDERS.md section 8),
     refined by the departure delay and the take-off time, without any warning."""
     item = record(status=status)
     item["departure"].update(change)

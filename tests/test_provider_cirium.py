@@ -1,17 +1,17 @@
 """Cirium FlightStats Flex flight status v2 adapter: documented answers through the real
 parser, the request it sends, its quirks (times twice, fs codes, codeshare answered by the
 operator, several legs, errors with HTTP 200) and the mapping of every fault class
-(PROVIDERS.md section 6.4).
+(docs/PROVIDERS.md section 6.4).
 
 Contract fixtures (tests/fixtures/cirium/):
 - ``aa100_dep_scheduled.json``: the recorded answer of ``/flight/status/AA/100/dep/2013/01/14``
   kept by the public client jlavallee/flightstats-client-scala
   (src/test/resources/flex/flightstatus/rest/v2/json/flight/status/AA/100/dep/2013/01/14...).
 - ``fr111_answered_by_ldm111.json``: a recorded answer of ``/flight/status/FR/111/dep/2019/11/29``
-  kept in a public Node client's test (quoted in PROVIDERS.md 6.4): Ryanair 111 answered by
+  kept in a public Node client's test (quoted in docs/PROVIDERS.md §6.4): Ryanair 111 answered by
   Lauda (fs ``LDM``, IATA ``OE``) with FR 111 among its codeshares, landed, with a tail number.
 The error body shape ``{"error": {"httpStatusCode", "errorCode", "errorId", "errorMessage"}}``
-is the one of that client's FSError and PROVIDERS.md 6.4; the docs name no quota codes.
+is the one of that client's FSError and docs/PROVIDERS.md section 6.4; the docs name no quota codes.
 """
 
 from __future__ import annotations
@@ -275,7 +275,7 @@ def test_empty_flight_statuses_is_not_found(adapter: CiriumAdapter, cirium_api: 
 ])
 def test_every_documented_status_maps(code: str, times: dict[str, Any], delays: dict[str, int],
                                       expected: FlightStatus) -> None:
-    """PROVIDERS.md 6.4 codes: S (delayed with a departure delay), A (airborne once the
+    """docs/PROVIDERS.md section 6.4 codes: S (delayed with a departure delay), A (airborne once the
     runway take-off is known), L (arrived once at the gate), C, D, R, DN, NO, U."""
     body = fixture("aa100_dep_scheduled.json")
     status = body["flightStatuses"][0]

@@ -1,5 +1,5 @@
 """Lufthansa adapter: the documented LH400 capture through the real parser, the XML-to-JSON
-quirks, the request it sends and the mapping of every fault class (PROVIDERS.md section 3)."""
+quirks, the request it sends and the mapping of every fault class (docs/PROVIDERS.md section 3)."""
 
 from __future__ import annotations
 
@@ -179,7 +179,7 @@ def test_flight_list_is_ordered_and_local_times_are_zoned(
 def test_status_codes_are_mapped(adapter: LufthansaAdapter, lufthansa_api: Callable[..., None],
                                  flight_code: str, time_code: str,
                                  expected: FlightStatus) -> None:
-    """FlightStatus.Code wins; NA defers to the departure TimeStatus (PROVIDERS.md section 8)."""
+    """FlightStatus.Code wins; NA defers to the departure TimeStatus (docs/PROVIDERS.md §8)."""
     payload = lh400()
     flight = flight_of(payload)
     flight["FlightStatus"] = {"Code": flight_code}

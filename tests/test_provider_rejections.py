@@ -2,7 +2,7 @@
 
 A 4xx other than 401/403/404/429 is the provider refusing this request: it is reported as
 ``provider_rejected_request``, not retried, and not held against the provider's breaker
-(DESIGN.md section 7). A flight with an operational suffix (LH400A) is never sent to a
+(docs/CONTRACTS.md section 7). A flight with an operational suffix (LH400A) is never sent to a
 provider that cannot be asked for one (Lufthansa, FlightAware, British Airways); naming such a
 provider with ``--source`` is an input error.
 """

@@ -1,4 +1,4 @@
-"""The per-host run lock of `batch --due` (DESIGN.md section 7): an overlapping run exits 0
+"""The per-host run lock of `batch --due` (docs/CONTRACTS.md section 7): an overlapping run exits 0
 saying another run is in progress, `--wait` waits for the holder, a lock left by a killed
 run is recovered at once, and other commands never take it."""
 

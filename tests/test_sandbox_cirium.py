@@ -1,6 +1,6 @@
 """The sandbox speaks FlightStats Flex flight status v2 with its quirks, and the real CLI syncs
 from it over loopback: the flight stored from ``--source cirium`` is the one stored from
-``--source lufthansa`` (PROVIDERS.md section 6.4, issue 13)."""
+``--source lufthansa`` (docs/PROVIDERS.md section 6.4, issue 13)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Every real adapter fetches from the running sandbox over loopback and reads the same truth:
-the sandbox and the adapters are independent implementations of PROVIDERS.md, so agreement
+the sandbox and the adapters are independent implementations of docs/PROVIDERS.md, so agreement
 here means both follow the documented formats the same way."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""An operator's resolution sticks (DESIGN.md section 8), end to end through the real CLI and
+"""An operator's resolution sticks (docs/CONTRACTS.md §8), end to end through the real CLI and
 the sandbox: once `conflicts resolve` settles a disagreement, later syncs (and webhooks) that
 bring exactly the same values by source do not open it again; they list it with rule
 `operator`, not escalated, and keep the operator's value. Any change in what the providers

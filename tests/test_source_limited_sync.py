@@ -1,6 +1,6 @@
 """`sync --source NAME` end to end: the providers not asked still count, through the latest
 observation each of them stored, so a sync limited to one provider cannot undo what the full
-set of providers established (DESIGN.md sections 1 and 8; webhooks resolve the same way).
+set of providers established (docs/CONTRACTS.md sections 1 and 8; webhooks resolve the same way).
 
 The sandbox clock stands after LH410 (FRA-NCE on 2026-11-23) arrived: Lufthansa then reports
 `landed` while Amadeus and FlightAware report `arrived`, and the default policy's most_severe

@@ -1,4 +1,4 @@
-"""`flightsync status --check` (DESIGN.md section 7): each alert holds after the real engine
+"""`flightsync status --check` (docs/CONTRACTS.md section 7): each alert holds after the real engine
 (against the sandbox), the breakers or the store reach its condition, exits 3 naming it on
 stderr and in the JSON `alerts` list, and stays quiet (exit 0) when the condition does not
 hold. Thresholds come from the `alerts:` section of the config."""

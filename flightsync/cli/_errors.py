@@ -1,4 +1,4 @@
-"""The one error boundary of the CLI (STYLE.md habit 2, DESIGN.md section 2).
+"""The one error boundary of the CLI (docs/CONTRACTS.md section 2).
 
 ``FlightsyncError`` -> ``error: <message>`` (one line, stderr), plus ``{"error": {"code",
 "message"}}`` on stdout in JSON mode, and the class's exit code. Usage errors -> Typer's usage
@@ -40,7 +40,7 @@ def report(code: str, message: str, *, json_mode: bool) -> None:
 
 @contextmanager
 def boundary(ctx: ClickContext) -> Iterator[None]:
-    """Translate whatever the command raises into the DESIGN.md section 2 contract."""
+    """Translate whatever the command raises into the docs/CONTRACTS.md section 2 contract."""
     try:
         yield
     except (typer.Exit, typer.Abort, NoArgsIsHelpError):

@@ -1,4 +1,4 @@
-"""`migrate`: Alembic from code, no alembic.ini needed (DESIGN.md section 1)."""
+"""`migrate`: Alembic from code, no alembic.ini needed (docs/CONTRACTS.md section 1)."""
 
 from __future__ import annotations
 
@@ -100,7 +100,7 @@ def _report(url: str, action: str, target: str, before: str | None,
 
 
 def _safe_url(url: str) -> str:
-    """The URL without its password (DESIGN.md: no secret in output)."""
+    """The URL without its password (docs/CONTRACTS.md section 4: no secret in output)."""
     from flightsync.logs import redact_url  # noqa: PLC0415 - `--help` must not load structlog
 
     return redact_url(url)

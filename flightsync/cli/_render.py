@@ -1,6 +1,6 @@
 """Output: JSON on stdout for scripts, rich tables for people; messages on stderr.
 
-Every renderer takes the JSON form (DESIGN.md section 3), so the two modes never disagree.
+Every renderer takes the JSON form (docs/CONTRACTS.md section 3), so the two modes never disagree.
 rich is imported only when a table is actually drawn.
 """
 

@@ -1,4 +1,4 @@
-"""`sandbox serve`: the bundled providers in the foreground (DESIGN.md section 1)."""
+"""`sandbox serve`: the bundled providers in the foreground (docs/CONTRACTS.md section 1)."""
 
 from __future__ import annotations
 

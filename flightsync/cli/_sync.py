@@ -76,7 +76,7 @@ def sync(
                         else "no provider had answered; nothing written"))
         raise typer.Exit(INTERRUPTED)
     if not result.success:
-        # DESIGN.md section 2: a failure also leaves its one `error:` line on stderr, which is
+        # docs/CONTRACTS.md §2: a failure also leaves its one `error:` line on stderr, which is
         # all a cron job's mail shows when stdout is JSON.
         message = (result.error or {}).get("message") or "the sync failed"
         _render.note(f"error: {' '.join(message.split())}")

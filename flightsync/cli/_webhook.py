@@ -1,4 +1,4 @@
-"""`ingest-webhook`: apply pushed flight-status events (DESIGN.md section 6)."""
+"""`ingest-webhook`: apply pushed flight-status events (docs/CONTRACTS.md section 6)."""
 
 from __future__ import annotations
 

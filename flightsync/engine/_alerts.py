@@ -1,4 +1,4 @@
-"""The alert conditions of ``status --check`` (DESIGN.md section 7).
+"""The alert conditions of ``status --check`` (docs/CONTRACTS.md section 7).
 
 Each check reads what the store and the breakers already record, compares it with its
 threshold from ``settings.alerts`` and, when it holds, returns one line that starts with the

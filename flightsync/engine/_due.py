@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from flightsync.engine._engine import Engine
 
 RETRY_DUE = timedelta(minutes=15)  # a due flight no provider could take waits this long
-TRACKED_AFTER_ARRIVAL = timedelta(hours=24)  # DESIGN.md section 7, tracking
+TRACKED_AFTER_ARRIVAL = timedelta(hours=24)  # docs/CONTRACTS.md section 7, tracking
 
 
 def batch_due(engine: Engine, *, limit: int, notify: bool,

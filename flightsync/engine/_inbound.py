@@ -1,4 +1,4 @@
-"""Inbound webhook events (DESIGN.md section 6): recognise the id, verify, validate.
+"""Inbound webhook events (docs/CONTRACTS.md section 6): recognise the id, verify, validate.
 
 An event is checked like a provider answer (signature, size, strict schema, known provider,
 typed values, no control characters, times within the years flights happen in) and becomes an

@@ -1,4 +1,4 @@
-"""The per-host run lock of ``batch --due`` (DESIGN.md section 7).
+"""The per-host run lock of ``batch --due`` (docs/CONTRACTS.md section 7).
 
 An OS file lock (``fcntl.flock``) on a file in the state directory: the kernel drops it when
 the holding process exits, however it exits (SIGKILL, OOM killer, reboot), so a lock left by

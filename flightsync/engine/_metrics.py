@@ -1,4 +1,4 @@
-"""The Prometheus text file written after each run (DESIGN.md section 7), for node_exporter's
+"""The Prometheus text file written after each run (docs/CONTRACTS.md §7), for node_exporter's
 textfile collector.
 
 Totals come from the ``sync_run`` rows, not from this process's counters, so they only ever

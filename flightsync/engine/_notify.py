@@ -1,4 +1,4 @@
-"""Outbound change notifications (DESIGN.md section 6): a signed POST per subscriber.
+"""Outbound change notifications (docs/CONTRACTS.md section 6): a signed POST per subscriber.
 
 Deliveries run on a small thread pool so a slow or dead subscriber never slows a sync: each
 delivery has a total budget (``cap_seconds``, retries included, every attempt's timeout cut to

@@ -157,7 +157,7 @@ def _operator() -> str:
 
 
 def status(engine: Engine) -> dict[str, Any]:
-    """DESIGN.md section 3 ``status``."""
+    """docs/CONTRACTS.md section 3 ``status``."""
     now = datetime.now(UTC)
     with engine.database.session() as session:
         counts = repo.counts(session, now=now)

@@ -51,7 +51,7 @@ def failed_result(query: FlightQuery, outcomes: Sequence[SourceOutcome],
 
 @dataclass(frozen=True, slots=True)
 class BatchResult:
-    """DESIGN.md section 3 ``batch``."""
+    """docs/CONTRACTS.md section 3 ``batch``."""
 
     run_id: str
     results: tuple[SyncResult, ...]

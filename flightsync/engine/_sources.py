@@ -173,7 +173,7 @@ def recompute(database: Database, policy: Policy, *, now: datetime | None = None
 
 
 def report(database: Database, *, recomputed: bool = False) -> dict[str, Any]:
-    """The stored figures as ``sources`` prints them (DESIGN.md: snake_case, README)."""
+    """The stored figures as ``sources`` prints them (docs/CONTRACTS.md §3: snake_case, README)."""
     from flightsync.policy.accuracy import DEFAULT_PRIOR  # noqa: PLC0415
 
     with database.session() as session:

@@ -1,4 +1,4 @@
-"""Inbound webhooks (DESIGN.md section 6): apply each event once.
+"""Inbound webhooks (docs/CONTRACTS.md section 6): apply each event once.
 
 An event (read and checked by ``_inbound``) is one provider's report about one leg. It becomes
 that provider's latest observation of the leg and goes through ``merge`` and ``write_flight``

@@ -1,4 +1,4 @@
-"""flightsync.policy: pure conflict resolution between providers (DESIGN.md section 8).
+"""flightsync.policy: pure conflict resolution between providers (docs/CONTRACTS.md section 8).
 
 ``load_policy`` reads ``policy.yaml`` (the only I/O here); ``resolve_leg`` decides one leg's
 fields from the providers' observations without touching a clock, a log or a database.

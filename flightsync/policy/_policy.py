@@ -1,4 +1,4 @@
-"""The conflict policy as a value (DESIGN.md section 8): modes, rules, and which field takes which.
+"""The conflict policy as a value (docs/CONTRACTS.md §8): modes, rules, and which field takes which.
 
 ``Policy()`` is the built-in default and equals the shipped ``config/policy.yaml``.
 """

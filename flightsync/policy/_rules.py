@@ -28,7 +28,7 @@ VALUE_KEYS: dict[str, Callable[[Any], Hashable]] = {
     "aircraft_type": aircraft_key,
 }
 
-# DESIGN.md section 8: cancelled, diverted, then the most advanced phase, then the rest.
+# docs/CONTRACTS.md section 8: cancelled, diverted, then the most advanced phase, then the rest.
 _SEVERITY: dict[str, int] = {
     name: rank for rank, name in enumerate(reversed((
         "cancelled", "diverted", "arrived", "landed", "airborne", "departed", "boarding",

@@ -1,6 +1,6 @@
 """Turn Settings into adapters: one pooled httpx.Client per provider, shared by the worker
 threads, plus a token source for OAuth providers. Unusable providers are skipped with a reason
-instead of failing the run (DESIGN.md section 4).
+instead of failing the run (docs/CONTRACTS.md section 4).
 
 Clients are built on an adapter's first lookup in ``ProviderSet.adapters``, not with the set:
 ``status``, ``providers``, ``explain`` and a cached ``sync`` only ask which providers are

@@ -1,5 +1,6 @@
 """HTTP edge shared by every adapter: httpx errors and HTTP statuses mapped once, table-driven,
-into the ProviderError tree (STYLE.md habit 4), plus the time parsing every format needs."""
+into the ProviderError tree (docs/ARCHITECTURE.md, providers), plus the time parsing every
+format needs."""
 
 from __future__ import annotations
 
@@ -78,7 +79,7 @@ def raise_for_status(response: httpx.Response, provider: str) -> None:
 
     A 4xx other than 401/403/404/429 is ProviderRequestRejected: the provider answered and
     refused what we asked, which retrying cannot change and which says nothing about the
-    provider's health (DESIGN.md section 7). Other 1xx/3xx answers stay ProviderBadResponse:
+    provider's health (docs/CONTRACTS.md section 7). Other 1xx/3xx answers stay ProviderBadResponse:
     redirects are not followed, so one means a base URL that points somewhere else."""
     status = response.status_code
     if status < 300:

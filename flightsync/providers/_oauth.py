@@ -199,7 +199,7 @@ def _raise_for_token_status(response: httpx.Response, provider: str) -> None:
                                   provider=provider, status=status)
     if 400 <= status < 500 and status != 404:
         # 405, 415, 422 ...: the endpoint refuses this request; retrying cannot help and
-        # the provider is up (DESIGN.md section 7), so the breaker does not count it.
+        # the provider is up (docs/CONTRACTS.md section 7), so the breaker does not count it.
         raise ProviderRequestRejected(f"{provider}: token endpoint rejected the request "
                                       f"({status} {reason}); check the base URL",
                                       provider=provider, status=status)

@@ -1,4 +1,4 @@
-"""AeroDataBox (PROVIDERS.md section 6.2), sold through API.market and RapidAPI:
+"""AeroDataBox (docs/PROVIDERS.md section 6.2), sold through API.market and RapidAPI:
 ``GET {base}/flights/number/{designator}/{local date}``, a JSON array of ``FlightContract``
 (200), or no content (204) when nothing is found.
 

@@ -1,4 +1,4 @@
-"""Air France-KLM Open Data flight status (PROVIDERS.md section 4): ``API-Key`` header,
+"""Air France-KLM Open Data flight status (docs/PROVIDERS.md section 4): ``API-Key`` header,
 ``GET /opendata/flightstatus`` over a UTC time range, times with offsets and milliseconds,
 several legs per flight.
 
@@ -220,7 +220,7 @@ def _leg_status(leg: Mapping[str, Any], flight_status: str | None, took_off: boo
         return None
     status = mapped_status(LEG_STATUS, code, PROVIDER, "legStatusPublic")
     # Arrival-estimate codes are computed before and during the flight alike; the movement
-    # times tell which (PROVIDERS.md section 8, DEPARTED / EN_ROUTE row).
+    # times tell which (docs/PROVIDERS.md section 8, DEPARTED / EN_ROUTE row).
     if code.upper() in _ARRIVAL_ESTIMATE_CODES or status is FlightStatus.DEPARTED:
         if took_off:
             return FlightStatus.AIRBORNE

@@ -1,4 +1,4 @@
-"""Amadeus On-Demand Flight Status v2 (PROVIDERS.md section 2): OAuth client credentials,
+"""Amadeus On-Demand Flight Status v2 (docs/PROVIDERS.md section 2): OAuth client credentials,
 ``GET /v2/schedule/flights``, local times with offsets, delays as ISO 8601 durations.
 
 A legacy, optional adapter (Self-Service was decommissioned in 2026): the base URL is
@@ -228,7 +228,7 @@ def _find_point(points: list[Mapping[str, Any]], start: int, iata: str, side: st
 
 def parse_dated_flight(flight: Mapping[str, Any]) -> tuple[Leg, ...]:
     """One ``DatedFlight`` as legs in flying order. Amadeus has no status field: a positive
-    departure delay means DELAYED (PROVIDERS.md section 8); otherwise the status is left
+    departure delay means DELAYED (docs/PROVIDERS.md section 8); otherwise the status is left
     unreported, because a schedule copy cannot tell a landed flight from one that has not
     left, and claiming "scheduled" would contradict every live source."""
     points = [as_object(p, PROVIDER, "flightPoints[]")
@@ -281,8 +281,8 @@ def parse_dated_flight(flight: Mapping[str, Any]) -> tuple[Leg, ...]:
 def _partners(flight: Mapping[str, Any], route: list[str]) -> dict[int, tuple[str, ...]]:
     """Leg index -> partner designators from ``segments[].partnership.operatingFlight``.
 
-    Which side operates is unclear upstream (PROVIDERS.md 2.3), so these go to codeshares only,
-    never to operating_carrier.
+    Which side operates is unclear upstream (docs/PROVIDERS.md §2.3), so these go to
+    codeshares only, never to operating_carrier.
     """
     out: dict[int, list[str]] = {}
     for entry in as_list(flight.get("segments") or [], PROVIDER, "segments"):

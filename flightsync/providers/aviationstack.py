@@ -1,4 +1,4 @@
-"""Aviationstack (apilayer, PROVIDERS.md section 6.3): ``GET {base}/flights`` with the
+"""Aviationstack (apilayer, docs/PROVIDERS.md section 6.3): ``GET {base}/flights`` with the
 ``access_key`` query parameter, ``flight_iata`` and, where the plan allows it, ``flight_date``.
 
 The key travels in the query string by the provider's design, so no URL of a request is ever
@@ -66,7 +66,7 @@ _NAME = "aviationstack"
 PAGE_LIMIT = 100
 PLAN_REFUSED = "function_access_restricted"
 
-# The documented ``flight_status`` values (aviationstack.com/documentation, PROVIDERS.md
+# The documented ``flight_status`` values (aviationstack.com/documentation, docs/PROVIDERS.md
 # section 8). ``active`` and ``scheduled`` are refined by the times in _status. ``landed``
 # stays landed: whether ``arrival.actual`` is an in-block time is undocumented (issue 1 shows
 # a departure ``actual`` after its ``actual_runway``), so it cannot prove an arrival.
@@ -330,7 +330,7 @@ def _leg(group: list[Mapping[str, Any]]) -> Leg:
 
 def _status(record: Mapping[str, Any], departure: Mapping[str, Any]) -> FlightStatus | None:
     """``flight_status`` refined by the times: an active flight with a take-off time is
-    airborne, a scheduled one with a departure delay is delayed (PROVIDERS.md section 8)."""
+    airborne, a scheduled one with a departure delay is delayed (docs/PROVIDERS.md section 8)."""
     code = text(record.get("flight_status"), _NAME, "flight_status")
     status = mapped_status(_STATUS, code, _NAME, "flight_status")
     if status is FlightStatus.DEPARTED and departure.get("actual_runway") is not None:

@@ -1,4 +1,4 @@
-"""The adapter interface (STYLE.md habit 5).
+"""The adapter interface (docs/ARCHITECTURE.md, providers).
 
 An adapter is handed a ready ``httpx.Client`` (base URL and timeouts set) and, for OAuth
 providers, a :class:`TokenSource`. It builds requests and parses responses, nothing else:
@@ -33,7 +33,7 @@ class TokenSource(Protocol):
 class Adapter(Protocol):
     """One provider. Class attributes describe it; ``fetch`` does one lookup."""
 
-    name: ClassVar[str]                     # as in DESIGN.md section 4, e.g. "lufthansa"
+    name: ClassVar[str]                     # as in docs/CONTRACTS.md section 4, e.g. "lufthansa"
     default_base_url: ClassVar[str]
     default_priority: ClassVar[int]         # higher ranks first when the policy names none
     default_carriers: ClassVar[frozenset[str] | None]  # None: covers every carrier

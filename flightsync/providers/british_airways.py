@@ -1,4 +1,4 @@
-"""British Airways legacy Flight Information v1 (PROVIDERS.md section 5).
+"""British Airways legacy Flight Information v1 (docs/PROVIDERS.md section 5).
 
 ``GET {base}/rest-v1/v1/flights;scheduledDepartureDate={date};flightNumber={flight}`` with the
 ``client-key`` header. The body is ``FlightsResponse`` with ``Flight`` and, inside each flight,
@@ -6,7 +6,7 @@
 and terminals, aircraft types and flight numbers arrive as numbers or strings.
 
 The time zone of the ``*DateTime`` values and the status vocabulary are undocumented
-(PROVIDERS.md section 10). Times with an offset are taken as given; times without one are read
+(docs/PROVIDERS.md section 10). Times with an offset are taken as given; times without one are read
 as wall-clock time at the sector's own airport (departure times at the departure airport,
 arrival times at the arrival airport), which is how airline timetables are published. Statuses
 are matched on words, leniently; an unrecognized one is ``unknown`` and logged.

@@ -1,4 +1,4 @@
-"""Cirium FlightStats Flex, Flight Status API v2 (PROVIDERS.md section 6.4):
+"""Cirium FlightStats Flex, Flight Status API v2 (docs/PROVIDERS.md section 6.4):
 ``GET {base}/flight/status/{carrier}/{number}/dep/{year}/{month}/{day}``.
 
 The credentials travel as the ``appId`` and ``appKey`` request headers, which the API accepts
@@ -63,7 +63,7 @@ log = structlog.get_logger(__name__)
 
 PROVIDER = "cirium"
 
-# PROVIDERS.md section 6.4. "A" (active) is refined to airborne once a runway take-off is
+# docs/PROVIDERS.md section 6.4. "A" (active) is refined to airborne once a runway take-off is
 # known, "L" to arrived once the gate arrival is (as FlightAware's actual_in); "NO" (not
 # operational) means the flight will not fly; "DN" (data source needed) says nothing.
 STATUS: dict[str, FlightStatus] = {

@@ -1,4 +1,4 @@
-"""FlightAware AeroAPI v4 (PROVIDERS.md section 6.1): ``GET {base}/flights/{ident}``, header
+"""FlightAware AeroAPI v4 (docs/PROVIDERS.md section 6.1): ``GET {base}/flights/{ident}``, header
 ``x-apikey``, times in UTC (``YYYY-MM-DDTHH:MM:SSZ``).
 
 The ident sent is the designator as the user gave it (``BA117``, or ``BAW117`` for an ICAO
@@ -12,7 +12,7 @@ journeys (a flight continues one when it leaves from the airport that journey la
 after a stop of at most eight scheduled hours, from an airport the journey has not left from
 before), and the journeys whose first scheduled departure falls on the queried date in the
 origin's local time (``scheduled_out`` + ``origin.timezone``) become the legs, in order.
-Chaining keeps a leg that leaves after local midnight with its journey (DESIGN.md section 3:
+Chaining keeps a leg that leaves after local midnight with its journey (docs/CONTRACTS.md section 3:
 one date for every leg); a flight that chains to nothing is selected by its own date.
 """
 
@@ -208,7 +208,7 @@ def _parse_flight(flight: dict[str, Any]) -> tuple[Leg, date, datetime | None] |
 
 
 def _status(flight: dict[str, Any], scheduled_out: datetime) -> FlightStatus:
-    """PROVIDERS.md section 8: booleans first, then actual_* times, then the text, then the
+    """docs/PROVIDERS.md section 8: booleans first, then actual_* times, then the text, then the
     departure delay; a flight with none of these is scheduled."""
     if _flag(flight, "cancelled"):
         return FlightStatus.CANCELLED

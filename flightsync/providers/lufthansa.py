@@ -1,4 +1,4 @@
-"""Lufthansa Open API flight status (PROVIDERS.md section 3): OAuth client credentials,
+"""Lufthansa Open API flight status (docs/PROVIDERS.md section 3): OAuth client credentials,
 ``GET /v1/operations/flightstatus/{flight}/{date}``, XML-to-JSON quirks (lone objects for
 one-element lists, numbers for numeric strings), ``...Local`` times without an offset and only
 one of Estimated/Actual per side."""
@@ -61,7 +61,7 @@ class LufthansaAdapter:
         {"LH", "LX", "OS", "SN", "EW", "EN", "4Y"})
     credential_env: ClassVar[tuple[str, ...]] = ("LUFTHANSA_CLIENT_ID", "LUFTHANSA_CLIENT_SECRET")
     uses_oauth: ClassVar[bool] = True
-    # flightNumber is "2 letter IATA airline code + flight number" (PROVIDERS.md 3.2):
+    # flightNumber is "2 letter IATA airline code + flight number" (docs/PROVIDERS.md section 3.2):
     # LH400A is refused with a 400.
     serves_operational_suffix: ClassVar[bool] = False
     token_path: ClassVar[str] = "/v1/oauth/token"  # noqa: S105 - a URL path

@@ -1,4 +1,4 @@
-"""flightsync.resilience: what wraps every provider call (DESIGN.md section 7).
+"""flightsync.resilience: what wraps every provider call (docs/CONTRACTS.md section 7).
 
 - :class:`StateStore`: the private state directory and its diskcache folders.
 - :class:`Breakers`: one circuit breaker per provider, persisted and shared across processes,

@@ -38,7 +38,7 @@ _Transition = Callable[[BreakerState, float, BreakerSettings], BreakerState]
 
 @dataclass(frozen=True, slots=True)
 class BreakerView:
-    """One breaker as ``status`` shows it (DESIGN.md section 3)."""
+    """One breaker as ``status`` shows it (docs/CONTRACTS.md section 3)."""
 
     state: str
     failures: int

@@ -1,4 +1,4 @@
-"""TTL tiers of DESIGN.md section 7, from a flight's legs.
+"""TTL tiers of docs/CONTRACTS.md section 7, from a flight's legs.
 
 Active (``ttl_active``): departing within 24 h, under way, or arrived at most 6 h ago.
 Future (``ttl_future``): departing more than 24 h from now.

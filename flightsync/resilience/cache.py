@@ -212,7 +212,7 @@ class ObservationCache:
             log.warning("cache.commit.failed", error=type(exc).__name__)
 
     def ttl_for(self, legs: Sequence[TimedLeg], now: datetime | None = None) -> float:
-        """The TTL tier of a flight (DESIGN.md section 7) from its legs in flying order;
+        """The TTL tier of a flight (docs/CONTRACTS.md section 7) from its legs in flying order;
         ``now`` defaults to the cache's clock."""
         when = datetime.fromtimestamp(self._clock(), UTC) if now is None else now
         return ttl_for(legs, when, self._settings)

@@ -1,4 +1,4 @@
-"""AeroDataBox (PROVIDERS.md section 6.2) as sold through API.market and RapidAPI:
+"""AeroDataBox (docs/PROVIDERS.md section 6.2) as sold through API.market and RapidAPI:
 ``GET /api/v1/aedbx/aerodatabox/flights/number/{designator}/{local date}``, answered with a
 JSON array of ``FlightContract`` (one item per leg leaving on the date at its origin, and a
 copy per codeshare number) or 204 with no content.

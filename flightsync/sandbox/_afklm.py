@@ -1,4 +1,4 @@
-"""Air France-KLM Open Data flight status (PROVIDERS.md section 4): a search by departure time
+"""Air France-KLM Open Data flight status (docs/PROVIDERS.md section 4): a search by departure time
 range, carrier and number, ``API-Key`` header, times with milliseconds and an offset,
 ``flightScheduleDate`` as the UTC date, legs in ``flightLegs``."""
 

@@ -1,4 +1,4 @@
-"""Amadeus Self-Service (PROVIDERS.md section 2): OAuth2 token, On-Demand Flight Status v2 and
+"""Amadeus Self-Service (docs/PROVIDERS.md section 2): OAuth2 token, On-Demand Flight Status v2 and
 location by id, with the flat token errors and the ``errors[]`` resource errors."""
 
 from __future__ import annotations

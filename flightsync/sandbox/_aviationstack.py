@@ -1,4 +1,4 @@
-"""Aviationstack (PROVIDERS.md section 6.3): ``GET /aviationstack/v1/flights`` (the path of
+"""Aviationstack (docs/PROVIDERS.md section 6.3): ``GET /aviationstack/v1/flights`` (the path of
 apilayer's newer host) with ``access_key``, ``flight_iata``, ``flight_date``, ``limit`` and
 ``offset`` in the query.
 

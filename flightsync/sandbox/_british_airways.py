@@ -1,4 +1,4 @@
-"""British Airways legacy Flight Information v1 (PROVIDERS.md section 5): matrix parameters on
+"""British Airways legacy Flight Information v1 (docs/PROVIDERS.md section 5): matrix parameters on
 the path, ``client-key`` header, ``FlightsResponse.Flight.Sector`` with collapsed one-element
 arrays and numeric-looking values as numbers.
 

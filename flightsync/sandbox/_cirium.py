@@ -1,4 +1,4 @@
-"""Cirium FlightStats Flex, Flight Status API v2 (PROVIDERS.md section 6.4):
+"""Cirium FlightStats Flex, Flight Status API v2 (docs/PROVIDERS.md section 6.4):
 ``GET /flex/flightstatus/rest/v2/json/flight/status/{carrier}/{number}/dep/{y}/{m}/{d}`` with
 ``appId``/``appKey`` as headers or query parameters.
 

@@ -1,4 +1,4 @@
-"""FlightAware AeroAPI v4 (PROVIDERS.md section 6.1): ``GET /aeroapi/flights/{ident}`` with an
+"""FlightAware AeroAPI v4 (docs/PROVIDERS.md section 6.1): ``GET /aeroapi/flights/{ident}`` with an
 ``x-apikey`` header, ICAO idents and aircraft types, UTC times ``YYYY-MM-DDTHH:MM:SSZ``, one
 flight object per leg in a ``start``/``end`` window (default: two days either side of now)."""
 

@@ -1,4 +1,4 @@
-"""Lufthansa Open API (PROVIDERS.md section 3) with its XML-to-JSON quirks: one flight is an
+"""Lufthansa Open API (docs/PROVIDERS.md section 3) with its XML-to-JSON quirks: one flight is an
 object rather than a list, numeric-looking values are numbers, local times have no offset,
 UTC times end in ``Z`` without seconds, and only one of Estimated/Actual is present."""
 

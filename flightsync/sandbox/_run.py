@@ -15,7 +15,7 @@ CREDENTIAL = "sandbox"  # the sandbox's published credentials, not a secret
 
 
 def sandbox_environment(base_url: str) -> dict[str, str]:
-    """Every provider's ``*_BASE_URL`` and credential variable (DESIGN.md section 4), pointing
+    """Every provider's ``*_BASE_URL`` and credential variable (docs/CONTRACTS.md §4), pointing
     at the sandbox at ``base_url``."""
     base = base_url.rstrip("/")
     return {

@@ -1,4 +1,4 @@
-"""Alembic, driven from code: no alembic.ini, any working directory (DESIGN.md section 1,
+"""Alembic, driven from code: no alembic.ini, any working directory (docs/CONTRACTS.md section 1,
 ``flightsync migrate``). The scripts ship inside the package as ``flightsync.migrations``."""
 
 from __future__ import annotations

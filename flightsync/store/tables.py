@@ -1,4 +1,4 @@
-"""SQLModel tables (DESIGN.md section 5). Alembic owns the schema: a change here needs a
+"""SQLModel tables (docs/CONTRACTS.md section 5). Alembic owns the schema: a change here needs a
 migration in ``migrations/versions`` (tests/test_migrations.py checks they agree)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""initial schema: the six tables of DESIGN.md section 5
+"""initial schema: the six tables of docs/CONTRACTS.md section 5
 
 Revision ID: 0001_initial
 Revises:
