@@ -14,6 +14,8 @@ import pytest
 import stamina
 import structlog
 
+from flightsync import logs
+
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 _PROVIDER_PREFIXES = ("FLIGHTSYNC_", "FLIGHT_SYNC_", "AMADEUS_", "LUFTHANSA_", "AFKLM_", "BA_",
@@ -38,6 +40,10 @@ def _hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
         # The CLI configures structlog process-wide; no test may inherit another's set-up.
         structlog.reset_defaults()
         structlog.contextvars.clear_contextvars()
+        # Nor another's registered secrets: a word one test used as a secret (say "secret")
+        # would be masked in the next test's messages on the same worker.
+        logs._secrets.clear()
+        logs._secrets_pattern = None
 
 
 @pytest.fixture
