@@ -140,6 +140,47 @@ class AlertSettings(_Frozen):
     abandoned_run_seconds: float = Field(default=3600, gt=0, le=YEAR_SECONDS)
 
 
+# The AeroAPI alert events flightsync can ask for (docs/PROVIDERS.md section 6.1.1).
+FLIGHTAWARE_ALERT_EVENTS = ("arrival", "cancelled", "departure", "diverted", "filed", "out",
+                            "off", "on", "in", "hold_start", "hold_end")
+
+
+class FlightAwareAlertSettings(_Frozen):
+    """``flightaware_alerts:``: AeroAPI push alerts for tracked flights (README, "FlightAware
+    alerts"). The receiving URL is ``<public_url>/webhooks/flightaware/<token>``; the token
+    is a secret and comes from FLIGHTSYNC_FLIGHTAWARE_ALERT_TOKEN only."""
+
+    # Where AeroAPI reaches `flightsync serve` from the internet (https://host[:port][/prefix]).
+    public_url: str | None = None
+    events: tuple[str, ...] = ("arrival", "cancelled", "departure", "diverted")
+    # A flight with a live alert is polled by `batch --due` at most this often: its changes
+    # are pushed, so the poll only catches what the alerts do not carry.
+    poll_every_seconds: float = Field(default=7200, gt=0, le=YEAR_SECONDS)
+    # Also set the account-wide endpoint (PUT /alerts/endpoint); off by default, since it is
+    # shared by every key of the AeroAPI account. Each alert names its own target_url.
+    set_account_endpoint: bool = False
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_http_url(cls, value: str | None) -> str | None:
+        if value is not None and (not _is_http_url(value) or urlsplit(value).query
+                                  or urlsplit(value).fragment or "@" in urlsplit(value).netloc):
+            raise PydanticCustomError(
+                "public_url", "expected an absolute http or https URL with a host and no "
+                "query, fragment or password (e.g. https://flights.example.com)")
+        return value.rstrip("/") if value is not None else None
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [e for e in value if e not in FLIGHTAWARE_ALERT_EVENTS]
+        if unknown or not value:
+            raise PydanticCustomError(
+                "events", "expected a non-empty list of: {known}",
+                {"known": ", ".join(FLIGHTAWARE_ALERT_EVENTS)})
+        return tuple(dict.fromkeys(value))
+
+
 class Settings(_Frozen):
     database_url: str | None = None   # None: sqlite:///<state_dir>/flightsync.db
     state_dir: Path | None = None     # None: $XDG_STATE_HOME/flightsync
@@ -157,6 +198,9 @@ class Settings(_Frozen):
     metrics: MetricsSettings = MetricsSettings()
     alerts: AlertSettings = AlertSettings()
     webhook_secret: str | None = Field(default=None, repr=False, exclude=True)
+    flightaware_alerts: FlightAwareAlertSettings = FlightAwareAlertSettings()
+    # FLIGHTSYNC_FLIGHTAWARE_ALERT_TOKEN: the secret path segment of the alert URL.
+    flightaware_alert_token: str | None = Field(default=None, repr=False, exclude=True)
 
 
 # --- loading -------------------------------------------------------------------------------
@@ -191,6 +235,7 @@ _BASE_URL_VARS: dict[str, str] = {
 ENV_VARS: tuple[str, ...] = (
     "FLIGHTSYNC_CONFIG", "FLIGHTSYNC_DATABASE_URL", "FLIGHTSYNC_STATE_DIR", "FLIGHT_SYNC_ENABLED",
     "FLIGHT_SYNC_CACHE_TTL_MS", "FLIGHTSYNC_WEBHOOK_SECRET", *_CREDENTIAL_VARS, *_BASE_URL_VARS,
+    "FLIGHTSYNC_FLIGHTAWARE_ALERT_TOKEN",
 )
 # YAML paths holding file names, resolved against the YAML file's folder.
 _RELATIVE_PATHS: tuple[KeyPath, ...] = (("policy",), ("state_dir",), ("metrics", "textfile"))
@@ -403,9 +448,10 @@ def check_depth(root: yaml.Node) -> None:
 def _refuse_yaml_secrets(data: dict[str, Any], path: Path, node: yaml.Node | None) -> None:
     """Secrets live in the environment only (docs/CONTRACTS.md §4), never in a file in the repo."""
     hint = "secrets come from the environment (see docs/CONTRACTS.md §4), not the config file"
-    if "webhook_secret" in data:
-        raise ConfigError(_locate(("webhook_secret",), path, node, {})
-                          + f"unknown key 'webhook_secret': {hint}", key="webhook_secret")
+    for secret in ("webhook_secret", "flightaware_alert_token"):
+        if secret in data:
+            raise ConfigError(_locate((secret,), path, node, {})
+                              + f"unknown key '{secret}': {hint}", key=secret)
     providers = data.get("providers")
     if isinstance(providers, dict):
         for name, body in providers.items():
@@ -459,7 +505,8 @@ def _environment_layer(env: Mapping[str, str], origins: dict[KeyPath, str]) -> d
 
     for var, key in (("FLIGHTSYNC_DATABASE_URL", "database_url"),
                      ("FLIGHTSYNC_STATE_DIR", "state_dir"),
-                     ("FLIGHTSYNC_WEBHOOK_SECRET", "webhook_secret")):
+                     ("FLIGHTSYNC_WEBHOOK_SECRET", "webhook_secret"),
+                     ("FLIGHTSYNC_FLIGHTAWARE_ALERT_TOKEN", "flightaware_alert_token")):
         if (value := get(var)) is not None:
             put(var, (key,), value)
     if (value := get("FLIGHT_SYNC_ENABLED")) is not None:

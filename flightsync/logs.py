@@ -138,7 +138,8 @@ def register_settings_secrets(settings: Any, env: Mapping[str, str], *,
     """Register every secret a run's settings can carry: provider credentials, the inbound
     webhook secret (whole and its key without the ``whsec_`` prefix), the outbound
     subscribers' secrets (named by ``secret_env``) and the database URL's password."""
-    values: list[str | None] = [settings.webhook_secret]
+    values: list[str | None] = [settings.webhook_secret,
+                                getattr(settings, "flightaware_alert_token", None)]
     if settings.webhook_secret and settings.webhook_secret.startswith("whsec_"):
         values.append(settings.webhook_secret.removeprefix("whsec_"))
     for provider in settings.providers.values():

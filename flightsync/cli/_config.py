@@ -83,9 +83,9 @@ def _rows(settings: Settings, origins: dict[str, str], *, sandbox: bool) -> list
         for key in sorted(provider.credentials):
             path = f"providers.{name}.credentials.{key}"
             rows.append({"key": path, "value": logs.MASK, "origin": origin_of(path)})
-    if settings.webhook_secret:
-        rows.append({"key": "webhook_secret", "value": logs.MASK,
-                     "origin": origin_of("webhook_secret")})
+    for secret in ("webhook_secret", "flightaware_alert_token"):
+        if getattr(settings, secret):
+            rows.append({"key": secret, "value": logs.MASK, "origin": origin_of(secret)})
     if sandbox:  # the sandbox's own folder, database and providers (README, "Commands")
         for row in rows:
             key = row["key"]

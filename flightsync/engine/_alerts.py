@@ -35,7 +35,9 @@ def evaluate(engine: Engine, *, now: datetime, open_conflicts: int) -> list[str]
         recent = repo.runs_since(session, now - CACHE_WINDOW, CACHE_RATE_KINDS)
         unsynced = repo.unsynced_departing(
             session, now=now, within=timedelta(hours=limits.unsynced_departing_hours),
-            older_than=timedelta(seconds=limits.unsynced_for_seconds))
+            older_than=timedelta(seconds=limits.unsynced_for_seconds),
+            alerted_older_than=timedelta(
+                seconds=engine.settings.flightaware_alerts.poll_every_seconds))
         abandoned = repo.abandoned_runs(
             session, started_before=now - timedelta(seconds=limits.abandoned_run_seconds))
     return [

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from flightsync.engine import _sources
+from flightsync.engine import _fa_alerts_registry, _sources
 from flightsync.engine._results import BatchResult
 from flightsync.models import FlightQuery, Leg, SyncResult
 from flightsync.store import repository as repo
@@ -38,7 +38,8 @@ def batch_due(engine: Engine, *, limit: int, notify: bool,
             claimed = repo.claim_due(
                 session, now=datetime.now(UTC), due_by=started, limit=size, owner=owner,
                 lease_seconds=engine.settings.batch.lease_seconds,
-                postgres=engine.database.dialect == "postgresql")
+                postgres=engine.database.dialect == "postgresql",
+                alerted_every=alerted_every(engine))
         if not claimed:
             break
         keys = [repo.key_of(q) for q in claimed]
@@ -55,13 +56,21 @@ def batch_due(engine: Engine, *, limit: int, notify: bool,
     engine.runbook.finish(results, requested=len(results), outcome=engine.outcome_override)
     if not engine.interrupted:
         _sources.relearn_after(engine.database, engine.policy, results)
+        _fa_alerts_registry.retire_finished(engine.alert_desk())
     return BatchResult.of(engine.run_id, results, started, interrupted=engine.interrupted)
 
 
 def due_preview(engine: Engine, *, limit: int) -> list[FlightQuery]:
     """The flights ``batch_due`` would claim now, most urgent first, without claiming them."""
     with engine.database.session() as session:
-        return repo.due_flights(session, now=datetime.now(UTC), limit=limit)
+        return repo.due_flights(session, now=datetime.now(UTC), limit=limit,
+                                alerted_every=alerted_every(engine))
+
+
+def alerted_every(engine: Engine) -> float:
+    """How often a flight with a live FlightAware alert is polled: its changes are pushed,
+    so the poll only catches what the alerts leave out (README, "FlightAware alerts")."""
+    return engine.settings.flightaware_alerts.poll_every_seconds
 
 
 def still_tracked(legs: Sequence[Leg], now: datetime) -> bool:

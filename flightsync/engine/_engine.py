@@ -175,7 +175,9 @@ class Engine:
     # -- the flights an operator manages (flightsync.engine._flights) -----------------------
     def flights(self, *, tracked: bool = False, due: bool = False,
                 limit: int = 100) -> dict[str, Any]:
-        return _flights.list_flights(self.database, tracked=tracked, due=due, limit=limit)
+        return _flights.list_flights(
+            self.database, tracked=tracked, due=due, limit=limit,
+            alerted_every=self.settings.flightaware_alerts.poll_every_seconds)
 
     def flight(self, query: FlightQuery) -> dict[str, Any]:
         return _flights.show(self.database, query)
@@ -185,6 +187,27 @@ class Engine:
 
     def delete_flight(self, query: FlightQuery) -> dict[str, Any]:
         return _flights.delete(self.database, self.cache, query)
+
+    # -- FlightAware alerts for tracked flights (flightsync.engine._fa_alerts_registry) -----
+    def alert_desk(self) -> Any:
+        from flightsync.engine._fa_alerts_registry import AlertDesk  # noqa: PLC0415
+
+        return AlertDesk(self.database, self.settings, self.provider_set)
+
+    def alerts_register(self, query: FlightQuery | None = None) -> dict[str, Any]:
+        from flightsync.engine import _fa_alerts_registry as alerts  # noqa: PLC0415
+
+        return alerts.register(self.alert_desk(), query)
+
+    def alerts_list(self, *, include_removed: bool = False) -> dict[str, Any]:
+        from flightsync.engine import _fa_alerts_registry as alerts  # noqa: PLC0415
+
+        return alerts.list_alerts(self.database, include_removed=include_removed)
+
+    def alerts_remove(self, alert_id: int | None = None) -> dict[str, Any]:
+        from flightsync.engine import _fa_alerts_registry as alerts  # noqa: PLC0415
+
+        return alerts.remove(self.alert_desk(), alert_id)
 
     # -- choosing providers -------------------------------------------------------------
     def providers_for(self, query: FlightQuery, sources: Sequence[str] | None) -> list[str]:

@@ -21,11 +21,13 @@ if TYPE_CHECKING:
     from flightsync.resilience import ObservationCache
 
 def list_flights(database: Database, *, tracked: bool, due: bool, limit: int,
-                 now: datetime | None = None) -> dict[str, Any]:
+                 now: datetime | None = None,
+                 alerted_every: float | None = None) -> dict[str, Any]:
     """``flights list``: up to ``limit`` flights, earliest departure first, and the total."""
     with database.session() as session:
         rows, total = repo.list_flights(session, now=now or datetime.now(UTC),
-                                        tracked_only=tracked, due_only=due, limit=limit)
+                                        tracked_only=tracked, due_only=due, limit=limit,
+                                        alerted_every=alerted_every)
     flights = [{
         "flight": f"{row['carrier']}{row['flight_number']}{row['suffix']}",
         "date": row["departure_date"].isoformat(), "origin": row["origin"],

@@ -248,6 +248,13 @@ class ProviderSet:
             self._verify = httpx.create_ssl_context()
         return _client(name, self.base_url(name), self.settings, self._verify)
 
+    def client(self, name: str) -> httpx.Client:
+        """The pooled client of a usable provider (base URL, timeouts, deadline transport),
+        for calls beside ``fetch`` such as FlightAware's alert management."""
+        if name not in self.adapters:
+            raise KeyError(name)
+        return self._clients[name]
+
     def close(self) -> None:
         for source in self._tokens.values():
             source.close()

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from flightsync.models import FlightQuery
 from flightsync.store._columns import FlightKey
+from flightsync.store._fa_alerts import polled_recently
 from flightsync.store.tables import Flight
 
 _F = Flight.__table__  # type: ignore[attr-defined]
@@ -22,10 +23,14 @@ _F = Flight.__table__  # type: ignore[attr-defined]
 
 def claim_due(session: Session, *, now: datetime, limit: int, owner: str,
               lease_seconds: float, postgres: bool,
-              due_by: datetime | None = None) -> list[FlightQuery]:
+              due_by: datetime | None = None,
+              alerted_every: float | None = None) -> list[FlightQuery]:
     """Lease up to ``limit`` flights due by ``due_by`` (default ``now``), earliest departure
     first. A run passes its start as ``due_by``: a flight it has synced is next due after
     that, so a TTL shorter than the run cannot bring it back into the same run.
+
+    A flight with a live FlightAware alert is due only once its last attempt is at least
+    ``alerted_every`` seconds old (None: alerts change nothing): its changes are pushed.
 
     On PostgreSQL the candidate rows are locked with SKIP LOCKED so concurrent workers on
     other hosts never claim the same flight; an expired lease (crashed worker) is claimable.
@@ -34,7 +39,8 @@ def claim_due(session: Session, *, now: datetime, limit: int, owner: str,
     free = or_(_F.c.lease_expires_at.is_(None), _F.c.lease_expires_at < now)
     candidates = (
         select(_F.c.id).where(_F.c.leg_index == 0, _F.c.tracked.is_(True),
-                              _F.c.next_sync_due_at <= (due_by or now), free)
+                              _F.c.next_sync_due_at <= (due_by or now), free,
+                              ~polled_recently(now, alerted_every))
         .order_by(_F.c.scheduled_departure.asc().nulls_last(), _F.c.id).limit(limit)
     )
     if postgres:
@@ -53,13 +59,15 @@ def claim_due(session: Session, *, now: datetime, limit: int, owner: str,
             for r in rows]
 
 
-def due_flights(session: Session, *, now: datetime, limit: int) -> list[FlightQuery]:
+def due_flights(session: Session, *, now: datetime, limit: int,
+                alerted_every: float | None = None) -> list[FlightQuery]:
     """The flights ``claim_due`` would take now, earliest departure first, without leasing
     them (for ``batch --due --dry-run``)."""
     free = or_(_F.c.lease_expires_at.is_(None), _F.c.lease_expires_at < now)
     rows = session.execute(
         select(_F.c.carrier, _F.c.flight_number, _F.c.suffix, _F.c.departure_date)
-        .where(_F.c.leg_index == 0, _F.c.tracked.is_(True), _F.c.next_sync_due_at <= now, free)
+        .where(_F.c.leg_index == 0, _F.c.tracked.is_(True), _F.c.next_sync_due_at <= now, free,
+               ~polled_recently(now, alerted_every))
         .order_by(_F.c.scheduled_departure.asc().nulls_last(), _F.c.id).limit(limit)
     ).all()
     return [FlightQuery(carrier=r[0], number=r[1], suffix=r[2], departure_date=r[3])

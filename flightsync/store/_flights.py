@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from flightsync.store._columns import FlightKey
+from flightsync.store._fa_alerts import polled_recently
 from flightsync.store.tables import (
     Conflict,
     Flight,
@@ -43,7 +44,8 @@ def _identity(key: FlightKey) -> list[Any]:
 
 
 def list_flights(session: Session, *, now: datetime, tracked_only: bool, due_only: bool,
-                 limit: int) -> tuple[list[dict[str, Any]], int]:
+                 limit: int, alerted_every: float | None = None,
+                 ) -> tuple[list[dict[str, Any]], int]:
     """Up to ``limit`` stored flights (one row each, from its first leg) with their leg count,
     earliest departure first (undated last), and how many flights matched in all.
 
@@ -55,7 +57,8 @@ def list_flights(session: Session, *, now: datetime, tracked_only: bool, due_onl
         where.append(_F.c.tracked.is_(True))
     if due_only:
         where += [_F.c.next_sync_due_at <= now,
-                  or_(_F.c.lease_expires_at.is_(None), _F.c.lease_expires_at < now)]
+                  or_(_F.c.lease_expires_at.is_(None), _F.c.lease_expires_at < now),
+                  ~polled_recently(now, alerted_every)]
     total = int(session.execute(select(func.count()).select_from(_F).where(*where)).scalar()
                 or 0)
     legs = (select(_F.c.carrier, _F.c.flight_number, _F.c.suffix, _F.c.departure_date,

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from flightsync.errors import StoreError
 from flightsync.models import to_json_value
 from flightsync.store._engine import describe, display
+from flightsync.store._fa_alerts import live_alert_exists
 from flightsync.store.tables import Conflict, Flight, SyncRun
 
 _F = Flight.__table__  # type: ignore[attr-defined]
@@ -90,12 +91,19 @@ def counts(session: Session, *, now: datetime) -> dict[str, int]:
 
 
 def unsynced_departing(session: Session, *, now: datetime, within: timedelta,
-                       older_than: timedelta) -> int:
-    """Tracked flights departing within ``within`` whose last sync is older than ``older_than``."""
+                       older_than: timedelta, alerted_older_than: timedelta | None = None,
+                       ) -> int:
+    """Tracked flights departing within ``within`` whose last sync is older than ``older_than``
+    (``alerted_older_than``, when longer, for a flight with a live FlightAware alert: it is
+    polled that rarely on purpose)."""
+    stale = or_(_F.c.last_synced_at.is_(None), _F.c.last_synced_at < now - older_than)
+    if alerted_older_than is not None and alerted_older_than > older_than:
+        stale = or_(_F.c.last_synced_at.is_(None), and_(
+            _F.c.last_synced_at < now - older_than,
+            or_(~live_alert_exists(), _F.c.last_synced_at < now - alerted_older_than)))
     return int(session.execute(select(func.count()).select_from(_F).where(
         _F.c.tracked.is_(True), _F.c.scheduled_departure >= now,
-        _F.c.scheduled_departure <= now + within,
-        or_(_F.c.last_synced_at.is_(None), _F.c.last_synced_at < now - older_than),
+        _F.c.scheduled_departure <= now + within, stale,
     )).scalar_one())
 
 

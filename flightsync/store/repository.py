@@ -25,6 +25,15 @@ from flightsync.models import OBSERVED_FIELDS, FlightQuery, FlightRecord, Flight
 from flightsync.store._bulk import select_rows
 from flightsync.store._columns import FlightKey
 from flightsync.store._due import claim_due, defer_leased, due_flights, release_leases
+from flightsync.store._fa_alerts import (
+    add_alert,
+    alert_by_id,
+    alerted_keys,
+    close_alert,
+    finished_alerts,
+    list_alerts,
+    tracked_without_alert,
+)
 from flightsync.store._flights import (
     delete_flight,
     last_origin,
@@ -100,6 +109,9 @@ __all__ = [
 ]
 # _flights: the flights an operator lists, tracks, untracks and deletes (issue 20)
 __all__ += ["delete_flight", "last_origin", "list_flights", "set_tracked", "tracking_of"]
+# _fa_alerts: FlightAware alerts registered for tracked flights (issue 15)
+__all__ += ["add_alert", "alert_by_id", "alerted_keys", "close_alert", "finished_alerts",
+            "list_alerts", "tracked_without_alert"]
 
 
 def key_of(query: FlightQuery) -> FlightKey:

@@ -226,5 +226,32 @@ class SourceDependence(SQLModel, table=True):
     computed_at: datetime | None = _utc(nullable=False)
 
 
+class FlightAwareAlert(SQLModel, table=True):
+    """An AeroAPI alert flightsync registered for a tracked flight (README, "FlightAware
+    alerts"). Keyed by the flight's identity, not a row id: ``flights delete`` leaves it, and
+    ``batch --due`` removes it once the flight is no longer tracked. The delivery URL is
+    never stored (it holds a secret token); ``endpoint`` is its masked form."""
+
+    __tablename__ = "fa_alert"
+    __table_args__ = (
+        UniqueConstraint("alert_id", name="uq_fa_alert_alert_id"),
+        Index("ix_fa_alert_flight", "carrier", "flight_number", "suffix", "departure_date",
+              "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    alert_id: int                                      # AeroAPI's id
+    carrier: str = Field(max_length=3)
+    flight_number: int
+    suffix: str = Field(default="", max_length=1)
+    departure_date: date
+    ident: str = Field(max_length=16)                  # the ident AeroAPI was given
+    events: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    endpoint: str = Field(max_length=500)              # the delivery URL, token masked
+    status: str = Field(default="active", max_length=16)  # active | removed | finished
+    created_at: datetime | None = _utc(nullable=False)
+    removed_at: datetime | None = _utc()
+
+
 ALL_TABLES = (Flight, FlightChange, SourceObservation, Conflict, SyncRun, WebhookEvent,
-              NotificationDelivery, SourceScore, SourceDependence)
+              NotificationDelivery, SourceScore, SourceDependence, FlightAwareAlert)
