@@ -13,7 +13,17 @@ from typing import Annotated, Any
 
 import typer
 
-from flightsync.cli import _config, _flights, _migrate, _operate, _sandbox, _status, _sync, _webhook
+from flightsync.cli import (
+    _alerts,
+    _config,
+    _flights,
+    _migrate,
+    _operate,
+    _sandbox,
+    _status,
+    _sync,
+    _webhook,
+)
 from flightsync.cli._errors import BoundaryGroup
 from flightsync.cli._state import AppState
 
@@ -63,7 +73,8 @@ def root(
                        verbosity=-1 if quiet else verbose)
 
 
-for _module in (_sync, _webhook, _status, _migrate, _operate, _sandbox, _flights, _config):
+for _module in (_sync, _webhook, _status, _migrate, _operate, _sandbox, _flights, _config,
+                _alerts):
     _module.register(app)
 
 

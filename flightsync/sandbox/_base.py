@@ -76,6 +76,11 @@ class Context(Protocol):
         """The scenario's plan for ``provider``: ``free`` or ``paid``."""
         ...
 
+    def truth_under(self, config: Any, provider: str, carrier: str, number: int,
+                    day: date) -> FlightTruth | None:
+        """:meth:`truth` under the scenario ``config`` rather than the one in force."""
+        ...
+
 
 class Route(Protocol):
     def __call__(self, request: Request, ctx: Context, match: re.Match[str]) -> Reply: ...

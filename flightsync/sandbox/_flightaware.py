@@ -17,6 +17,8 @@ from flightsync.sandbox._base import (
     Target,
     retry_after_header,
 )
+from flightsync.sandbox._config import SandboxConfig
+from flightsync.sandbox._fa_alerts import AlertBook, Delivery, changes, payload
 from flightsync.sandbox._truth import FlightTruth, LegTruth, airline, airport, carrier_from_icao
 
 API_KEY = "sandbox"
@@ -115,12 +117,60 @@ def _when(text: str | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
+def ident_flight(ident: str) -> tuple[str, int] | None:
+    """(IATA carrier, number) of an ident (``DLH400`` or ``LH400``), None when unknown."""
+    ident = ident.upper()
+    found = re.fullmatch(r"([A-Z]{3})(\d{1,4})", ident)
+    carrier = carrier_from_icao(found[1]) if found else None
+    if found is None or carrier is None:
+        found = re.fullmatch(r"([A-Z0-9]{2})(\d{1,4})", ident)
+        carrier = found[1] if found else None
+    if found is None or carrier is None:
+        return None
+    return carrier, int(found[2])
+
+
 class FlightAware(Provider):
     name: ClassVar[str] = "flightaware"
 
+    def __init__(self) -> None:
+        self.alerts = AlertBook()
+
     def endpoints(self) -> tuple[Endpoint, ...]:
+        book = self.alerts
+        alerts, endpoint = r"/aeroapi/alerts", r"/aeroapi/alerts/endpoint"
+        one = re.compile(r"/aeroapi/alerts/(?P<id>\d{1,12})")
         return (Endpoint("GET", re.compile(r"/aeroapi/flights/(?P<ident>[^/]+)"), "data",
-                         self.flights),)
+                         self.flights),
+                Endpoint("PUT", re.compile(endpoint), "alerts", book.put_endpoint),
+                Endpoint("GET", re.compile(endpoint), "alerts", book.get_endpoint),
+                Endpoint("DELETE", re.compile(endpoint), "alerts", book.delete_endpoint),
+                Endpoint("POST", re.compile(alerts), "alerts", book.create),
+                Endpoint("GET", re.compile(alerts), "alerts", book.list),
+                Endpoint("GET", one, "alerts", book.get),
+                Endpoint("DELETE", one, "alerts", book.delete))
+
+    def alert_deliveries(self, ctx: Context, before: SandboxConfig, after: SandboxConfig,
+                         ) -> list[Delivery]:
+        """The deliveries a change of scenario from ``before`` to ``after`` calls for: each
+        watched leg rendered under both, compared as AeroAPI would (docs/SANDBOX.md)."""
+        now = datetime.now(UTC)
+        out: list[Delivery] = []
+        for alert, url, day in self.alerts.watched():
+            flight = ident_flight(str(alert.get("ident") or ""))
+            if flight is None:
+                continue
+            old = ctx.truth_under(before, self.name, flight[0], flight[1], day)
+            new = ctx.truth_under(after, self.name, flight[0], flight[1], day)
+            if old is None or new is None:
+                continue
+            for index in range(min(len(old.legs), len(new.legs))):
+                was = _leg(old, index, old.legs[index], before.now or now)
+                is_ = _leg(new, index, new.legs[index], after.now or now)
+                for code, what in changes(was, is_, alert["events"]):
+                    out.append(Delivery(alert["id"], code, url,
+                                        payload(alert["id"], code, what, is_)))
+        return out
 
     def authenticate(self, request: Request, ctx: Context) -> Reply | None:
         if request.header("x-apikey") != API_KEY:
@@ -129,16 +179,13 @@ class FlightAware(Provider):
         return None
 
     def target(self, request: Request, match: re.Match[str]) -> Target | None:
-        ident = match["ident"].upper()
-        found = re.fullmatch(r"([A-Z]{3})(\d{1,4})", ident)
-        carrier = carrier_from_icao(found[1]) if found else None
-        if found is None or carrier is None:
-            found = re.fullmatch(r"([A-Z0-9]{2})(\d{1,4})", ident)
-            carrier = found[1] if found else None
-        if found is None or carrier is None:
+        if "ident" not in match.groupdict():
+            return None  # alert management names no flight
+        flight = ident_flight(match["ident"])
+        if flight is None:
             return None
         start = _when(request.query.get("start"))
-        return Target(carrier, int(found[2]), None if start is None else start.date())
+        return Target(flight[0], flight[1], None if start is None else start.date())
 
     def flights(self, request: Request, ctx: Context, match: re.Match[str]) -> Reply:
         now = ctx.now()

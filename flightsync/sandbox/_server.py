@@ -13,7 +13,7 @@ import threading
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
 import structlog
@@ -27,6 +27,7 @@ from flightsync.sandbox._base import Endpoint, Provider, Reply, Request, bearer
 from flightsync.sandbox._british_airways import BritishAirways
 from flightsync.sandbox._cirium import Cirium
 from flightsync.sandbox._config import Fault, SandboxConfig
+from flightsync.sandbox._fa_alerts import AlertDeliverer
 from flightsync.sandbox._flightaware import FlightAware
 from flightsync.sandbox._lufthansa import Lufthansa
 from flightsync.sandbox._state import SandboxState
@@ -90,6 +91,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._handle()
 
+    def do_PUT(self) -> None:
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        self._handle()
+
     def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
@@ -132,6 +139,9 @@ class Sandbox:
             (provider, endpoint) for provider in self._providers.values()
             for endpoint in provider.endpoints()]
         self._state = SandboxState(config or SandboxConfig(), self._providers)
+        self._flightaware = cast(FlightAware, self._providers[FlightAware.name])
+        # Alert deliveries leave from their own thread: a slow receiver never holds a request.
+        self.deliverer = AlertDeliverer()
         self._address = (host, port)
         self._stopping = threading.Event()
         self._server: _Server | None = None
@@ -172,6 +182,7 @@ class Sandbox:
         server.server_close()
         if self._thread is not None:
             self._thread.join()
+        self.deliverer.stop()
         log.info("sandbox.stopped")
 
     def __enter__(self) -> Sandbox:
@@ -195,7 +206,16 @@ class Sandbox:
         replace just those keys of the current one. Raises ConfigError when invalid."""
         if not isinstance(scenario, SandboxConfig):
             scenario = SandboxConfig.from_mapping(dict(scenario), base=self._state.config)
+        before = self._state.config
         self._state.set_config(scenario)
+        # A flight an alert watches that the new scenario changes: AeroAPI would push it.
+        for delivery in self._flightaware.alert_deliveries(self._state, before, scenario):
+            self.deliverer.send(delivery)
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        """Every alert delivery so far: ``alert_id``, ``event_code``, ``status``
+        (``delivered``, ``failed``, ``dropped``), ``attempts``, ``status_code``."""
+        return self.deliverer.outcomes()
 
     # -- one request --------------------------------------------------------------------
 
@@ -218,7 +238,8 @@ class Sandbox:
     def _provider_call(self, provider: Provider, endpoint: Endpoint, match: Any,
                        request: Request) -> Reply | None:
         state, name = self._state, provider.name
-        state.count(name, "token_requests" if endpoint.kind == "token" else "requests")
+        if endpoint.kind != "alerts":  # alert management is no flight data call
+            state.count(name, "token_requests" if endpoint.kind == "token" else "requests")
         self._stopping.wait(state.config.latency_for(name) / 1000)
         if endpoint.kind == "token":
             return endpoint.handler(request, state, match)
@@ -263,10 +284,12 @@ class Sandbox:
         self._stopping.wait(seconds)
         return endpoint.handler(request, self._state, match)
 
-    def _control(self, request: Request) -> Reply:
+    def _control(self, request: Request) -> Reply:  # noqa: PLR0911 - one answer per path
         path, method = request.path, request.method
         if path == "/_sandbox/stats" and method == "GET":
             return Reply.json(200, self.stats())
+        if path == "/_sandbox/deliveries" and method == "GET":
+            return Reply.json(200, {"deliveries": self.deliveries()})
         if path == "/_sandbox/reset" and method == "POST":
             self.reset()
             return Reply.json(200, {"reset": True})

@@ -84,11 +84,16 @@ class SandboxState:
                 self._tokens[token] = (self._tokens[token][0], time.monotonic())
 
     def truth(self, provider: str, carrier: str, number: int, day: date) -> FlightTruth | None:
+        return self.truth_under(self._config, provider, carrier, number, day)
+
+    def truth_under(self, config: SandboxConfig, provider: str, carrier: str, number: int,
+                    day: date) -> FlightTruth | None:
+        """The flight as ``provider`` reports it under the scenario ``config``."""
         if not self._providers[provider].covers(carrier):
             return None
         truth = flight_truth(carrier, number, day)
         designator = truth.designator
-        overrides = [o for o in self._config.overrides
+        overrides = [o for o in config.overrides
                      if o.provider in (ANY_PROVIDER, provider)
                      and o.flight in (None, designator) and o.date in (None, day)]
         if not overrides:
