@@ -55,7 +55,7 @@ def test_register_creates_one_alert_per_tracked_flight_and_is_idempotent(
     nothing and counts them as existing. The token never appears in the output."""
     assert cli.sync("LH400", SOON).exit_code == 0
     assert cli.sync("BA117", SOON).exit_code == 0
-    first = cli.run("alerts", "register", "--json", config=config)
+    first = cli.run("-vv", "alerts", "register", "--json", config=config)
     assert first.exit_code == 0, first.stderr
     assert sorted(a["flight"] for a in first.data["created"]) == ["BA117", "LH400"]
     assert all(a["endpoint"] == MASKED and a["date"] == SOON and a["status"] == "active"
@@ -216,3 +216,32 @@ def test_a_flight_with_a_live_alert_is_due_only_after_the_interval(cli: SandboxC
         assert [q.designator for q in claimed] == ["BA117"]
     finally:
         database.close()
+
+
+def test_set_account_endpoint_puts_the_url_and_config_show_masks_the_token(
+        cli: SandboxCli) -> None:
+    """With set_account_endpoint, register also sets AeroAPI's account-wide URL (PUT
+    /alerts/endpoint); `config show` lists the token as *** and the settings in effect."""
+    config = cli.write_config("endpoint", {"flightaware_alerts": {
+        "public_url": PUBLIC, "set_account_endpoint": True, "poll_every_seconds": 3600}})
+    assert cli.sync("LH400", SOON).exit_code == 0
+    assert cli.run("alerts", "register", config=config).exit_code == 0
+    endpoint = httpx.get(f"{cli.sandbox.base_url}/aeroapi/alerts/endpoint",
+                         headers={"x-apikey": "sandbox"}).json()
+    assert endpoint == {"url": URL}
+    shown = cli.run("config", "show", "--json", config=config)
+    settings = {row["key"]: row["value"] for row in shown.data["settings"]}
+    assert settings["flightaware_alert_token"] == "***"
+    assert settings["flightaware_alerts.poll_every_seconds"] == 3600
+    _no_token(shown)
+
+
+def test_a_secret_in_the_config_file_or_a_bad_url_is_refused(cli: SandboxCli) -> None:
+    """The token in the YAML file, or a public_url with a query, is refused with exit 2."""
+    secret = cli.write_config("secret", {"flightaware_alert_token": TOKEN})
+    refused = cli.run("alerts", "list", config=secret)
+    assert refused.exit_code == 2 and "flightaware_alert_token" in refused.error_lines()[0]
+    query = cli.write_config("query", {"flightaware_alerts": {
+        "public_url": "https://flights.example.com/?t=1"}})
+    bad = cli.run("alerts", "list", config=query)
+    assert bad.exit_code == 2 and "public_url" in bad.error_lines()[0]
