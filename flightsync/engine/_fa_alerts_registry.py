@@ -216,7 +216,7 @@ def retire_finished(desk: AlertDesk, *, now: datetime | None = None) -> list[int
         return []
     try:
         retired = _delete(desk, ids, status="finished", now=now)
-    except ProviderError as exc:
+    except (ProviderError, ConfigError) as exc:  # a refused key included: never fail the run
         log.warning("flightaware.alerts.retire_failed", error=exc.code, message=exc.message)
         return []
     log.info("flightaware.alerts.retired", alert_ids=retired)
