@@ -193,6 +193,17 @@ def test_batch_due_retires_the_alerts_of_flights_it_no_longer_refreshes(
 def test_a_flight_with_a_live_alert_is_due_only_after_the_interval(cli: SandboxCli) -> None:
     """Due selection: a tracked flight whose refresh is due is claimed at once without an
     alert; with a live alert only once its last attempt is `alerted_every` seconds old."""
+    _due_only_after_the_interval(cli)
+
+
+def test_due_selection_with_alerts_on_postgresql(state_dir: Path, pg_url: str) -> None:
+    """The same due selection on PostgreSQL (SKIP LOCKED claims included)."""
+    with sandbox_cli(state_dir, SandboxConfig(), database_url=pg_url) as running:
+        assert running.run("migrate").exit_code == 0
+        _due_only_after_the_interval(running, postgres=True)
+
+
+def _due_only_after_the_interval(cli: SandboxCli, *, postgres: bool = False) -> None:
     assert cli.sync("LH400", SOON).exit_code == 0
     assert cli.sync("BA117", SOON).exit_code == 0
     database = Database.open(cli.database_url)
@@ -216,7 +227,7 @@ def test_a_flight_with_a_live_alert_is_due_only_after_the_interval(cli: SandboxC
         assert sorted(due(last + timedelta(seconds=7201))) == ["BA117", "LH400"]
         with database.session() as session:
             claimed = repo.claim_due(session, now=last + timedelta(seconds=7199), limit=10,
-                                     owner="t", lease_seconds=60, postgres=False,
+                                     owner="t", lease_seconds=60, postgres=postgres,
                                      alerted_every=7200)
         assert [q.designator for q in claimed] == ["BA117"]
     finally:
