@@ -50,6 +50,7 @@ from flightsync.store import Database
 from flightsync.store import repository as repo
 
 if TYPE_CHECKING:
+    from flightsync.engine._fa_alerts_registry import AlertDesk
     from flightsync.engine._spool import SpoolResult
     from flightsync.engine._webhook import WebhookOutcome
 
@@ -189,7 +190,7 @@ class Engine:
         return _flights.delete(self.database, self.cache, query)
 
     # -- FlightAware alerts for tracked flights (flightsync.engine._fa_alerts_registry) -----
-    def alert_desk(self) -> Any:
+    def alert_desk(self) -> AlertDesk:
         from flightsync.engine._fa_alerts_registry import AlertDesk  # noqa: PLC0415
 
         return AlertDesk(self.database, self.settings, self.provider_set)
