@@ -29,6 +29,7 @@ from flightsync.errors import (
     ProviderBadResponse,
     ProviderError,
     ProviderTimeout,
+    StoreError,
 )
 from flightsync.models import FlightQuery, Observation
 from flightsync.providers import ProviderSet, provider_deadline
@@ -122,10 +123,13 @@ class Fetcher:
         with self._settle_lock:
             if call.future.done():
                 return False
-            if verdict is True:
-                self._breakers.record_success(call.provider)
-            elif verdict is False:
-                self._breakers.record_failure(call.provider)
+            try:
+                if verdict is True:
+                    self._breakers.record_success(call.provider)
+                elif verdict is False:
+                    self._breakers.record_failure(call.provider)
+            except StoreError as exc:  # the state store went away: the answer still counts
+                log.warning("breaker.record.failed", provider=call.provider, error=exc.message)
             call.future.set_result(outcome)
             return True
 
@@ -143,7 +147,13 @@ class Fetcher:
         from flightsync.errors import CircuitOpenError  # noqa: PLC0415 - keeps the hot path flat
 
         query, provider, started = call.query, call.provider, call.started
-        if self._cancelled.is_set() or not self._breakers.before_call(provider):
+        try:
+            closed = self._cancelled.is_set() or self._breakers.before_call(provider)
+        except StoreError as exc:
+            # The shared state store is gone (Redis lost mid-run): the call is not made,
+            # the flight fails with the reason and stays due (README, "Shared state").
+            return FetchOutcome(provider, query, None, exc, 0, skipped=True), None
+        if self._cancelled.is_set() or not closed:
             error: FlightsyncError = (
                 _interrupted(provider) if self._cancelled.is_set()
                 else CircuitOpenError(f"{provider}: circuit open, skipped", provider=provider))
@@ -194,6 +204,8 @@ class Fetcher:
             # A refusal is an answer too: the provider is up.
             return (FetchOutcome(provider, query, None, exc, _ms(started)),
                     not exc.counts_for_breaker)
+        except StoreError as exc:  # the token store is gone: says nothing of the provider
+            return FetchOutcome(provider, query, None, exc, _ms(started)), None
         except Exception as exc:  # an adapter bug must not take the batch down
             log.exception("provider.fetch.crashed", provider=provider, flight=query.key)
             wrapped = FlightsyncError(f"{provider}: internal error: {type(exc).__name__}")
