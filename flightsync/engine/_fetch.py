@@ -143,21 +143,27 @@ class Fetcher:
             log.warning("provider.fetch.abandoned", provider=call.provider,
                         flight=call.query.key, deadline=self._deadline_seconds)
 
-    def _call(self, call: _Call) -> tuple[FetchOutcome, bool | None]:
+    def _refusal(self, provider: str) -> FlightsyncError | None:
+        """Why ``provider`` is not called now (interrupted, breaker open, the state store
+        gone), or None to call it."""
         from flightsync.errors import CircuitOpenError  # noqa: PLC0415 - keeps the hot path flat
 
-        query, provider, started = call.query, call.provider, call.started
+        if self._cancelled.is_set():
+            return _interrupted(provider)
         try:
-            closed = self._cancelled.is_set() or self._breakers.before_call(provider)
+            if self._breakers.before_call(provider):
+                return None
         except StoreError as exc:
-            # The shared state store is gone (Redis lost mid-run): the call is not made,
-            # the flight fails with the reason and stays due (README, "Shared state").
-            return FetchOutcome(provider, query, None, exc, 0, skipped=True), None
-        if self._cancelled.is_set() or not closed:
-            error: FlightsyncError = (
-                _interrupted(provider) if self._cancelled.is_set()
-                else CircuitOpenError(f"{provider}: circuit open, skipped", provider=provider))
-            return FetchOutcome(provider, query, None, error, 0, skipped=True), None
+            # The shared state store is gone (Redis lost mid-run): the call is not made, the
+            # flight fails with the reason and stays due (README, "Shared state").
+            return exc
+        return CircuitOpenError(f"{provider}: circuit open, skipped", provider=provider)
+
+    def _call(self, call: _Call) -> tuple[FetchOutcome, bool | None]:
+        query, provider, started = call.query, call.provider, call.started
+        refused = self._refusal(provider)
+        if refused is not None:
+            return FetchOutcome(provider, query, None, refused, 0, skipped=True), None
         adapter = self._providers.adapters[provider]
         limiter = self._limiters.get(provider)
         # Our own pacing comes before the clock starts: waiting for a slot is not the
@@ -204,12 +210,15 @@ class Fetcher:
             # A refusal is an answer too: the provider is up.
             return (FetchOutcome(provider, query, None, exc, _ms(started)),
                     not exc.counts_for_breaker)
-        except StoreError as exc:  # the token store is gone: says nothing of the provider
-            return FetchOutcome(provider, query, None, exc, _ms(started)), None
         except Exception as exc:  # an adapter bug must not take the batch down
-            log.exception("provider.fetch.crashed", provider=provider, flight=query.key)
-            wrapped = FlightsyncError(f"{provider}: internal error: {type(exc).__name__}")
-            return FetchOutcome(provider, query, None, wrapped, _ms(started)), False
+            # A StoreError is the token store gone (Redis lost mid-run): it says nothing of
+            # the provider, so its breaker does not hear of it.
+            lost = isinstance(exc, StoreError)
+            if not lost:
+                log.exception("provider.fetch.crashed", provider=provider, flight=query.key)
+            error = exc if isinstance(exc, StoreError) else FlightsyncError(
+                f"{provider}: internal error: {type(exc).__name__}")
+            return FetchOutcome(provider, query, None, error, _ms(started)), None if lost else False
         return FetchOutcome(provider, query, observation, None, _ms(started)), True
 
     def close(self) -> None:
