@@ -141,7 +141,7 @@ class OAuthTokenSource:
     """
 
     def __init__(self, client: httpx.Client, *, provider: str, token_path: str,
-                 client_id: str, client_secret: str, state_dir: Path,
+                 client_id: str, client_secret: str, state_dir: Path | None = None,
                  clock: Callable[[], float] = time.time, base_url: str | None = None,
                  store: TokenStore | None = None) -> None:
         self._client = client
@@ -152,6 +152,8 @@ class OAuthTokenSource:
         self._clock = clock
         self._own: DirectoryTokens | None = None
         if store is None:
+            if state_dir is None:
+                raise ValueError("an OAuth token source needs a store or a state directory")
             store = self._own = DirectoryTokens(state_dir / "tokens")
         self._cache: TokenStore = store
         # ``base_url`` as configured: build_providers reads token status by the same key

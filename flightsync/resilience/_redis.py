@@ -265,7 +265,7 @@ class RedisBackend:
 
     def failed(self, part: str, exc: redis.RedisError) -> StoreError:
         detail = redact_text(str(exc)).replace("\n", " ") or type(exc).__name__
-        return StoreError(f"state store unavailable: redis {self.where}: {part}: {detail} "
+        return StoreError(f"state store unavailable: {self.where}: {part}: {detail} "
                           "(check state_url / FLIGHTSYNC_STATE_URL)")
 
     def bucket(self, name: str) -> Bucket:

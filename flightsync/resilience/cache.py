@@ -227,12 +227,17 @@ class ObservationCache:
         return self._cache.clear()
 
     def record(self, hits: int = 0, misses: int = 0) -> None:
-        """Add to the persistent hit and miss counters (atomic across processes)."""
-        counters = self._store.counters
-        if hits:
-            add_to_counter(counters, _HITS, hits)
-        if misses:
-            add_to_counter(counters, _MISSES, misses)
+        """Add to the persistent hit and miss counters (atomic across processes); a failing
+        store is logged, not raised."""
+        try:
+            counters = self._store.counters
+            if hits:
+                add_to_counter(counters, _HITS, hits)
+            if misses:
+                add_to_counter(counters, _MISSES, misses)
+        except StoreError as exc:
+            # Statistics only: a shared store lost mid-run must not fail the run's flights.
+            log.warning("cache.record.failed", error=exc.message)
 
     def stats(self) -> dict[str, Any]:
         """``status`` JSON ``cache`` object: entries, hits, misses, hit_rate, size_bytes."""
