@@ -19,7 +19,9 @@ import builtins
 import datetime as _dt
 import io
 import pickle
+import random
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -37,7 +39,6 @@ from flightsync.resilience._backend import Bucket, Change, readable
 
 CONNECT_TIMEOUT_SECONDS = 2.0
 SOCKET_TIMEOUT_SECONDS = 5.0
-_UPDATE_TRIES = 50
 _SCAN_COUNT = 500
 _PICKLE = b"\x80"  # every pickle of protocol 2 or later starts with PROTO
 
@@ -147,9 +148,11 @@ class RedisBucket:
 
     def update(self, key: str, change: Change) -> tuple[object | None, object | None]:
         full = self._prefix + key
+        deadline = time.monotonic() + SOCKET_TIMEOUT_SECONDS
+        attempt = 0
         try:
             with self._client.pipeline() as pipe:
-                for _ in range(_UPDATE_TRIES):
+                while True:
                     try:
                         pipe.watch(full)  # type: ignore[no-untyped-call]  # redis-py
                         data = pipe.get(full)
@@ -166,11 +169,16 @@ class RedisBucket:
                         pipe.execute()
                         return old, new
                     except WatchError:
-                        continue  # another host wrote first: decide again on its value
+                        # Another writer came first: decide again on its value, after a
+                        # short random pause so that a busy writer cannot starve the others.
+                        if time.monotonic() >= deadline:
+                            break
+                        attempt += 1
+                        time.sleep(random.uniform(0, min(0.0005 * 2 ** attempt, 0.05)))  # noqa: S311 - jitter, not secrecy
         except redis.RedisError as exc:
             raise self._failed(exc) from exc
-        raise StoreError(f"state store busy: {self._name}: {key} changed under "
-                         f"{_UPDATE_TRIES} attempts in a row")
+        raise StoreError(f"state store busy: {self._name}: {key} kept changing for "
+                         f"{SOCKET_TIMEOUT_SECONDS:g} s")
 
     @contextmanager
     def lock(self, name: str, *, hold: float, wait: float) -> Iterator[bool]:
