@@ -334,3 +334,16 @@ def _kill_after_first_calls(cli: SandboxCli, server: PrivateRedis, calls: int) -
     while cli.requests() < calls and time.monotonic() < deadline:
         time.sleep(0.005)
     server.kill()
+
+
+def test_a_sandbox_run_never_uses_the_shared_store(tmp_path: Path) -> None:
+    """`--sandbox` keeps its state in its own folder even with a state_url set: fake answers
+    never reach the fleet's Redis (here nothing answers on it, and the run still works)."""
+    env = {"FLIGHTSYNC_STATE_DIR": str(tmp_path / "state"),
+           "FLIGHTSYNC_STATE_URL": f"redis://127.0.0.1:{closed_port()}/0"}
+
+    done = run(["--sandbox", "sync", "LH400", "--date", DAY], env)
+
+    assert done.exit_code == 0, done.stderr[-2000:]
+    assert done.json["success"] is True
+    assert (tmp_path / "state" / "sandbox" / "cache").is_dir()
