@@ -11,6 +11,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,9 +166,10 @@ class PrivateRedis:
             self.process.wait(timeout=10)
 
 
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    """A private redis-server that a test may kill (Redis lost mid-run)."""
+@contextmanager
+def start_private_redis(folder: Path, *args: str) -> Iterator[PrivateRedis]:
+    """A redis-server of its own on a free loopback port (extra server ``args``, e.g.
+    ``--requirepass``), killed when the block ends."""
     binary = shutil.which("redis-server")
     _require("redis-server", binary is not None)
     assert binary is not None
@@ -176,7 +178,7 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
         port = sock.getsockname()[1]
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(tmp_path)],
+         "--appendonly", "no", "--dir", str(folder), *args],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     server = PrivateRedis(process, port)
     try:
@@ -192,3 +194,10 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
         yield server
     finally:
         server.kill()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A private redis-server that a test may kill (Redis lost mid-run)."""
+    with start_private_redis(tmp_path) as server:
+        yield server

@@ -29,7 +29,7 @@ from flightsync.resilience import Breakers, BreakerStatus, StateStore
 from flightsync.sandbox import SandboxConfig
 from tests._e2e import closed_port, integrity_problems, run
 from tests._sandbox_cli import SandboxCli, batch_csv, only_providers, sandbox_cli
-from tests.conftest import PrivateRedis
+from tests.conftest import PrivateRedis, start_private_redis
 
 DAY = "2026-02-25"
 NOW = datetime(2026, 2, 25, 5, 0, tzinfo=UTC)
@@ -218,6 +218,11 @@ def test_a_sync_on_one_host_is_a_cache_hit_on_another(
         assert cli.requests() == calls
         assert not (tmp_path / "hostB" / "cache").exists()  # it came from Redis
 
+        status = cli.run("status", env={"FLIGHTSYNC_STATE_DIR": str(tmp_path / "hostB")})
+        assert status.exit_code == 0, status.stderr[-2000:]
+        assert status.data["state"] == {"backend": "redis", "location": redis_state[0]}
+        assert status.data["cache"]["hits"] >= 1  # host B's hit, counted in Redis
+
 
 # --- Redis unavailable --------------------------------------------------------------------
 
@@ -237,6 +242,21 @@ def test_redis_unreachable_at_start_is_exit_5_with_one_line(tmp_path: Path) -> N
     assert f"127.0.0.1:{port}" in lines[0]
     assert "hunter2secret" not in done.stdout + done.stderr
     assert not (tmp_path / "state" / "flightsync.db").exists()
+
+
+def test_a_refused_password_is_exit_5_without_the_password(tmp_path: Path) -> None:
+    """A state_url whose password the server refuses: exit 5, one line, the password masked
+    in it and everywhere else."""
+    with start_private_redis(tmp_path, "--requirepass", "the-right-one") as server:
+        url = server.url.replace("redis://", "redis://:hunter2secret@")
+        env = {"FLIGHTSYNC_STATE_DIR": str(tmp_path / "state"), "FLIGHTSYNC_STATE_URL": url}
+
+        done = run(["status"], env)
+
+    assert done.exit_code == 5, done.stderr[-2000:]
+    done.assert_clean()
+    assert "redis://:***@" in done.error_lines()[0]
+    assert "hunter2secret" not in done.stdout + done.stderr
 
 
 def test_a_malformed_state_url_is_exit_2_without_its_password(tmp_path: Path) -> None:
