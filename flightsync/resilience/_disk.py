@@ -9,7 +9,6 @@ only when absent, with an expiry, so a holder killed mid-way frees it after ``ho
 from __future__ import annotations
 
 import secrets
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -20,10 +19,13 @@ import diskcache
 
 from flightsync.errors import StoreError
 from flightsync.resilience._backend import Bucket, Change, readable
-from flightsync.resilience._state_dir import open_private_cache, store_errors
+from flightsync.resilience._state_dir import (
+    DISK_FAILURES,
+    disk_failure,
+    open_private_cache,
+    store_errors,
+)
 
-# The state directory's own failures: anything else a read raises is a damaged value.
-DISK_FAILURES = (OSError, sqlite3.Error, diskcache.Timeout)
 # Observations are dropped per flight by tag (webhooks, conflict resolution): index it.
 _SETTINGS: dict[str, dict[str, object]] = {"cache": {"tag_index": True}}
 _LOCK_POLL_SECONDS = 0.005
@@ -50,10 +52,7 @@ class DiskBucket:
         return cache
 
     def _failed(self, exc: Exception) -> StoreError:
-        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        return StoreError(f"state directory unavailable: {self._name}: "
-                          f"{detail or type(exc).__name__} (set FLIGHTSYNC_STATE_DIR or "
-                          "state_dir to a writable directory)".replace("\n", " "))
+        return disk_failure(self._name, exc)
 
     def get(self, key: str) -> object | None:
         try:

@@ -28,16 +28,25 @@ _SQLITE_TIMEOUT_SECONDS = 30.0
 # leave the tightened mask behind, or restore a stale one.
 _UMASK_LOCK = threading.Lock()
 
+# The state directory's own failures: anything else a read raises is a damaged value.
+DISK_FAILURES = (OSError, sqlite3.Error, diskcache.Timeout)
+
+
+def disk_failure(what: str, exc: BaseException) -> StoreError:
+    """An I/O failure of the state directory as StoreError (exit 5), one line."""
+    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    message = (f"state directory unavailable: {what}: {detail or type(exc).__name__} "
+               "(set FLIGHTSYNC_STATE_DIR or state_dir to a writable directory)")
+    return StoreError(message.replace("\n", " "))
+
+
 @contextmanager
 def store_errors(what: str) -> Iterator[None]:
     """Turn I/O failures of the state directory into StoreError (exit 5), one line."""
     try:
         yield
-    except (OSError, sqlite3.Error, diskcache.Timeout) as exc:
-        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        message = (f"state directory unavailable: {what}: {detail or type(exc).__name__} "
-                   "(set FLIGHTSYNC_STATE_DIR or state_dir to a writable directory)")
-        raise StoreError(message.replace("\n", " ")) from exc
+    except DISK_FAILURES as exc:
+        raise disk_failure(what, exc) from exc
 
 
 @contextmanager
