@@ -367,3 +367,19 @@ def test_a_sandbox_run_never_uses_the_shared_store(tmp_path: Path) -> None:
     assert done.exit_code == 0, done.stderr[-2000:]
     assert done.json["success"] is True
     assert (tmp_path / "state" / "sandbox" / "cache").is_dir()
+
+
+def test_config_show_masks_the_state_url_password(tmp_path: Path) -> None:
+    """`config show` lists state_url with its password as *** and where it came from, and
+    state_prefix with its default."""
+    env = {"FLIGHTSYNC_STATE_DIR": str(tmp_path / "state"),
+           "FLIGHTSYNC_STATE_URL": "redis://:hunter2secret@redis.internal:6379/3"}
+
+    done = run(["config", "show", "--json"], env)
+
+    assert done.exit_code == 0, done.stderr[-2000:]
+    rows = {row["key"]: row for row in done.json["settings"]}
+    assert rows["state_url"]["value"] == "redis://:***@redis.internal:6379/3"
+    assert rows["state_url"]["origin"] == "environment FLIGHTSYNC_STATE_URL"
+    assert rows["state_prefix"]["value"] == "flightsync"
+    assert "hunter2secret" not in done.stdout + done.stderr
