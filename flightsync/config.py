@@ -145,7 +145,7 @@ class Settings(_Frozen):
     state_dir: Path | None = None     # None: $XDG_STATE_HOME/flightsync
     # Breakers, tokens and the cache shared by every host (README, "Shared state"):
     # redis://[:password@]host:port/db or rediss://; None keeps them in the state directory.
-    state_url: str | None = None      # FLIGHTSYNC_STATE_URL
+    state_url: str | None = Field(default=None, repr=False)  # FLIGHTSYNC_STATE_URL: a password
     # Key prefix in Redis: one per deployment sharing a server (FLIGHTSYNC_STATE_PREFIX).
     state_prefix: str = Field(default="flightsync", min_length=1, max_length=64,
                               pattern=r"^[A-Za-z0-9_.-]+$")
