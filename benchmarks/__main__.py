@@ -26,6 +26,7 @@ from benchmarks._env import Bench
 from benchmarks._policy import conflict_row
 from benchmarks._process import process_rows
 from benchmarks._report import Row, change, load_before, render
+from benchmarks._state import state_rows
 from benchmarks._sync import single_syncs
 from benchmarks._writes import write_rows
 from flightsync import logs
@@ -91,6 +92,8 @@ def run(args: argparse.Namespace, note: Callable[[str], None]) -> dict[str, Any]
         rows.append(conflict_row(flights=sizes.conflict_flights, runs=rounds))
         note("database writes")
         rows += write_rows(bench.root, flights=db_flights)
+        note("state store")
+        rows += state_rows(bench.root, calls=sizes.cached_calls)
     header = {
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%MZ"),
         "python": platform.python_version(), "cpu": _cpu_model(), "nproc": os.cpu_count(),

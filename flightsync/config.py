@@ -184,6 +184,12 @@ class FlightAwareAlertSettings(_Frozen):
 class Settings(_Frozen):
     database_url: str | None = None   # None: sqlite:///<state_dir>/flightsync.db
     state_dir: Path | None = None     # None: $XDG_STATE_HOME/flightsync
+    # Breakers, tokens and the cache shared by every host (README, "Shared state"):
+    # redis://[:password@]host:port/db or rediss://; None keeps them in the state directory.
+    state_url: str | None = Field(default=None, repr=False)  # FLIGHTSYNC_STATE_URL: a password
+    # Key prefix in Redis: one per deployment sharing a server (FLIGHTSYNC_STATE_PREFIX).
+    state_prefix: str = Field(default="flightsync", min_length=1, max_length=64,
+                              pattern=r"^[A-Za-z0-9_.-]+$")
     policy: Path | None = None        # None: the built-in default policy
     enabled: bool = True              # FLIGHT_SYNC_ENABLED
     cache: CacheSettings = CacheSettings()
@@ -201,6 +207,29 @@ class Settings(_Frozen):
     flightaware_alerts: FlightAwareAlertSettings = FlightAwareAlertSettings()
     # FLIGHTSYNC_FLIGHTAWARE_ALERT_TOKEN: the secret path segment of the alert URL.
     flightaware_alert_token: str | None = Field(default=None, repr=False, exclude=True)
+
+    @field_validator("state_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        # Refused here (exit 2, one line), not as exit 5 at the first breaker check; the
+        # value itself is never quoted back: it may hold the server's password.
+        if value is not None and not _is_redis_url(value):
+            raise PydanticCustomError(
+                "state_url", "expected redis://host[:port][/db] or rediss://host[:port][/db]")
+        return value
+
+
+def _is_redis_url(value: str) -> bool:
+    if not value or any(c.isspace() or not c.isprintable() for c in value):
+        return False
+    try:
+        parts = urlsplit(value)
+        _ = parts.port
+    except ValueError:
+        return False
+    path = parts.path.strip("/")
+    return (parts.scheme in ("redis", "rediss") and bool(parts.hostname)
+            and (not path or path.isdigit()))
 
 
 # --- loading -------------------------------------------------------------------------------
@@ -234,6 +263,7 @@ _BASE_URL_VARS: dict[str, str] = {
 # Every variable load_settings reads, for documentation and for `--sandbox` merging.
 ENV_VARS: tuple[str, ...] = (
     "FLIGHTSYNC_CONFIG", "FLIGHTSYNC_DATABASE_URL", "FLIGHTSYNC_STATE_DIR", "FLIGHT_SYNC_ENABLED",
+    "FLIGHTSYNC_STATE_URL", "FLIGHTSYNC_STATE_PREFIX",
     "FLIGHT_SYNC_CACHE_TTL_MS", "FLIGHTSYNC_WEBHOOK_SECRET", *_CREDENTIAL_VARS, *_BASE_URL_VARS,
     "FLIGHTSYNC_FLIGHTAWARE_ALERT_TOKEN",
 )
@@ -505,6 +535,8 @@ def _environment_layer(env: Mapping[str, str], origins: dict[KeyPath, str]) -> d
 
     for var, key in (("FLIGHTSYNC_DATABASE_URL", "database_url"),
                      ("FLIGHTSYNC_STATE_DIR", "state_dir"),
+                     ("FLIGHTSYNC_STATE_URL", "state_url"),
+                     ("FLIGHTSYNC_STATE_PREFIX", "state_prefix"),
                      ("FLIGHTSYNC_WEBHOOK_SECRET", "webhook_secret"),
                      ("FLIGHTSYNC_FLIGHTAWARE_ALERT_TOKEN", "flightaware_alert_token")):
         if (value := get(var)) is not None:

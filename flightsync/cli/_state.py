@@ -121,12 +121,13 @@ def sandboxed(settings: Settings) -> Settings:
     ``sandbox/`` folder as its state directory (cache, breakers, tokens, run lock) with its own
     SQLite database there, whatever database is configured, no metrics file and no
     subscribers to notify. Fake flights never reach the real database, its metrics or its
-    subscribers, and the cache is the sandbox's own (README, "Commands")."""
+    subscribers, and the cache is the sandbox's own (README, "Commands"): never the shared
+    Redis of ``state_url``, where fake answers would reach every host."""
     from flightsync import config  # noqa: PLC0415 - pydantic: loaded with the settings
 
     return settings.model_copy(update={
         "state_dir": config.state_dir(settings) / "sandbox", "database_url": None,
-        "metrics": config.MetricsSettings(), "notify": ()})
+        "state_url": None, "metrics": config.MetricsSettings(), "notify": ()})
 
 
 def _start_sandbox(ctx: typer.Context) -> dict[str, str]:

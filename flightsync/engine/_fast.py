@@ -24,7 +24,7 @@ from flightsync.engine._choose import providers_for
 from flightsync.errors import FlightsyncError
 from flightsync.models import FlightQuery, SyncResult, SyncStatus
 from flightsync.providers import build_providers
-from flightsync.resilience import StateStore
+from flightsync.resilience import open_state
 
 log = structlog.get_logger(__name__)
 
@@ -52,7 +52,7 @@ def sync_from_cache(settings: config.Settings, query: FlightQuery, *,
             return None
         if not names:
             return None
-        state = StateStore(state_path)
+        state = open_state(settings)
         cache = observation_cache(state, settings, providers)
     with state:
         result = cache.get_result(query, names)

@@ -29,6 +29,7 @@ from flightsync.errors import (
     ProviderBadResponse,
     ProviderError,
     ProviderTimeout,
+    StoreError,
 )
 from flightsync.models import FlightQuery, Observation
 from flightsync.providers import ProviderSet, provider_deadline
@@ -122,10 +123,13 @@ class Fetcher:
         with self._settle_lock:
             if call.future.done():
                 return False
-            if verdict is True:
-                self._breakers.record_success(call.provider)
-            elif verdict is False:
-                self._breakers.record_failure(call.provider)
+            try:
+                if verdict is True:
+                    self._breakers.record_success(call.provider)
+                elif verdict is False:
+                    self._breakers.record_failure(call.provider)
+            except StoreError as exc:  # the state store went away: the answer still counts
+                log.warning("breaker.record.failed", provider=call.provider, error=exc.message)
             call.future.set_result(outcome)
             return True
 
@@ -139,15 +143,27 @@ class Fetcher:
             log.warning("provider.fetch.abandoned", provider=call.provider,
                         flight=call.query.key, deadline=self._deadline_seconds)
 
-    def _call(self, call: _Call) -> tuple[FetchOutcome, bool | None]:
+    def _refusal(self, provider: str) -> FlightsyncError | None:
+        """Why ``provider`` is not called now (interrupted, breaker open, the state store
+        gone), or None to call it."""
         from flightsync.errors import CircuitOpenError  # noqa: PLC0415 - keeps the hot path flat
 
+        if self._cancelled.is_set():
+            return _interrupted(provider)
+        try:
+            if self._breakers.before_call(provider):
+                return None
+        except StoreError as exc:
+            # The shared state store is gone (Redis lost mid-run): the call is not made, the
+            # flight fails with the reason and stays due (README, "Shared state").
+            return exc
+        return CircuitOpenError(f"{provider}: circuit open, skipped", provider=provider)
+
+    def _call(self, call: _Call) -> tuple[FetchOutcome, bool | None]:
         query, provider, started = call.query, call.provider, call.started
-        if self._cancelled.is_set() or not self._breakers.before_call(provider):
-            error: FlightsyncError = (
-                _interrupted(provider) if self._cancelled.is_set()
-                else CircuitOpenError(f"{provider}: circuit open, skipped", provider=provider))
-            return FetchOutcome(provider, query, None, error, 0, skipped=True), None
+        refused = self._refusal(provider)
+        if refused is not None:
+            return FetchOutcome(provider, query, None, refused, 0, skipped=True), None
         adapter = self._providers.adapters[provider]
         limiter = self._limiters.get(provider)
         # Our own pacing comes before the clock starts: waiting for a slot is not the
@@ -195,9 +211,14 @@ class Fetcher:
             return (FetchOutcome(provider, query, None, exc, _ms(started)),
                     not exc.counts_for_breaker)
         except Exception as exc:  # an adapter bug must not take the batch down
-            log.exception("provider.fetch.crashed", provider=provider, flight=query.key)
-            wrapped = FlightsyncError(f"{provider}: internal error: {type(exc).__name__}")
-            return FetchOutcome(provider, query, None, wrapped, _ms(started)), False
+            # A StoreError is the token store gone (Redis lost mid-run): it says nothing of
+            # the provider, so its breaker does not hear of it.
+            lost = isinstance(exc, StoreError)
+            if not lost:
+                log.exception("provider.fetch.crashed", provider=provider, flight=query.key)
+            error = exc if isinstance(exc, StoreError) else FlightsyncError(
+                f"{provider}: internal error: {type(exc).__name__}")
+            return FetchOutcome(provider, query, None, error, _ms(started)), None if lost else False
         return FetchOutcome(provider, query, observation, None, _ms(started)), True
 
     def close(self) -> None:

@@ -176,6 +176,9 @@ def status(engine: Engine) -> dict[str, Any]:
         "breakers": breakers,
         "cache": engine.cache.stats(),
         "tokens": tokens,
+        # Where breakers, tokens and the cache live (README, "Shared state"); no password.
+        "state": {"backend": "redis" if engine.state.shared else "directory",
+                  "location": engine.state.where},
         "database": {"url": engine.database.url_display,
                      "revision": engine.database.revision(), **counts},
         "last_run": last,

@@ -12,7 +12,7 @@ from flightsync.engine._cachekey import observation_cache
 from flightsync.engine._engine import Engine
 from flightsync.policy import load_policy
 from flightsync.providers import build_providers
-from flightsync.resilience import Breakers, RateLimiters, StateStore
+from flightsync.resilience import Breakers, RateLimiters, open_state
 from flightsync.store import Database
 
 
@@ -28,7 +28,8 @@ def open_engine(settings: config.Settings, *, run_kind: str = "sync",
     """An Engine for one command; the database must be at head (SchemaBehindError otherwise)."""
     state_path = config.state_dir(settings)
     with ExitStack() as stack:
-        state = StateStore(state_path)
+        state = open_state(settings)  # the state directory, or Redis with state_url
+        stack.callback(state.close)
         url = config.database_url(settings)
         database = Database.open(url, create_default=settings.database_url is None)
         stack.callback(database.close)
@@ -37,7 +38,7 @@ def open_engine(settings: config.Settings, *, run_kind: str = "sync",
         # sync_run before this command reads or writes anything.
         _pending.flush(database, state_path, url)
         policy = load_policy(settings.policy)
-        providers = build_providers(settings, state_path)
+        providers = build_providers(settings, state_path, token_store=state.tokens)
         stack.callback(providers.close)
         # Closed before the database: it joins deliveries that still record their outcome.
         notifier = None

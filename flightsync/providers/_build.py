@@ -22,13 +22,8 @@ from flightsync.config import ProviderSettings, Settings
 from flightsync.errors import ConfigError
 from flightsync.logs import redact_url
 from flightsync.providers import registry
-from flightsync.providers._oauth import (
-    OAuthTokenSource,
-    cached_status,
-    open_private_cache,
-    token_key,
-)
-from flightsync.providers.base import Adapter
+from flightsync.providers._oauth import DirectoryTokens, OAuthTokenSource, cached_status, token_key
+from flightsync.providers.base import Adapter, TokenStore
 
 if TYPE_CHECKING:
     import ssl
@@ -136,6 +131,9 @@ class ProviderSet:
 
     settings: Settings = field(default_factory=Settings, repr=False)
     state_dir: Path = field(default=Path("."), repr=False)
+    # The state store's ``tokens`` bucket (shared by every host with ``state_url``); None:
+    # ``<state_dir>/tokens``.
+    token_store: TokenStore | None = field(default=None, repr=False)
     adapters: LazyAdapters = field(init=False)
     skipped: dict[str, str] = field(default_factory=dict)
     # Providers skipped for want of credentials, with the variables to set: warned about by
@@ -227,18 +225,22 @@ class ProviderSet:
         oauth = [name for name in self.adapters if self._classes[name].uses_oauth]
         if not oauth:
             return {}
-        cache = open_private_cache(self.state_dir / "tokens")
+        own: DirectoryTokens | None = None
+        store = self.token_store
+        if store is None:
+            store = own = DirectoryTokens(self.state_dir / "tokens")
         try:
             out: dict[str, dict[str, Any]] = {}
             for name in oauth:
                 credentials = self._settings[name].credentials
                 key = token_key(name, self.base_url(name), credentials.get("client_id", ""),
                                 credentials.get("client_secret", ""))
-                valid, expires_at = cached_status(cache, key, time.time())
+                valid, expires_at = cached_status(store, key, time.time())
                 out[name] = {"valid": valid, "expires_at": expires_at}
             return out
         finally:
-            cache.close()
+            if own is not None:
+                own.close()
 
     def _new_client(self, name: str) -> httpx.Client:
         if self._verify is None:
@@ -276,7 +278,7 @@ class ProviderSet:
                 client, provider=name, token_path=str(token_path),
                 client_id=configured.credentials.get("client_id", ""),
                 client_secret=configured.credentials.get("client_secret", ""),
-                state_dir=self.state_dir, base_url=self.base_url(name))
+                state_dir=self.state_dir, base_url=self.base_url(name), store=self.token_store)
         return cls(client, configured, tokens)
 
 
@@ -313,11 +315,13 @@ def call_deadline_seconds(settings: Settings) -> float:
     return settings.retry.budget_seconds if configured is None else configured
 
 
-def build_providers(settings: Settings, state_dir: Path) -> ProviderSet:
+def build_providers(settings: Settings, state_dir: Path, *,
+                    token_store: TokenStore | None = None) -> ProviderSet:
     """Every registered adapter, either usable in ``adapters`` (built on first lookup) or in
     ``skipped`` with a reason (disabled in config, credentials missing, adapter not loadable
-    or declaring OAuth without a token path)."""
-    result = ProviderSet(settings=settings, state_dir=state_dir)
+    or declaring OAuth without a token path). ``token_store``: where OAuth tokens are kept
+    (the state store's ``tokens`` bucket); None: ``<state_dir>/tokens``."""
+    result = ProviderSet(settings=settings, state_dir=state_dir, token_store=token_store)
     for name in registry.names():
         configured = settings.providers.get(name, ProviderSettings())
         result._settings[name] = configured

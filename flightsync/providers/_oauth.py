@@ -1,10 +1,14 @@
-"""OAuth2 client-credentials tokens, cached in diskcache so every process and thread on one
-state directory shares one token per provider and account until shortly before it expires."""
+"""OAuth2 client-credentials tokens, kept in a :class:`~flightsync.providers.base.TokenStore`
+so that every process and thread on the state directory - and, with ``state_url``, every
+host sharing Redis - uses one token per provider and account until shortly before it
+expires, and only one of them fetches the next (a lock with a deadline, README "Shared
+state")."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -26,7 +30,7 @@ from flightsync.errors import (
 )
 from flightsync.providers._deadline import seconds_left
 from flightsync.providers._http import json_body, mapped_transport_errors, retry_after_seconds
-from flightsync.providers.base import TokenSource
+from flightsync.providers.base import TokenSource, TokenStore
 
 if TYPE_CHECKING:  # only annotations: see providers/_http.py
     import httpx
@@ -34,6 +38,7 @@ if TYPE_CHECKING:  # only annotations: see providers/_http.py
 log = structlog.get_logger(__name__)
 
 REFRESH_MARGIN_SECONDS = 60.0
+_LOCK_POLL_SECONDS = 0.005
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 
@@ -60,6 +65,47 @@ def restrict_files(directory: Path) -> None:
             path.chmod(0o600)
 
 
+class DirectoryTokens:
+    """A TokenStore on ``<state_dir>/tokens`` for a token source built without the engine's
+    state store (tests, ``build_providers`` alone): the same folder, keys and lock entry as
+    the state directory's ``tokens`` bucket, so both agree."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self._cache = open_private_cache(directory)
+
+    def get(self, key: str) -> object | None:
+        value: object = self._cache.get(key)
+        return value
+
+    def set(self, key: str, value: object, *, ttl: float | None = None,
+            tag: str | None = None) -> None:
+        self._cache.set(key, value, expire=ttl, tag=tag)
+        restrict_files(self._directory)
+
+    def delete(self, key: str) -> bool:
+        return bool(self._cache.delete(key))
+
+    @contextmanager
+    def lock(self, name: str, *, hold: float, wait: float) -> Iterator[bool]:
+        key, token = f"lock:{name}", secrets.token_hex(8)
+        deadline = time.monotonic() + max(wait, 0.0)
+        while not (acquired := bool(self._cache.add(key, token, expire=hold, retry=True))):
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(_LOCK_POLL_SECONDS)
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                with self._cache.transact(retry=True):
+                    if self._cache.get(key) == token:
+                        self._cache.delete(key)
+
+    def close(self) -> None:
+        self._cache.close()
+
+
 def token_key(provider: str, base_url: str, client_id: str, client_secret: str) -> str:
     """The cache key of a token: provider, base URL and a hash of the credentials. The secret
     is part of it so that a changed secret never reuses a token fetched with the old one: a
@@ -68,11 +114,18 @@ def token_key(provider: str, base_url: str, client_id: str, client_secret: str) 
     return f"oauth:{provider}:{base_url.rstrip('/')}:{account}"
 
 
-def cached_status(cache: diskcache.Cache, key: str,
+def _usable(entry: object) -> dict[str, Any] | None:
+    if (not isinstance(entry, dict) or not isinstance(entry.get("access_token"), str)
+            or not isinstance(entry.get("expires_at"), int | float)):
+        return None
+    return entry
+
+
+def cached_status(store: TokenStore, key: str,
                   now: float) -> tuple[bool, datetime | None]:
     """(a usable token is cached under ``key``, its expiry time), read without a client."""
-    entry = cache.get(key)
-    if not isinstance(entry, dict) or not isinstance(entry.get("access_token"), str):
+    entry = _usable(store.get(key))
+    if entry is None:
         return False, None
     expires_at = float(entry["expires_at"])
     return now < expires_at - REFRESH_MARGIN_SECONDS, datetime.fromtimestamp(expires_at, UTC)
@@ -83,20 +136,26 @@ class OAuthTokenSource:
 
     The cached entry is ``{"access_token", "expires_at"}`` (epoch seconds) under a key made of
     the provider, the base URL and a hash of the credentials; it is reused until
-    ``REFRESH_MARGIN_SECONDS`` before expiry.
+    ``REFRESH_MARGIN_SECONDS`` before expiry. ``store``: the state store's ``tokens`` bucket;
+    None keeps the tokens in ``<state_dir>/tokens`` (:class:`DirectoryTokens`).
     """
 
     def __init__(self, client: httpx.Client, *, provider: str, token_path: str,
-                 client_id: str, client_secret: str, state_dir: Path,
-                 clock: Callable[[], float] = time.time, base_url: str | None = None) -> None:
+                 client_id: str, client_secret: str, state_dir: Path | None = None,
+                 clock: Callable[[], float] = time.time, base_url: str | None = None,
+                 store: TokenStore | None = None) -> None:
         self._client = client
         self._provider = provider
         self._token_path = token_path
         self._client_id = client_id
         self._client_secret = client_secret
         self._clock = clock
-        self._directory = state_dir / "tokens"
-        self._cache = open_private_cache(self._directory)
+        self._own: DirectoryTokens | None = None
+        if store is None:
+            if state_dir is None:
+                raise ValueError("an OAuth token source needs a store or a state directory")
+            store = self._own = DirectoryTokens(state_dir / "tokens")
+        self._cache: TokenStore = store
         # ``base_url`` as configured: build_providers reads token status by the same key
         # without building a client.
         self._key = token_key(provider, base_url or str(client.base_url), client_id,
@@ -111,15 +170,14 @@ class OAuthTokenSource:
         if cached is not None:
             return cached
         with self._locked():
-            # Another thread or process may have refreshed while we waited for the lock.
+            # Another thread, process or host may have refreshed while we waited for the lock.
             cached = self._cached()
             if cached is not None:
                 return cached
             access_token, expires_in = self._request_token()
             expires_at = self._clock() + expires_in
             self._cache.set(self._key, {"access_token": access_token, "expires_at": expires_at},
-                            expire=max(expires_in, 1.0))
-            restrict_files(self._directory)
+                            ttl=max(expires_in, 1.0))
             log.info("provider.token.refreshed", provider=self._provider,
                      expires_at=datetime.fromtimestamp(expires_at, UTC).isoformat())
             return access_token
@@ -138,13 +196,11 @@ class OAuthTokenSource:
         return cached_status(self._cache, self._key, self._clock())
 
     def close(self) -> None:
-        self._cache.close()
+        if self._own is not None:
+            self._own.close()
 
     def _entry(self) -> dict[str, Any] | None:
-        entry = self._cache.get(self._key)
-        if not isinstance(entry, dict) or not isinstance(entry.get("access_token"), str):
-            return None
-        return entry
+        return _usable(self._cache.get(self._key))
 
     def _cached(self) -> str | None:
         entry = self._entry()
@@ -164,7 +220,16 @@ class OAuthTokenSource:
             raise ProviderTimeout(f"{self._provider}: deadline passed waiting for the token "
                                   "another thread is fetching", provider=self._provider)
         try:
-            with diskcache.Lock(self._cache, f"lock:{self._key}", expire=timeout + 5):
+            # Across processes and hosts: one fetches, the others wait for its token; the
+            # lock frees itself if the holder dies, and nobody waits past their deadline.
+            hold = timeout + 5
+            left = seconds_left()
+            with self._cache.lock(self._key, hold=hold,
+                                  wait=hold if left is None else max(left, 0.0)) as held:
+                if not held and self._cached() is None:
+                    raise ProviderTimeout(f"{self._provider}: deadline passed waiting for the "
+                                          "token another process is fetching",
+                                          provider=self._provider)
                 yield
         finally:
             thread_lock.release()

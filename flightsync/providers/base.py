@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 if TYPE_CHECKING:  # httpx costs ~0.1 s to import: commands that fetch nothing never load it
+    from contextlib import AbstractContextManager
+
     import httpx
 
     from flightsync.config import ProviderSettings
@@ -27,6 +29,23 @@ class TokenSource(Protocol):
     def invalidate(self, rejected: str) -> None:
         """Forget ``rejected`` after the provider refused it, so the next ``token()`` refreshes.
         Two threads reporting the same rejected token cause one refresh, not two."""
+        ...
+
+
+class TokenStore(Protocol):
+    """Where OAuth tokens are kept between processes and hosts: the state store's ``tokens``
+    bucket (``resilience.Bucket`` fits: the state directory, or Redis shared by every host).
+    Its own failures raise StoreError."""
+
+    def get(self, key: str) -> object | None: ...
+
+    def set(self, key: str, value: object, *, ttl: float | None = None,
+            tag: str | None = None) -> None: ...
+
+    def delete(self, key: str) -> bool: ...
+
+    def lock(self, name: str, *, hold: float, wait: float) -> AbstractContextManager[bool]:
+        """Held at most ``hold`` seconds, waited for at most ``wait``; yields whether held."""
         ...
 
 

@@ -1,6 +1,8 @@
 """flightsync.resilience: what wraps every provider call (docs/CONTRACTS.md section 7).
 
-- :class:`StateStore`: the private state directory and its diskcache folders.
+- :class:`StateStore` / :func:`open_state`: where breakers, tokens and the cache live: the
+  private state directory, or Redis shared by every host (``state_url``), each part a
+  :class:`Bucket` (the interface in :mod:`flightsync.resilience._backend`).
 - :class:`Breakers`: one circuit breaker per provider, persisted and shared across processes,
   driven by the pure state machine in :mod:`flightsync.resilience.breaker`.
 - :func:`call_with_retry`: retries with backoff, jitter, ``Retry-After`` and a time budget.
@@ -23,8 +25,9 @@ from flightsync._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from flightsync.config import RetrySettings
+    from flightsync.resilience._backend import Backend, Bucket
     from flightsync.resilience._breakers import Breakers, BreakerView
-    from flightsync.resilience._state import StateStore
+    from flightsync.resilience._state import StateStore, open_state
     from flightsync.resilience._tiers import Tier, TimedLeg, tier
     from flightsync.resilience.breaker import (
         BreakerState,
@@ -39,7 +42,9 @@ if TYPE_CHECKING:
     from flightsync.resilience.retry import PlannedWait, backoff_seconds
 
 _HOMES: dict[str, str] = {
+    "Backend": "_backend", "Bucket": "_backend",
     "Breakers": "_breakers", "BreakerView": "_breakers", "StateStore": "_state",
+    "open_state": "_state",
     "Tier": "_tiers", "TimedLeg": "_tiers", "tier": "_tiers",
     "BreakerState": "breaker", "BreakerStatus": "breaker", "decide": "breaker",
     "next_probe_at": "breaker", "on_failure": "breaker", "on_success": "breaker",
@@ -49,10 +54,12 @@ _HOMES: dict[str, str] = {
 }
 
 __all__ = [
+    "Backend",
     "BreakerState",
     "BreakerStatus",
     "BreakerView",
     "Breakers",
+    "Bucket",
     "ObservationCache",
     "PlannedWait",
     "RateLimiter",
@@ -67,6 +74,7 @@ __all__ = [
     "next_probe_at",
     "on_failure",
     "on_success",
+    "open_state",
     "tier",
 ]
 

@@ -1,8 +1,9 @@
-"""Breakers per provider, persisted in the state directory and shared by every process.
+"""Breakers per provider, persisted in the state store and shared by every process (and,
+with ``state_url``, every host): a breaker opened by one is open for all.
 
-Each decision is one read-modify-write inside a diskcache transaction (SQLite ``BEGIN
-IMMEDIATE``), so when several cron runs race for the half-open probe exactly one wins. The
-common case, a closed breaker, is a single read without a transaction.
+Each decision is one atomic read-modify-write of the store (``Bucket.update``: a diskcache
+transaction, or a Redis ``WATCH``/``MULTI``), so when several runs race for the half-open
+probe exactly one wins. The common case, a closed breaker, is a single read.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-import diskcache
 import structlog
 
 from flightsync.config import BreakerSettings
 from flightsync.models import to_json_value
-from flightsync.resilience._state import StateStore, read_entry, store_errors, unreadable
+from flightsync.resilience._backend import Bucket
+from flightsync.resilience._state import StateStore, read_entry, unreadable
 from flightsync.resilience.breaker import (
     CLOSED,
     BreakerState,
@@ -95,13 +96,26 @@ class Breakers:
         self._clock = clock
 
     @property
-    def _cache(self) -> diskcache.Cache:
+    def _bucket(self) -> Bucket:
         return self._store.breakers
 
     def _read(self, provider: str) -> BreakerState:
-        with store_errors("breakers"):
-            row = read_entry(self._cache, provider, part="breakers")
+        row = read_entry(self._bucket, provider, part="breakers")
         return CLOSED if row is None else _from_row(provider, row)
+
+    def _change(self, provider: str, transition: _Transition,
+                ) -> tuple[BreakerState, BreakerState]:
+        """Apply ``transition`` atomically; (the state it saw, the state it left)."""
+        seen: list[BreakerState] = []
+
+        def change(row: object | None) -> object | None:
+            state = CLOSED if row is None else _from_row(provider, row)
+            new = transition(state, self._clock(), self._settings)
+            seen[:] = [state, new]
+            return row if new == state else _to_row(new)
+
+        self._bucket.update(provider, change)
+        return seen[0], seen[1]
 
     def before_call(self, provider: str) -> bool:
         """True: call the provider. False: skip it (open, or a half-open probe is out)."""
@@ -110,12 +124,15 @@ class Breakers:
         if wanted == seen:
             # Closed, or refused without a change: no write, so no lock for the common cases.
             return allowed
-        cache = self._cache
-        with store_errors("breakers"), cache.transact(retry=True):
-            state = self._read(provider)
-            allowed, new = decide(state, self._clock(), self._settings)
-            if new != state:
-                cache.set(provider, _to_row(new), retry=True)
+        granted: list[bool] = []
+
+        def grant(state: BreakerState, now: float, settings: BreakerSettings) -> BreakerState:
+            allowed, new = decide(state, now, settings)
+            granted[:] = [allowed]
+            return new
+
+        state, _ = self._change(provider, grant)
+        allowed = granted[0]
         if allowed:
             # A half-open breaker granting again means the previous probe never reported back.
             log.info("breaker.probe", provider=provider,
@@ -133,12 +150,7 @@ class Breakers:
         self._update(provider, on_failure)
 
     def _update(self, provider: str, transition: _Transition) -> None:
-        cache = self._cache
-        with store_errors("breakers"), cache.transact(retry=True):
-            state = self._read(provider)
-            new = transition(state, self._clock(), self._settings)
-            if new != state:
-                cache.set(provider, _to_row(new), retry=True)
+        state, new = self._change(provider, transition)
         if new.state is not state.state:
             log.warning("breaker.state", provider=provider, old=state.state.value,
                         new=new.state.value, failures=new.failures)
@@ -149,9 +161,7 @@ class Breakers:
 
     def snapshot(self, providers: Iterable[str] = ()) -> dict[str, BreakerView]:
         """Every breaker with stored state, plus ``providers`` (closed when never written)."""
-        with store_errors("breakers"):
-            names = sorted({*(k for k in self._cache.iterkeys() if isinstance(k, str)),
-                            *providers})
+        names = sorted({*self._bucket.keys(), *providers})
         views: dict[str, BreakerView] = {}
         for name in names:
             state = self._read(name)
@@ -163,9 +173,8 @@ class Breakers:
 
     def reset(self, provider: str | None = None) -> None:
         """Close one provider's breaker, or all of them."""
-        with store_errors("breakers"):
-            if provider is None:
-                self._cache.clear(retry=True)
-            else:
-                self._cache.delete(provider, retry=True)
+        if provider is None:
+            self._bucket.clear()
+        else:
+            self._bucket.delete(provider)
         log.info("breaker.reset", provider=provider or "all")

@@ -1,96 +1,78 @@
-"""The state directory: private diskcache folders shared by every process on the host.
+"""Where breakers, tokens, the cache and its counters live: the state store of a run.
 
-Layout under ``state_dir`` (0700): ``breakers/``, ``cache/`` and ``counters/``, each a diskcache
-``Cache`` (SQLite in WAL mode, so many processes and threads may use it at once). Every file is
-0600: SQLite gives its ``-wal`` and ``-shm`` files the mode of the database file, and values are
-kept inside the database (never as side files) so nothing else is created.
+Without ``state_url`` it is the state directory (0700), one diskcache folder per part
+(``breakers/``, ``cache/``, ``counters/``, ``tokens/``), shared by every process on the host.
+With ``state_url`` (``redis://…``) it is one Redis database shared by every host
+(README, "Shared state"). Breakers, tokens and the cache are written against
+:class:`~flightsync.resilience._backend.Bucket`, never against either backend.
 """
 
 from __future__ import annotations
 
 import os
-import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-import diskcache
 import structlog
 
 from flightsync.errors import StoreError
+from flightsync.resilience._backend import Backend, Bucket
+from flightsync.resilience._state_dir import make_private_dir, open_private_cache, store_errors
+
+if TYPE_CHECKING:
+    from flightsync.config import Settings
+
+__all__ = [
+    "StateStore",
+    "add_to_counter",
+    "open_private_cache",
+    "open_state",
+    "read_counter",
+    "read_entry",
+    "store_errors",
+    "unreadable",
+]
 
 log = structlog.get_logger(__name__)
 
-_DIR_MODE = 0o700
-_FILE_MODE = 0o600
-# Values up to this size stay inside SQLite; diskcache would otherwise write larger ones as
-# separate files with the process umask, outside our control over permissions.
-_INLINE_LIMIT = 2**30
-_SQLITE_TIMEOUT_SECONDS = 30.0
-
-# os.umask is process-wide: serialize our changes so two threads opening caches at once cannot
-# leave the tightened mask behind, or restore a stale one.
-_UMASK_LOCK = threading.Lock()
-
-CACHE_NAMES: tuple[str, ...] = ("breakers", "cache", "counters")
-# Observations are dropped per flight by tag (webhooks, conflict resolution): index it.
-_SETTINGS: dict[str, dict[str, object]] = {"cache": {"tag_index": True}}
+DEFAULT_PREFIX = "flightsync"
 
 
-@contextmanager
-def store_errors(what: str) -> Iterator[None]:
-    """Turn I/O failures of the state directory into StoreError (exit 5), one line."""
-    try:
-        yield
-    except (OSError, sqlite3.Error, diskcache.Timeout) as exc:
-        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        message = (f"state directory unavailable: {what}: {detail or type(exc).__name__} "
-                   "(set FLIGHTSYNC_STATE_DIR or state_dir to a writable directory)")
-        raise StoreError(message.replace("\n", " ")) from exc
-
-
-# What a damaged value can raise when diskcache unpickles it or we add to it: nearly anything
-# (pickle runs opcodes). The state directory's own failures (OSError, sqlite3.Error, Timeout)
-# are not among them: those stay StoreError, exit 5.
-_STORE_FAILURES = (OSError, sqlite3.Error, diskcache.Timeout)
-
-
-def read_entry(cache: diskcache.Cache, key: str, *, part: str) -> object | None:
+def read_entry(bucket: Bucket, key: str, *, part: str) -> object | None:
     """The value stored under ``key``, or None (with a warning) when it cannot be read back:
-    unreadable state is treated as absent, never as a crash of every later command."""
+    unreadable state is treated as absent, never as a crash of every later command. The
+    store's own failures stay StoreError, exit 5."""
     try:
-        value: object = cache.get(key, retry=True)
-        return value
-    except _STORE_FAILURES:
+        return bucket.get(key)
+    except StoreError:
         raise
-    except Exception as exc:  # see _STORE_FAILURES
+    except Exception as exc:  # a damaged value may raise anything (pickle runs opcodes)
         unreadable(part, key, exc)
         return None
 
 
 def unreadable(part: str, key: str, problem: Exception | str) -> None:
-    """Log that an entry of the state directory was damaged and what is assumed instead."""
+    """Log that an entry of the state store was damaged and what is assumed instead."""
     detail = problem if isinstance(problem, str) else type(problem).__name__
     log.warning("state.unreadable", part=part, key=key, problem=detail,
                 assumed="closed" if part == "breakers" else "reset")
 
 
-def add_to_counter(cache: diskcache.Cache, key: str, delta: int) -> None:
+def add_to_counter(bucket: Bucket, key: str, delta: int) -> None:
     """Add ``delta`` to a counter atomically; a damaged counter starts again from ``delta``."""
     try:
-        cache.incr(key, delta, retry=True)
-    except _STORE_FAILURES:
+        bucket.incr(key, delta)
+    except StoreError:
         raise
-    except Exception as exc:  # see _STORE_FAILURES
+    except Exception as exc:  # see read_entry
         unreadable("counters", key, exc)
-        cache.set(key, delta, retry=True)
+        bucket.set(key, delta)
 
 
-def read_counter(cache: diskcache.Cache, key: str) -> int:
+def read_counter(bucket: Bucket, key: str) -> int:
     """A counter's value; 0 (with a warning) when it is damaged."""
-    value = read_entry(cache, key, part="counters")
+    value = read_entry(bucket, key, part="counters")
     if value is None:
         return 0
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -99,89 +81,70 @@ def read_counter(cache: diskcache.Cache, key: str) -> int:
     return value
 
 
-@contextmanager
-def _private_umask() -> Iterator[None]:
-    with _UMASK_LOCK:
-        previous = os.umask(0o077)
-        try:
-            yield
-        finally:
-            os.umask(previous)
+def _backend(state_dir: Path, url: str | None, prefix: str) -> Backend:
+    if url is None:
+        from flightsync.resilience._disk import DiskBackend  # noqa: PLC0415 - one of two
 
+        return DiskBackend(state_dir)
+    from flightsync.resilience._redis import RedisBackend  # noqa: PLC0415 - redis ~40 ms
 
-def _make_private_dir(path: Path) -> None:
-    with _private_umask():
-        path.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
-    if path.stat().st_mode & 0o777 != _DIR_MODE:
-        path.chmod(_DIR_MODE)
-
-
-def _chmod_files(directory: Path) -> None:
-    """Tighten files a previous version (or a looser umask) may have left readable."""
-    for entry in directory.iterdir():
-        if entry.is_file() and entry.stat().st_mode & 0o777 != _FILE_MODE:
-            entry.chmod(_FILE_MODE)
-
-
-def open_private_cache(directory: Path, **settings: object) -> diskcache.Cache:
-    """A diskcache ``Cache`` in ``directory`` whose folder is 0700 and files 0600."""
-    with store_errors(str(directory)):
-        _make_private_dir(directory)
-        with _private_umask():
-            cache = diskcache.Cache(str(directory), timeout=_SQLITE_TIMEOUT_SECONDS,
-                                    disk_min_file_size=_INLINE_LIMIT, **settings)
-        _chmod_files(directory)
-    return cache
+    backend = RedisBackend(url, prefix)
+    backend.ping()  # unreachable at start: exit 5 before anything is read or written
+    return backend
 
 
 class StateStore:
-    """The state directory and its caches, opened lazily (a cached sync never opens breakers).
+    """The state store of one process: buckets opened lazily (a cached sync never opens the
+    breakers). Safe to share between threads; every process opens its own.
 
-    Safe to share between threads; every process opens its own (diskcache reconnects after a
-    fork). Raises StoreError when the directory cannot be created or written.
+    ``url`` None: the state directory (raises StoreError when it cannot be created or
+    written). ``url`` ``redis://…``: that database under ``<prefix>:`` (StoreError when the
+    server does not answer). The state directory is made either way: the run lock, pending
+    runs and the SQLite database live there.
     """
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, *, url: str | None = None,
+                 prefix: str = DEFAULT_PREFIX) -> None:
         self.path = Path(state_dir)
-        self._lock = threading.Lock()
-        self._caches: dict[str, diskcache.Cache] = {}
         with store_errors(str(self.path)):
-            _make_private_dir(self.path)
+            make_private_dir(self.path)
             if not os.access(self.path, os.W_OK | os.X_OK):
                 raise PermissionError(13, "not writable")
-
-    def _open(self, name: str) -> diskcache.Cache:
-        cache = self._caches.get(name)
-        if cache is not None:
-            return cache
-        with self._lock:
-            cache = self._caches.get(name)
-            if cache is None:
-                cache = open_private_cache(self.path / name, **_SETTINGS.get(name, {}))
-                self._caches[name] = cache
-        return cache
+        self.backend = _backend(self.path, url, prefix)
 
     @property
-    def breakers(self) -> diskcache.Cache:
+    def shared(self) -> bool:
+        """True when other hosts share this state (Redis)."""
+        return self.backend.shared
+
+    @property
+    def where(self) -> str:
+        """The state directory, or the Redis URL without its password."""
+        return self.backend.where
+
+    @property
+    def breakers(self) -> Bucket:
         """Breaker state per provider."""
-        return self._open("breakers")
+        return self.backend.bucket("breakers")
 
     @property
-    def cache(self) -> diskcache.Cache:
+    def cache(self) -> Bucket:
         """Cached provider observations."""
-        return self._open("cache")
+        return self.backend.bucket("cache")
 
     @property
-    def counters(self) -> diskcache.Cache:
+    def counters(self) -> Bucket:
         """Persistent counters (cache hits and misses)."""
-        return self._open("counters")
+        return self.backend.bucket("counters")
+
+    @property
+    def tokens(self) -> Bucket:
+        """OAuth tokens per provider and account (providers.TokenStore)."""
+        return self.backend.bucket("tokens")
 
     def close(self) -> None:
         """Close this process's connections; the store reopens on next use."""
-        with self._lock:
-            caches, self._caches = self._caches, {}
-        for cache in caches.values():
-            cache.close()
+        self.backend.close()
 
     def __enter__(self) -> StateStore:
         return self
@@ -189,3 +152,11 @@ class StateStore:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+def open_state(settings: Settings) -> StateStore:
+    """The state store ``settings`` name: ``state_url`` when set, else the state directory."""
+    from flightsync import config  # noqa: PLC0415 - only the callers that have Settings
+
+    return StateStore(config.state_dir(settings), url=settings.state_url,
+                      prefix=settings.state_prefix)

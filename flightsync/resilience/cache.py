@@ -1,10 +1,12 @@
 """The observation cache: one entry per (provider, flight, date), with an expiry.
 
-Entries live in the state directory's ``cache`` folder; the key is ``<provider>|<query.key>``
-and the tag is ``query.key`` so that dropping a flight is one statement whatever providers
-answered for it. The expiry is checked against our clock (injectable for tests); diskcache's
-own expiry only cleans up behind it. Hit and miss counters live in ``counters`` and are
-incremented atomically, so every process adds to the same totals.
+Entries live in the state store's ``cache`` bucket (the state directory, or Redis shared by
+every host: a sync on one host is a cache hit on the next); the key is
+``<provider>|<query.key>`` and the tag is ``query.key`` so that dropping a flight is one
+statement whatever providers answered for it. The expiry is checked against our clock
+(injectable for tests); the store's own expiry only cleans up behind it. Hit and miss
+counters live in ``counters`` and are incremented atomically, so every process adds to the
+same totals.
 
 Beside the observations, a sync's whole outcome may be cached under ``*result*|<query.key>``
 (same tag): a repeated sync is then one lookup, touching neither the providers nor the
@@ -23,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import pickle
 import re
-import sqlite3
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
@@ -31,19 +32,14 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
-import diskcache
 import structlog
 
 from flightsync.config import CacheSettings
 from flightsync.errors import StoreError
 from flightsync.models import FlightQuery, Observation, SyncResult
+from flightsync.resilience._backend import Bucket
 from flightsync.resilience._codec import LAYOUT, Packed, pack, pack_result, unpack, unpack_result
-from flightsync.resilience._state import (
-    StateStore,
-    add_to_counter,
-    read_counter,
-    store_errors,
-)
+from flightsync.resilience._state import StateStore, add_to_counter, read_counter
 from flightsync.resilience._tiers import TimedLeg, ttl_for
 
 log = structlog.get_logger(__name__)
@@ -52,7 +48,7 @@ _HITS = "cache.hits"
 # Not a provider name (those are identifiers), so a result never collides with an observation.
 _RESULT = "*result*"
 _MISSES = "cache.misses"
-# Kept past our expiry so that a clock slightly behind diskcache's still finds the entry.
+# Kept past our expiry so that a clock slightly behind the store's still finds the entry.
 _CLEANUP_GRACE_SECONDS = 60.0
 # An entry written by another release may not unpickle: treat it as a miss, never a crash.
 _UNREADABLE = (pickle.UnpicklingError, AttributeError, ImportError, EOFError, TypeError,
@@ -105,7 +101,7 @@ class ObservationCache:
         return f"{self._prefix}{provider}|{query.key}"
 
     @property
-    def _cache(self) -> diskcache.Cache:
+    def _cache(self) -> Bucket:
         return self._store.cache
 
     def get(self, provider: str, query: FlightQuery) -> Observation | None:
@@ -123,8 +119,8 @@ class ObservationCache:
                 entry = cache.get(self._prefix + provider + suffix)
             except _UNREADABLE:
                 continue
-            except (OSError, sqlite3.Error, diskcache.Timeout) as exc:
-                log.warning("cache.get.failed", provider=provider, error=type(exc).__name__)
+            except StoreError as exc:
+                log.warning("cache.get.failed", provider=provider, error=exc.message)
                 continue
             observation = _decode(entry, now)
             if observation is not None:
@@ -138,10 +134,8 @@ class ObservationCache:
         if ttl <= 0:
             return
         try:
-            with store_errors("cache"):
-                self._cache.set(self._key(provider, query),
-                                _encode(observation, self._clock() + ttl),
-                                expire=ttl + _CLEANUP_GRACE_SECONDS, tag=query.key, retry=True)
+            self._cache.set(self._key(provider, query), _encode(observation, self._clock() + ttl),
+                            ttl=ttl + _CLEANUP_GRACE_SECONDS, tag=query.key)
         except StoreError as exc:
             log.warning("cache.put.failed", provider=provider, error=exc.message)
 
@@ -150,7 +144,7 @@ class ObservationCache:
         to return (``from_cache`` set), or None. One lookup: the fastest path of a sync."""
         try:
             entry = self._cache.get(self._key(_RESULT, query))
-        except (*_UNREADABLE, OSError, sqlite3.Error, diskcache.Timeout):
+        except (*_UNREADABLE, StoreError):
             return None
         if entry is None:
             return None
@@ -176,18 +170,18 @@ class ObservationCache:
                 continue
             try:
                 entry = self._cache.get(self._key(name, query))
-                expires_at = min(expires_at, float(entry[1])) if entry is not None else expires_at
-            except (*_UNREADABLE, IndexError, OSError, sqlite3.Error, diskcache.Timeout):
+                if entry is not None:
+                    expires_at = min(expires_at, float(cast(tuple[Any, ...], entry)[1]))
+            except (*_UNREADABLE, IndexError, StoreError):
                 return
         if expires_at <= self._clock():
             return
         cached = replace(result, from_cache=True, changed_fields=(), sources=tuple(
             replace(s, from_cache=True, ms=0) for s in result.sources))
         try:
-            with store_errors("cache"):
-                self._cache.set(self._key(_RESULT, query),
-                                (LAYOUT, expires_at, names, pack_result(cached)),
-                                expire=ttl + _CLEANUP_GRACE_SECONDS, tag=query.key, retry=True)
+            self._cache.set(self._key(_RESULT, query),
+                            (LAYOUT, expires_at, names, pack_result(cached)),
+                            ttl=ttl + _CLEANUP_GRACE_SECONDS, tag=query.key)
         except StoreError as exc:
             log.warning("cache.put.failed", flight=query.key, error=exc.message)
 
@@ -198,18 +192,18 @@ class ObservationCache:
         puts then went (or go) one by one, as without it."""
         stack = ExitStack()
         try:
-            stack.enter_context(self._cache.transact(retry=True))
-        except (OSError, sqlite3.Error, diskcache.Timeout) as exc:
-            log.warning("cache.transact.failed", error=type(exc).__name__)
+            stack.enter_context(self._cache.grouped())
+        except StoreError as exc:
+            log.warning("cache.transact.failed", error=exc.message)
         body_done = False
         try:
             with stack:
                 yield
                 body_done = True
-        except (OSError, sqlite3.Error, diskcache.Timeout) as exc:
+        except StoreError as exc:
             if not body_done:
                 raise
-            log.warning("cache.commit.failed", error=type(exc).__name__)
+            log.warning("cache.commit.failed", error=exc.message)
 
     def ttl_for(self, legs: Sequence[TimedLeg], now: datetime | None = None) -> float:
         """The TTL tier of a flight (docs/CONTRACTS.md section 7) from its legs in flying order;
@@ -220,41 +214,37 @@ class ObservationCache:
     def drop_result(self, query: FlightQuery) -> None:
         """Forget the whole cached outcome of ``query`` (its providers' entries stay)."""
         try:
-            with store_errors("cache"):
-                self._cache.delete(self._key(_RESULT, query), retry=True)
+            self._cache.delete(self._key(_RESULT, query))
         except StoreError as exc:
             log.warning("cache.drop.failed", flight=query.key, error=exc.message)
 
     def drop(self, query: FlightQuery) -> int:
         """Forget every provider's entry for ``query``; returns how many were removed."""
-        with store_errors("cache"):
-            removed: int = self._cache.evict(query.key, retry=True)
-        return removed
+        return self._cache.evict(query.key)
 
     def clear(self) -> int:
         """Forget every entry (the hit and miss counters stay); returns how many."""
-        with store_errors("cache"):
-            removed: int = self._cache.clear(retry=True)
-        return removed
+        return self._cache.clear()
 
     def record(self, hits: int = 0, misses: int = 0) -> None:
-        """Add to the persistent hit and miss counters (atomic across processes)."""
-        with store_errors("counters"):
+        """Add to the persistent hit and miss counters (atomic across processes); a failing
+        store is logged, not raised."""
+        try:
             counters = self._store.counters
             if hits:
                 add_to_counter(counters, _HITS, hits)
             if misses:
                 add_to_counter(counters, _MISSES, misses)
+        except StoreError as exc:
+            # Statistics only: a shared store lost mid-run must not fail the run's flights.
+            log.warning("cache.record.failed", error=exc.message)
 
     def stats(self) -> dict[str, Any]:
         """``status`` JSON ``cache`` object: entries, hits, misses, hit_rate, size_bytes."""
-        with store_errors("cache"):
-            cache = self._cache
-            counters = self._store.counters
-            hits = read_counter(counters, _HITS)
-            misses = read_counter(counters, _MISSES)
-            entries = len(cache)
-            size = int(cache.volume())
+        counters = self._store.counters
+        hits = read_counter(counters, _HITS)
+        misses = read_counter(counters, _MISSES)
+        entries, size = self._cache.size()
         total = hits + misses
         return {"entries": entries, "hits": hits, "misses": misses,
                 "hit_rate": round(hits / total, 4) if total else 0.0, "size_bytes": size}
