@@ -79,6 +79,14 @@ class SyncSettings(_Frozen):
     max_days_ahead: int = Field(default=14, ge=0, le=36500)
 
 
+class BudgetCaps(_Frozen):
+    """The most to spend on one provider per calendar day and month (UTC), in the account's
+    currency."""
+
+    day: float | None = Field(default=None, ge=0, le=1e9)
+    month: float | None = Field(default=None, ge=0, le=1e9)
+
+
 class ProviderSettings(_Frozen):
     """One provider's settings. Secrets never live here in YAML: they come from the environment
     (docs/CONTRACTS.md §4) and are carried in ``credentials``, which is excluded from repr."""
@@ -88,7 +96,27 @@ class ProviderSettings(_Frozen):
     priority: int | None = None
     carriers: tuple[str, ...] | None = None   # None: the adapter's own default coverage
     rate_limit_per_second: float | None = Field(default=None, gt=0)
+    # Provider budgets (README "Provider budgets"): limits in the `limits` library's notation,
+    # the price of one call and the most to spend per UTC calendar day and month.
+    limits: str | None = None
+    cost_per_call: float = Field(default=0, ge=0, le=1e6)
+    budget: BudgetCaps | None = None
+    max_wait_seconds: float = Field(default=1, ge=0, le=MAX_WAIT_SECONDS)
     credentials: dict[str, str] = Field(default_factory=dict, repr=False, exclude=True)
+
+    @field_validator("limits")
+    @classmethod
+    def _limits_notation(cls, value: str | None) -> str | None:
+        if value is not None:
+            from limits import parse_many  # noqa: PLC0415 - only a config naming limits needs it
+
+            try:
+                parse_many(value)
+            except ValueError:
+                raise PydanticCustomError(
+                    "limits", "expected limits such as \"5/second;1000/hour;15000/month\""
+                ) from None
+        return value
 
     @field_validator("base_url")
     @classmethod
@@ -157,6 +185,8 @@ class Settings(_Frozen):
     metrics: MetricsSettings = MetricsSettings()
     alerts: AlertSettings = AlertSettings()
     webhook_secret: str | None = Field(default=None, repr=False, exclude=True)
+    # Where state shared beyond this host lives (FLIGHTSYNC_STATE_URL): redis://host:6379/0.
+    state_url: str | None = Field(default=None, repr=False)
 
 
 # --- loading -------------------------------------------------------------------------------
@@ -190,7 +220,8 @@ _BASE_URL_VARS: dict[str, str] = {
 # Every variable load_settings reads, for documentation and for `--sandbox` merging.
 ENV_VARS: tuple[str, ...] = (
     "FLIGHTSYNC_CONFIG", "FLIGHTSYNC_DATABASE_URL", "FLIGHTSYNC_STATE_DIR", "FLIGHT_SYNC_ENABLED",
-    "FLIGHT_SYNC_CACHE_TTL_MS", "FLIGHTSYNC_WEBHOOK_SECRET", *_CREDENTIAL_VARS, *_BASE_URL_VARS,
+    "FLIGHT_SYNC_CACHE_TTL_MS", "FLIGHTSYNC_WEBHOOK_SECRET", "FLIGHTSYNC_STATE_URL",
+    *_CREDENTIAL_VARS, *_BASE_URL_VARS,
 )
 # YAML paths holding file names, resolved against the YAML file's folder.
 _RELATIVE_PATHS: tuple[KeyPath, ...] = (("policy",), ("state_dir",), ("metrics", "textfile"))
@@ -459,7 +490,8 @@ def _environment_layer(env: Mapping[str, str], origins: dict[KeyPath, str]) -> d
 
     for var, key in (("FLIGHTSYNC_DATABASE_URL", "database_url"),
                      ("FLIGHTSYNC_STATE_DIR", "state_dir"),
-                     ("FLIGHTSYNC_WEBHOOK_SECRET", "webhook_secret")):
+                     ("FLIGHTSYNC_WEBHOOK_SECRET", "webhook_secret"),
+                     ("FLIGHTSYNC_STATE_URL", "state_url")):
         if (value := get(var)) is not None:
             put(var, (key,), value)
     if (value := get("FLIGHT_SYNC_ENABLED")) is not None:
