@@ -10,7 +10,7 @@ from typing import Any
 
 from flightsync.config import Settings
 from flightsync.providers import ProviderSet, call_deadline_seconds
-from flightsync.resilience import Budgets, open_storage, provider_budgets
+from flightsync.resilience import Budgets, SentWindowStorage, provider_budgets
 
 # `status --check` alerts when a budget's spend reaches these shares of it.
 BUDGET_ALERT_SHARES = (0.8, 1.0)
@@ -22,7 +22,14 @@ def open_budgets(settings: Settings, providers: ProviderSet, state_path: Path,
     """The run's budgets; their storage opens on the first call that needs it (the state
     directory's ``limits/`` folder, or Redis when ``state_url`` is set)."""
     defaults = {name: providers.default_limits(name) for name in providers.adapters}
-    budgets = Budgets(lambda: open_storage(settings.state_url, state_path),
+
+    def storage() -> SentWindowStorage:
+        # `limits` (and redis-py) load only when a provider with a budget is called.
+        from flightsync.resilience import open_storage  # noqa: PLC0415
+
+        return open_storage(settings.state_url, state_path)
+
+    budgets = Budgets(storage,
                       provider_budgets(settings.providers, defaults),
                       hold_seconds=call_deadline_seconds(settings))
     try:

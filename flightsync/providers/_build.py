@@ -205,11 +205,12 @@ class ProviderSet:
         ``limits`` notation), or None. Only while the base URL is the adapter's own: the
         published limits are the real service's, and must not slow a sandbox or a test
         server down (README "Provider budgets")."""
-        configured = self._settings.get(name)
-        if configured is not None and configured.base_url:
+        cls = self._classes.get(name)
+        found = getattr(cls, "default_limits", None)
+        if cls is None or not isinstance(found, str):
             return None
-        found = getattr(self._classes.get(name), "default_limits", None)
-        return found if isinstance(found, str) else None
+        own = cls.default_base_url.rstrip("/")
+        return found if self.base_url(name).rstrip("/") == own else None
 
     def base_url(self, name: str) -> str:
         configured = self._settings.get(name)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from flightsync.resilience._breakers import Breakers, BreakerView
     from flightsync.resilience._budget import Budgets, ProviderBudget, provider_budgets
     from flightsync.resilience._limits import open_storage
+    from flightsync.resilience._sentwindow import SentWindowStorage
     from flightsync.resilience._state import StateStore
     from flightsync.resilience._tiers import Tier, TimedLeg, tier
     from flightsync.resilience.breaker import (
@@ -47,7 +48,7 @@ _HOMES: dict[str, str] = {
     "next_probe_at": "breaker", "on_failure": "breaker", "on_success": "breaker",
     "ObservationCache": "cache", "cache_namespace": "cache",
     "Budgets": "_budget", "ProviderBudget": "_budget", "provider_budgets": "_budget",
-    "open_storage": "_limits",
+    "open_storage": "_limits", "SentWindowStorage": "_sentwindow",
     "PlannedWait": "retry", "backoff_seconds": "retry",
 }
 
@@ -60,6 +61,7 @@ __all__ = [
     "ObservationCache",
     "PlannedWait",
     "ProviderBudget",
+    "SentWindowStorage",
     "StateStore",
     "Tier",
     "TimedLeg",

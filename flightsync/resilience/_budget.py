@@ -25,7 +25,7 @@ from typing import Any
 
 from flightsync.config import ProviderSettings
 from flightsync.errors import QuotaSkipped
-from flightsync.resilience._limits import Charge, SentWindowStorage, Window
+from flightsync.resilience._sentwindow import Charge, SentWindowStorage, Window
 
 MICRO = 1_000_000
 # Calendar periods the counters are kept for: the period's key format and how long a counter
