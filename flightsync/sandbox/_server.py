@@ -186,6 +186,11 @@ class Sandbox:
         """Per provider: ``requests`` (data calls), ``token_requests`` and ``faults`` injected."""
         return self._state.stats()
 
+    def request_times(self) -> dict[str, list[float]]:
+        """Per provider: when each data call arrived (epoch seconds, oldest first), as
+        ``GET /_sandbox/requests`` returns them: what a provider's own rate limit sees."""
+        return self._state.request_times()
+
     def reset(self) -> None:
         """Zero the counters and restart every scripted fault's ``times``."""
         self._state.reset()
@@ -267,6 +272,8 @@ class Sandbox:
         path, method = request.path, request.method
         if path == "/_sandbox/stats" and method == "GET":
             return Reply.json(200, self.stats())
+        if path == "/_sandbox/requests" and method == "GET":
+            return Reply.json(200, self.request_times())
         if path == "/_sandbox/reset" and method == "POST":
             self.reset()
             return Reply.json(200, {"reset": True})
