@@ -1,19 +1,15 @@
 """Provider budgets seen from the engine: built from the settings and the adapters' published
-limits, and read back for ``status``, ``status --check`` and the metrics file."""
+limits (read back by ``status``, ``_alerts.budget_alerts`` and ``_metrics``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from flightsync.config import Settings
 from flightsync.providers import ProviderSet, call_deadline_seconds
 from flightsync.resilience import Budgets, SentWindowStorage, provider_budgets
-
-# `status --check` alerts when a budget's spend reaches these shares of it.
-BUDGET_ALERT_SHARES = (0.8, 1.0)
 
 
 @contextmanager
@@ -36,20 +32,3 @@ def open_budgets(settings: Settings, providers: ProviderSet, state_path: Path,
         yield budgets
     finally:
         budgets.close()
-
-
-def budget_alerts(figures: dict[str, dict[str, Any]]) -> list[str]:
-    """One alert per provider and budget period whose spend reached 80 % or 100 %."""
-    alerts = []
-    for provider, figure in figures.items():
-        for period, cap in figure["budget"].items():
-            spent = figure["spend"][period]
-            share = spent / cap if cap else (1.0 if spent else 0.0)
-            reached = [s for s in BUDGET_ALERT_SHARES if share >= s]
-            if reached:
-                alerts.append(f"{provider}: {period} budget {int(reached[-1] * 100)} % spent "
-                              f"({spent:g} of {cap:g})")
-        if figure["quota_exhausted_until"] is not None:
-            alerts.append(f"{provider}: the provider's quota is spent until "
-                          f"{figure['quota_exhausted_until']}")
-    return alerts

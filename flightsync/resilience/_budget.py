@@ -120,9 +120,13 @@ class Budgets:
         """Hold one admitted call of ``provider`` around the block; raises QuotaSkipped when
         it may not go: a window full for longer than the wait allowed (the provider's
         ``max_wait_seconds``, and never past ``deadline``, a ``time.monotonic`` value), a
-        budget spent, or the provider's own quota spent. Without a budget: no storage use."""
+        budget spent, or the provider's own quota spent (checked for every provider, with a
+        budget or not)."""
         budget = self.budget(provider)
         if budget is None:
+            until = self.storage.blocked_until(exhausted_key(provider))
+            if until is not None:
+                raise _quota_spent(provider, until - time.time())
             yield
             return
         token = uuid.uuid4().hex
@@ -145,9 +149,7 @@ class Budgets:
             if admission.verdict == "ok":
                 return
             if admission.verdict == "blocked":
-                raise QuotaSkipped(f"{provider}: the provider's quota is spent (resets in "
-                                   f"{admission.wait:.0f} s); skipped", provider=provider,
-                                   reason="provider_quota")
+                raise _quota_spent(provider, admission.wait)
             if admission.verdict == "cap":
                 period = charges[admission.charge].key.split("/")[2]
                 raise QuotaSkipped(f"{provider}: the {period} budget is spent; skipped",
@@ -185,13 +187,13 @@ class Budgets:
         now = self._clock()
         out: dict[str, dict[str, Any]] = {}
         for provider, budget in sorted(self.budgets.items()):
-            if not budget.active:
+            until = self.storage.blocked_until(exhausted_key(provider))
+            if not budget.active and until is None:
                 continue
             counts = (self.storage.sent_counts(_window_key(provider), _windows(budget))
                       if budget.windows else [])
             spend = {p: self.storage.counter(period_key(provider, "spend", p, now)) / MICRO
                      for p in BUDGET_PERIODS}
-            until = self.storage.blocked_until(exhausted_key(provider))
             out[provider] = {
                 "calls": {p: self.storage.counter(period_key(provider, "calls", p, now))
                           for p in PERIODS},
@@ -204,6 +206,11 @@ class Budgets:
                     until, UTC).isoformat().replace("+00:00", "Z")),
             }
         return out
+
+
+def _quota_spent(provider: str, seconds: float) -> QuotaSkipped:
+    return QuotaSkipped(f"{provider}: the provider said its quota is spent (it resets in "
+                        f"{seconds:.0f} s); skipped", provider=provider, reason="provider_quota")
 
 
 def exhausted_key(provider: str) -> str:

@@ -270,10 +270,9 @@ class Sandbox:
 
     def _control(self, request: Request) -> Reply:
         path, method = request.path, request.method
-        if path == "/_sandbox/stats" and method == "GET":
-            return Reply.json(200, self.stats())
-        if path == "/_sandbox/requests" and method == "GET":
-            return Reply.json(200, self.request_times())
+        reads = {"/_sandbox/stats": self.stats, "/_sandbox/requests": self.request_times}
+        if path in reads and method == "GET":
+            return Reply.json(200, reads[path]())
         if path == "/_sandbox/reset" and method == "POST":
             self.reset()
             return Reply.json(200, {"reset": True})
