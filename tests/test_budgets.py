@@ -187,3 +187,22 @@ def _naive(value: Any) -> datetime:
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     return moment.replace(tzinfo=None) if moment.tzinfo is None else (
         moment.astimezone(UTC).replace(tzinfo=None))
+
+
+def test_an_unreachable_state_url_is_exit_5_and_blames_no_provider(cli: SandboxCli) -> None:
+    """With FLIGHTSYNC_STATE_URL naming a Redis nothing listens on, a sync of a budgeted
+    provider stops with one `error:` line and exit 5 (a local resource unavailable); no call
+    reaches the provider and its breaker records nothing."""
+    from tests._e2e import closed_port  # noqa: PLC0415
+
+    config = _budget_config(cli, month=10)
+    url = f"redis://127.0.0.1:{closed_port()}/0"
+    cli.env.pop("FLIGHTSYNC_RAISE_ERRORS", None)
+    result = cli.run("sync", FLIGHTS[0][0], "--date", DAY, config=config,
+                     env={"FLIGHTSYNC_STATE_URL": url})
+    assert result.exit_code == 5, result.stderr
+    assert len(result.error_lines()) == 1
+    assert "limits storage unavailable" in result.error_lines()[0]
+    assert cli.requests(PAID) == 0
+    status = cli.run("status", config=config)
+    assert status.data["breakers"][PAID]["failures"] == 0

@@ -32,6 +32,7 @@ from flightsync.errors import (
     ProviderQuotaExhausted,
     ProviderTimeout,
     QuotaSkipped,
+    StoreError,
 )
 from flightsync.models import FlightQuery, Observation
 from flightsync.providers import ProviderSet, provider_deadline
@@ -192,6 +193,8 @@ class Fetcher:
             # A refusal is an answer too: the provider is up.
             return (FetchOutcome(provider, query, None, exc, _ms(started)),
                     not exc.counts_for_breaker)
+        except StoreError:
+            raise  # the budgets' storage is gone: the run stops (exit 5), no provider is blamed
         except Exception as exc:  # an adapter bug must not take the batch down
             log.exception("provider.fetch.crashed", provider=provider, flight=query.key)
             wrapped = FlightsyncError(f"{provider}: internal error: {type(exc).__name__}")

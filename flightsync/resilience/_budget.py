@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flightsync.config import ProviderSettings
-from flightsync.errors import QuotaSkipped
+from flightsync.errors import FlightsyncError, QuotaSkipped, StoreError
 from flightsync.resilience._sentwindow import Charge, SentWindowStorage, Window
 
 MICRO = 1_000_000
@@ -117,6 +117,13 @@ class Budgets:
 
     @contextmanager
     def call(self, provider: str, *, deadline: float) -> Iterator[None]:
+        """See :meth:`_call`; the storage failing is StoreError (exit 5), never a failure of
+        the provider."""
+        with self._call(provider, deadline=deadline):
+            yield
+
+    @contextmanager
+    def _call(self, provider: str, *, deadline: float) -> Iterator[None]:
         """Hold one admitted call of ``provider`` around the block; raises QuotaSkipped when
         it may not go: a window full for longer than the wait allowed (the provider's
         ``max_wait_seconds``, and never past ``deadline``, a ``time.monotonic`` value), a
@@ -124,18 +131,21 @@ class Budgets:
         budget or not)."""
         budget = self.budget(provider)
         if budget is None:
-            until = self.storage.blocked_until(exhausted_key(provider))
+            with storage_errors():
+                until = self.storage.blocked_until(exhausted_key(provider))
             if until is not None:
                 raise _quota_spent(provider, until - time.time())
             yield
             return
         token = uuid.uuid4().hex
-        self._admit(budget, token, deadline)
+        with storage_errors():
+            self._admit(budget, token, deadline)
         try:
             yield
         finally:
             if budget.windows:
-                self.storage.settle_sent(_window_key(provider), _windows(budget), token)
+                with storage_errors():
+                    self.storage.settle_sent(_window_key(provider), _windows(budget), token)
 
     def _admit(self, budget: ProviderBudget, token: str, deadline: float) -> None:
         provider = budget.provider
@@ -178,12 +188,17 @@ class Budgets:
         published quotas are monthly). Returns the seconds blocked."""
         seconds = retry_after if retry_after and retry_after > 0 else seconds_to_next_month(
             self._clock())
-        self.storage.block_for(exhausted_key(provider), seconds)
+        with storage_errors():
+            self.storage.block_for(exhausted_key(provider), seconds)
         return seconds
 
     def figures(self) -> dict[str, dict[str, Any]]:
         """Per provider with a budget: calls and spend in the current minute, hour, day and
         month (UTC), each limit's use, the budgets and the quota block (``status``)."""
+        with storage_errors():
+            return self._figures()
+
+    def _figures(self) -> dict[str, dict[str, Any]]:
         now = self._clock()
         out: dict[str, dict[str, Any]] = {}
         for provider, budget in sorted(self.budgets.items()):
@@ -206,6 +221,19 @@ class Budgets:
                     until, UTC).isoformat().replace("+00:00", "Z")),
             }
         return out
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """The limits storage failing (the state directory, or Redis unreachable) as StoreError:
+    one line, exit 5, and never held against a provider."""
+    try:
+        yield
+    except FlightsyncError:
+        raise
+    except Exception as exc:  # diskcache, sqlite3, redis-py and limits each have their own
+        raise StoreError(f"limits storage unavailable: {type(exc).__name__}: "
+                         f"{str(exc)[:200]}".replace("\n", " ")) from exc
 
 
 def _quota_spent(provider: str, seconds: float) -> QuotaSkipped:
