@@ -170,3 +170,40 @@ def test_published_limits_apply_only_against_the_providers_own_host(tmp_path: Pa
     assert own.default_limits("amadeus") == "10/second"
     assert own.default_limits("lufthansa") is None  # nothing published
     assert sandboxed.default_limits("amadeus") is None
+
+
+def test_due_flights_are_taken_most_urgent_first() -> None:
+    """Airborne first; then those still to depart, soonest first (a never-synced flight
+    among them); then those that departed, latest first; a tie goes to the flight that
+    changed most (highest version)."""
+    from datetime import UTC, date, datetime, timedelta  # noqa: PLC0415
+
+    from flightsync.engine._due import most_urgent_first  # noqa: PLC0415
+    from flightsync.models import FlightQuery, FlightRecord, FlightStatus  # noqa: PLC0415
+    from flightsync.store import repository as repo  # noqa: PLC0415
+
+    now = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    day = date(2026, 3, 1)
+
+    def leg(number: int, status: FlightStatus, hours: float, version: int = 1,
+            ) -> tuple[FlightQuery, list[repo.StoredLeg]]:
+        record = FlightRecord(carrier="LH", flight_number=number, suffix="",
+                              departure_date=day, leg_index=0, origin="FRA", status=status,
+                              scheduled_departure=now + timedelta(hours=hours),
+                              version=version)
+        stored = repo.StoredLeg(id=number, leg_index=0, origin="FRA", values={},
+                                version=version, open_conflicts=frozenset(), record=record)
+        return FlightQuery(carrier="LH", number=number, departure_date=day), [stored]
+
+    flights = dict([
+        leg(1, FlightStatus.LANDED, -5),
+        leg(2, FlightStatus.SCHEDULED, 6),
+        leg(3, FlightStatus.AIRBORNE, -1),
+        leg(4, FlightStatus.SCHEDULED, 1, version=1),
+        leg(5, FlightStatus.SCHEDULED, 1, version=4),
+        leg(6, FlightStatus.ARRIVED, -2),
+    ])
+    never = FlightQuery(carrier="LH", number=7, departure_date=day)
+    stored = {repo.key_of(q): legs for q, legs in flights.items()}
+    order = most_urgent_first([*flights, never], stored, now)
+    assert [q.number for q in order] == [3, 7, 5, 4, 2, 6, 1]

@@ -102,8 +102,11 @@ def most_urgent_first(queries: Sequence[FlightQuery],
 
 def due_preview(engine: Engine, *, limit: int) -> list[FlightQuery]:
     """The flights ``batch_due`` would claim now, most urgent first, without claiming them."""
+    now = datetime.now(UTC)
     with engine.database.session() as session:
-        return repo.due_flights(session, now=datetime.now(UTC), limit=limit)
+        due = repo.due_flights(session, now=now, limit=limit)
+        stored = repo.load_legs(session, [repo.key_of(q) for q in due])
+    return most_urgent_first(due, stored, now)
 
 
 def left_for_later_result(result: SyncResult) -> bool:
