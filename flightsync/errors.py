@@ -142,10 +142,11 @@ class QuotaSkipped(FlightsyncError):
     exit_code = 1
     code = "quota_exhausted"
 
-    def __init__(self, message: str, *, provider: str, reason: str) -> None:
+    def __init__(self, message: str, *, provider: str | None = None,
+                 reason: str = "rate_limit") -> None:
         super().__init__(message, provider=provider, reason=reason)
         self.provider = provider
-        self.reason = reason
+        self.reason = reason  # rate_limit, budget_day, budget_month or provider_quota
 
 
 class CircuitOpenError(FlightsyncError):
