@@ -371,7 +371,7 @@ def _text(value: object) -> str:
 
 
 def open_storage(state_url: str | None, state_dir: Path, *,
-                 key_prefix: str = "flightsync") -> SentWindowStorage:
+                 key_prefix: str = "flightsync:limits") -> SentWindowStorage:
     """The storage for ``state_url`` (``redis://`` or ``rediss://``: shared by every host),
     else the diskcache folder ``limits/`` of the state directory (every process of the
     host)."""
