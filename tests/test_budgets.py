@@ -102,6 +102,10 @@ def test_a_month_budget_running_out_mid_batch_leaves_the_rest_due(
     assert figures["spend"]["month"] == 2.0 and figures["budget"] == {"month": 2.0}
     assert figures["calls"]["month"] == 4
     assert any(a.startswith(f"budget_spent: {PAID}") for a in status.data["alerts"])
+    assert not any(a.startswith("batch_success_rate") for a in status.data["alerts"])
+    run_row = cli.rows("SELECT outcome, failed, synced FROM sync_run WHERE run_id = :r",
+                       r=run.data["run_id"])
+    assert run_row == [{"outcome": "ok", "failed": 0, "synced": 4}]
     # The next run finds them due; with the budget spent it leaves them again, fails none.
     again = cli.run("batch", "--due", config=config)
     assert again.exit_code == 0
