@@ -141,8 +141,9 @@ class DiskcacheStorage(Storage, MovingWindowSupport, SentWindowStorage):
                     return Admission("cap", charge=index)
             for charge in charges:
                 self._incr(charge.key, charge.expiry, charge.amount)
-            state["f"][token] = now + hold
-            self.cache.set(key, state, retry=True)
+            if windows:  # without a window nothing counts the call in flight
+                state["f"][token] = now + hold
+                self.cache.set(key, state, retry=True)
             return Admission("ok")
 
     def settle_sent(self, key: str, windows: Sequence[Window], token: str) -> None:
@@ -253,8 +254,10 @@ for c = 1, nc do
     redis.call('EXPIRE', k, tonumber(ARGV[base + 3 * c - 1]))
   end
 end
-redis.call('HSET', KEYS[1], token, string.format('%.0f', now + hold))
-redis.call('PEXPIRE', KEYS[1], math.floor(hold / 1000) + 1000)
+if nw > 0 then
+  redis.call('HSET', KEYS[1], token, string.format('%.0f', now + hold))
+  redis.call('PEXPIRE', KEYS[1], math.floor(hold / 1000) + 1000)
+end
 return {'ok', '0', -1}
 """
 
