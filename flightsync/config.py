@@ -79,6 +79,14 @@ class SyncSettings(_Frozen):
     max_days_ahead: int = Field(default=14, ge=0, le=36500)
 
 
+class BudgetCaps(_Frozen):
+    """The most to spend on one provider per calendar day and month (UTC), in the account's
+    currency."""
+
+    day: float | None = Field(default=None, ge=0, le=1e9)
+    month: float | None = Field(default=None, ge=0, le=1e9)
+
+
 class ProviderSettings(_Frozen):
     """One provider's settings. Secrets never live here in YAML: they come from the environment
     (docs/CONTRACTS.md §4) and are carried in ``credentials``, which is excluded from repr."""
@@ -88,7 +96,27 @@ class ProviderSettings(_Frozen):
     priority: int | None = None
     carriers: tuple[str, ...] | None = None   # None: the adapter's own default coverage
     rate_limit_per_second: float | None = Field(default=None, gt=0)
+    # Provider budgets (README "Provider budgets"): limits in the `limits` library's notation,
+    # the price of one call and the most to spend per UTC calendar day and month.
+    limits: str | None = None
+    cost_per_call: float = Field(default=0, ge=0, le=1e6)
+    budget: BudgetCaps | None = None
+    max_wait_seconds: float = Field(default=1, ge=0, le=MAX_WAIT_SECONDS)
     credentials: dict[str, str] = Field(default_factory=dict, repr=False, exclude=True)
+
+    @field_validator("limits")
+    @classmethod
+    def _limits_notation(cls, value: str | None) -> str | None:
+        if value is not None:
+            from limits import parse_many  # noqa: PLC0415 - only a config naming limits needs it
+
+            try:
+                parse_many(value)
+            except ValueError:
+                raise PydanticCustomError(
+                    "limits", "expected limits such as \"5/second;1000/hour;15000/month\""
+                ) from None
+        return value
 
     @field_validator("base_url")
     @classmethod

@@ -18,6 +18,8 @@ translates them into the exit codes of docs/CONTRACTS.md section 2 in exactly on
     │   ├── ProviderQuotaExhausted       quota gone (Amadeus 38195): not retryable
     │   └── FlightNotFound               404 / empty result: not a provider failure
     ├── CircuitOpenError                 provider skipped because its breaker is open
+    ├── QuotaSkipped                     provider skipped: a limit, budget or its quota is
+    │                                    spent (outcome quota_exhausted): not a failure
     ├── NoProviderError                  2   no usable provider configured
     ├── StoreError                       5   database unreachable, state dir not writable
     │   ├── SchemaBehindError            4   run `flightsync migrate`
@@ -129,6 +131,22 @@ class FlightNotFound(ProviderError):
 
     code = "flight_not_found"
     counts_for_breaker = False
+
+
+class QuotaSkipped(FlightsyncError):
+    """A provider call not made because one of its limits, its budget or its own quota is
+    spent. Its per-source outcome is ``quota_exhausted`` (the provider's own answer that
+    its quota is spent is the error ``provider_quota_exhausted``): not a failure, not held
+    against the provider's breaker."""
+
+    exit_code = 1
+    code = "quota_exhausted"
+
+    def __init__(self, message: str, *, provider: str | None = None,
+                 reason: str = "rate_limit") -> None:
+        super().__init__(message, provider=provider, reason=reason)
+        self.provider = provider
+        self.reason = reason  # rate_limit, budget_day, budget_month or provider_quota
 
 
 class CircuitOpenError(FlightsyncError):

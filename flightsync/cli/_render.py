@@ -208,10 +208,27 @@ def status(console: Console, data: Mapping[str, Any], *, alerts: bool = True) ->
     tokens = [{"provider": name, **view} for name, view in data.get("tokens", {}).items()]
     records(console, breakers, "breakers")
     records(console, tokens, "tokens")
+    budget_table(console, data.get("budgets") or {})
     generic(console, {"cache": data.get("cache"), "database": data.get("database"),
                       "last_run": data.get("last_run")})
     for alert in data.get("alerts", []) if alerts else ():
         console.print(f"[red]alert:[/red] {escape_markup(str(alert))}")
+
+
+def budget_table(console: Console, budgets: Mapping[str, Any]) -> None:
+    """One row per provider with a budget: calls and spend per calendar period, each limit
+    as used/amount, and the quota block (README "Provider budgets")."""
+    if not budgets:
+        return
+    rows = [{"provider": name, "calls": view["calls"], "spend": {
+                period: f"{spent:g}" + (f" of {view['budget'][period]:g}"
+                                        if period in view["budget"] else "")
+                for period, spent in view["spend"].items()},
+             "limits": [f"{lim['limit']}: {lim['used']} used, {lim['remaining']} left"
+                        for lim in view["limits"]],
+             "quota_exhausted_until": view["quota_exhausted_until"]}
+            for name, view in budgets.items()]
+    records(console, rows, "budgets")
 
 
 def escape_markup(text: str) -> str:

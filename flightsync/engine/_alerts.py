@@ -47,6 +47,7 @@ def evaluate(engine: Engine, *, now: datetime, open_conflicts: int) -> list[str]
         *conflict_alerts(limits, open_conflicts),
         *unsynced_alerts(limits, unsynced),
         *abandoned_alerts(limits, abandoned),
+        *budget_alerts(engine.budgets.figures()),
     ]
 
 
@@ -119,6 +120,31 @@ def abandoned_alerts(limits: AlertSettings, runs: Sequence[Mapping[str, Any]]) -
             f"started {to_json_value(newest['started_at'])} and is still `running` after "
             f"over {_duration(limits.abandoned_run_seconds)}{more}: its process was killed "
             "or crashed; its flights' leases expire on their own"]
+
+
+# A budget alerts at these shares of it spent: a warning, then spent (README "Provider
+# budgets"); spend is read for the current UTC calendar day and month.
+BUDGET_ALERT_SHARES = ((1.0, "budget_spent"), (0.8, "budget_warning"))
+
+
+def budget_alerts(figures: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """One line per provider and budget period at 80 % or more spent (``budget_warning``)
+    or all of it (``budget_spent``), and per provider whose own quota answer blocks it
+    (``quota_exhausted``)."""
+    out = []
+    for provider, figure in sorted(figures.items()):
+        for period, cap in figure["budget"].items():
+            spent = figure["spend"][period]
+            share = spent / cap if cap else 1.0
+            for threshold, name in BUDGET_ALERT_SHARES:
+                if share >= threshold:
+                    out.append(f"{name}: {provider} has spent {spent:g} of its {period} budget "
+                               f"of {cap:g} ({share:.0%}, UTC calendar {period})")
+                    break
+        if figure["quota_exhausted_until"] is not None:
+            out.append(f"quota_exhausted: {provider} answered that its quota is spent; no "
+                       f"call to it until {figure['quota_exhausted_until']}")
+    return out
 
 
 def _duration(seconds: float) -> str:

@@ -1,6 +1,11 @@
 """Due-flight runs (``batch --due``): lease the flights whose refresh is due, sync them, give
 the leases back; and how long a synced flight stays tracked for them.
 
+Within what a worker claims, the most urgent flights go first (``most_urgent_first``): the
+calls are started in that order, so when a provider's rate limit, quota or budget runs out
+(README "Provider budgets") the flights it is spent on are the airborne ones, then those
+departing soonest, then the ones that changed most; the flights left for later stay due.
+
 Several workers may run at once (cron on more than one host): each claims ``batch.size``
 flights at a time under a lease named after its host and run, so no two workers sync the same
 flight, and a worker that dies leaves leases that expire instead of flights that stay claimed.
@@ -9,13 +14,14 @@ flight, and a worker that dies leaves leases that expire instead of flights that
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from flightsync.engine import _fa_alerts_registry, _sources
 from flightsync.engine._results import BatchResult
-from flightsync.models import FlightQuery, Leg, SyncResult
+from flightsync.engine._results import left_for_later as _left_outcomes
+from flightsync.models import FlightQuery, FlightStatus, Leg, SyncResult
 from flightsync.store import repository as repo
 
 if TYPE_CHECKING:
@@ -44,10 +50,19 @@ def batch_due(engine: Engine, *, limit: int, notify: bool,
             break
         keys = [repo.key_of(q) for q in claimed]
         try:
-            results.extend(engine._run(claimed, force=True, sources=None, notify=notify,
-                                       progress=progress))
+            with engine.database.session() as session:
+                stored = repo.load_legs(session, keys)
+            ordered = most_urgent_first(claimed, stored, datetime.now(UTC))
+            ran = engine._run(ordered, force=True, sources=None, notify=notify,
+                              progress=progress)
+            results.extend(ran)
             if not engine.interrupted:  # interrupted flights stay due for the next run
                 with engine.database.session() as session:
+                    # Left for later by a spent budget: still due, for the next run (not
+                    # this one, whose claims stop at its start).
+                    repo.defer_leased(session, [repo.key_of(r.query) for r in ran
+                                                if left_for_later_result(r)], owner,
+                                      until=datetime.now(UTC))
                     repo.defer_leased(session, keys, owner,
                                       until=datetime.now(UTC) + RETRY_DUE)
         finally:
@@ -60,17 +75,52 @@ def batch_due(engine: Engine, *, limit: int, notify: bool,
     return BatchResult.of(engine.run_id, results, started, interrupted=engine.interrupted)
 
 
+_MOVING = frozenset({FlightStatus.AIRBORNE, FlightStatus.DEPARTED, FlightStatus.BOARDING})
+
+
+def most_urgent_first(queries: Sequence[FlightQuery],
+                      stored: Mapping[repo.FlightKey, Sequence[repo.StoredLeg]],
+                      now: datetime) -> list[FlightQuery]:
+    """``queries`` most urgent first: flights moving (boarding, departed, airborne) first;
+    then those still to depart, soonest first; then the rest, latest departure first; ties
+    go to the flight that changed most (highest version). Stable otherwise."""
+    def urgency(query: FlightQuery) -> tuple[int, float, int]:
+        legs = stored.get(repo.key_of(query), ())
+        if not legs:
+            return (1, 0.0, 0)  # never synced: as soon as anything still to depart
+        moving = next((leg for leg in legs if leg.record.status in _MOVING), None)
+        version = max(leg.record.version for leg in legs)
+        if moving is not None:
+            return (0, 0.0, -version)
+        first = legs[0].record
+        departure = (first.estimated_departure or first.scheduled_departure)
+        if departure is None:
+            return (2, 0.0, -version)
+        ahead = (departure - now).total_seconds()
+        return (1, ahead, -version) if ahead >= 0 else (2, -ahead, -version)
+
+    return sorted(queries, key=urgency)
+
+
 def due_preview(engine: Engine, *, limit: int) -> list[FlightQuery]:
     """The flights ``batch_due`` would claim now, most urgent first, without claiming them."""
+    now = datetime.now(UTC)
     with engine.database.session() as session:
-        return repo.due_flights(session, now=datetime.now(UTC), limit=limit,
-                                alerted_every=alerted_every(engine))
+        due = repo.due_flights(session, now=now, limit=limit,
+                               alerted_every=alerted_every(engine))
+        stored = repo.load_legs(session, [repo.key_of(q) for q in due])
+    return most_urgent_first(due, stored, now)
 
 
 def alerted_every(engine: Engine) -> float:
     """How often a flight with a live FlightAware alert is polled: its changes are pushed,
     so the poll only catches what the alerts leave out (README, "FlightAware alerts")."""
     return engine.settings.flightaware_alerts.poll_every_seconds
+
+
+def left_for_later_result(result: SyncResult) -> bool:
+    """Whether a due flight was left for a later run by spent budgets or quotas."""
+    return not result.success and _left_outcomes(result.sources)
 
 
 def still_tracked(legs: Sequence[Leg], now: datetime) -> bool:

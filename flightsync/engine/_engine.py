@@ -34,6 +34,7 @@ from flightsync.errors import (
     InputError,
     Interrupted,
     NoProviderError,
+    QuotaSkipped,
 )
 from flightsync.models import (
     FlightQuery,
@@ -45,7 +46,7 @@ from flightsync.models import (
 )
 from flightsync.policy import Policy
 from flightsync.providers import ProviderSet, call_deadline_seconds
-from flightsync.resilience import Breakers, ObservationCache, RateLimiters, StateStore
+from flightsync.resilience import Breakers, Budgets, ObservationCache, StateStore
 from flightsync.store import Database
 from flightsync.store import repository as repo
 
@@ -85,7 +86,7 @@ class Engine:
 
     def __init__(self, *, settings: Settings, database: Database, state: StateStore,
                  providers: ProviderSet, policy: Policy, breakers: Breakers,
-                 cache: ObservationCache, limiters: RateLimiters, run_id: str,
+                 cache: ObservationCache, budgets: Budgets, run_id: str,
                  run_kind: str, notifier: Any = None) -> None:
         self.settings = settings
         self.database = database
@@ -97,7 +98,8 @@ class Engine:
         self.run_id = run_id
         self.run_kind = run_kind
         self.notifier = notifier
-        self._fetcher = Fetcher(providers, breakers, limiters, settings.retry,
+        self.budgets = budgets
+        self._fetcher = Fetcher(providers, breakers, budgets, settings.retry,
                                 settings.http.max_workers,
                                 deadline_seconds=call_deadline_seconds(settings))
         self._ranks = {name: providers.priority(name) for name in providers.adapters}
@@ -454,7 +456,7 @@ class Engine:
         query = plan.query
         if merged is None:
             code, message = failure_of(outcomes)
-            if stored:
+            if stored and code != QuotaSkipped.code:  # left for later: not a failure
                 repo.record_failure(writer.session, repo.key_of(query), error=message, now=now,
                                     next_due=now + _due.RETRY_DUE)
             return failed_result(query, outcomes, FlightsyncError(message), code=code)

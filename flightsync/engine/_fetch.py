@@ -1,4 +1,5 @@
-"""Parallel provider fetches: breaker, rate limit and retry around each adapter call.
+"""Parallel provider fetches: breaker, budget (limits, quota, money) and retry around each
+adapter call.
 
 Every (flight, provider) call is one task on a bounded thread pool shared by a whole run, so a
 batch keeps ``max_workers`` requests in flight no matter how its flights split across providers.
@@ -28,12 +29,14 @@ from flightsync.errors import (
     Interrupted,
     ProviderBadResponse,
     ProviderError,
+    ProviderQuotaExhausted,
     ProviderTimeout,
+    QuotaSkipped,
     StoreError,
 )
 from flightsync.models import FlightQuery, Observation
 from flightsync.providers import ProviderSet, provider_deadline
-from flightsync.resilience import Breakers, RateLimiters, call_with_retry
+from flightsync.resilience import Breakers, Budgets, call_with_retry
 
 log = structlog.get_logger(__name__)
 
@@ -47,7 +50,7 @@ class FetchOutcome:
     observation: Observation | None
     error: FlightsyncError | None
     ms: int
-    skipped: bool = False  # breaker open: the provider was not called
+    skipped: bool = False  # breaker open or budget spent: the provider was not called
 
 
 # How long past its deadline a call may take to report its own timeout before the watchdog
@@ -74,11 +77,11 @@ class Fetcher:
     deadline. The breaker records the first only, so a call is counted once.
     """
 
-    def __init__(self, providers: ProviderSet, breakers: Breakers, limiters: RateLimiters,
+    def __init__(self, providers: ProviderSet, breakers: Breakers, budgets: Budgets,
                  retry: RetrySettings, max_workers: int, *, deadline_seconds: float) -> None:
         self._providers = providers
         self._breakers = breakers
-        self._limiters = limiters
+        self._budgets = budgets
         self._retry = retry
         self._deadline_seconds = deadline_seconds
         self._pool = DaemonPool(max_workers, "flightsync-fetch")
@@ -159,43 +162,38 @@ class Fetcher:
             return exc
         return CircuitOpenError(f"{provider}: circuit open, skipped", provider=provider)
 
-    def _call(self, call: _Call) -> tuple[FetchOutcome, bool | None]:
+    def _call(self, call: _Call) -> tuple[FetchOutcome, bool | None]:  # noqa: PLR0911 - one per ending
         query, provider, started = call.query, call.provider, call.started
         refused = self._refusal(provider)
         if refused is not None:
             return FetchOutcome(provider, query, None, refused, 0, skipped=True), None
         adapter = self._providers.adapters[provider]
-        limiter = self._limiters.get(provider)
-        # Our own pacing comes before the clock starts: waiting for a slot is not the
-        # provider being slow. Retries wait for theirs inside the deadline.
-        if limiter is not None:
-            limiter.acquire()
-        retried = False
 
         def attempt() -> Observation:
-            nonlocal retried
-            if limiter is not None and retried:
-                limiter.acquire()
-            retried = True
             if self._cancelled.is_set():  # not retryable: the retries end here
                 raise _interrupted(provider)
-            try:
-                return adapter.fetch(query)
-            except RecursionError as exc:
-                # Only an answer nested thousands deep recurses this far: the answer is at
-                # fault, whichever adapter (or plugin) parsed it, not our code.
-                raise ProviderBadResponse(f"{provider}: answer nested too deeply to read",
-                                          provider=provider) from exc
+            # Every attempt is a call against the provider's limits and budget; waiting for
+            # a slot counts against the call's deadline.
+            with self._budgets.call(provider, deadline=deadline):
+                try:
+                    return adapter.fetch(query)
+                except RecursionError as exc:
+                    # Only an answer nested thousands deep recurses this far: the answer is
+                    # at fault, whichever adapter (or plugin) parsed it, not our code.
+                    raise ProviderBadResponse(f"{provider}: answer nested too deeply to read",
+                                              provider=provider) from exc
 
-        # The hard end of the whole call, retries and token request included: every socket
-        # operation under it is clamped to it (providers/_deadline.py), and the watchdog
-        # reports the call in the worker's place a grace period after it.
+        # The hard end of the whole call, retries, token request and waits for a slot
+        # included: every socket operation under it is clamped to it (providers/_deadline.py),
+        # and the watchdog reports the call in the worker's place a grace period after it.
         deadline = time.monotonic() + self._deadline_seconds
         self._watchdog.watch(call, deadline + GRACE_SECONDS)
         try:
             with provider_deadline(deadline):
                 observation = call_with_retry(attempt, self._retry, provider=provider,
                                               deadline=deadline)
+        except (QuotaSkipped, ProviderQuotaExhausted) as exc:
+            return self._quota_outcome(call, exc), None
         except FlightNotFound as exc:
             # An answer, not a failure (DESIGN 7).
             return FetchOutcome(provider, query, None, exc, _ms(started)), True
@@ -211,8 +209,9 @@ class Fetcher:
             return (FetchOutcome(provider, query, None, exc, _ms(started)),
                     not exc.counts_for_breaker)
         except Exception as exc:  # an adapter bug must not take the batch down
-            # A StoreError is the token store gone (Redis lost mid-run): it says nothing of
-            # the provider, so its breaker does not hear of it.
+            # A StoreError is the shared state gone (Redis lost mid-run: tokens, limits and
+            # budgets): it says nothing of the provider, so its breaker does not hear of it,
+            # and the flight fails with the reason and stays due (README, "Shared state").
             lost = isinstance(exc, StoreError)
             if not lost:
                 log.exception("provider.fetch.crashed", provider=provider, flight=query.key)
@@ -220,6 +219,23 @@ class Fetcher:
                 f"{provider}: internal error: {type(exc).__name__}")
             return FetchOutcome(provider, query, None, error, _ms(started)), None if lost else False
         return FetchOutcome(provider, query, observation, None, _ms(started)), True
+
+    def _quota_outcome(self, call: _Call, exc: QuotaSkipped | ProviderQuotaExhausted,
+                       ) -> FetchOutcome:
+        """Neither is held against the provider's breaker: a skipped call was not made, and
+        the provider's own word that its quota is spent is an answer. That word makes every
+        process sharing the budgets' storage leave it alone until the quota resets."""
+        provider, query = call.provider, call.query
+        if isinstance(exc, QuotaSkipped):
+            log.info("provider.fetch.skipped", provider=provider, flight=query.key,
+                     reason=exc.reason)
+            return FetchOutcome(provider, query, None, exc, _ms(call.started), skipped=True)
+        said = exc.context.get("retry_after")
+        blocked = self._budgets.mark_exhausted(
+            provider, float(said) if isinstance(said, int | float) else None)
+        log.warning("provider.quota.exhausted", provider=provider, flight=query.key,
+                    blocked_seconds=round(blocked))
+        return FetchOutcome(provider, query, None, exc, _ms(call.started))
 
     def close(self) -> None:
         self._watchdog.close()

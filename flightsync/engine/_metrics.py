@@ -79,6 +79,31 @@ def families(totals: Mapping[str, Any], breakers: Mapping[str, str],
     return [syncs, failures, hits, misses, state, conflicts, success, duration]
 
 
+def budget_families(figures: Mapping[str, Mapping[str, Any]]) -> list[Metric]:
+    """Per provider with a budget (README "Provider budgets"): calls and spend in the current
+    UTC calendar ``window`` (minute, hour, day, month; each starts again from 0 with its
+    window), and what each configured limit has left now (``window`` is the limit, e.g.
+    ``5 per 1 second``)."""
+    calls = CounterMetricFamily("flightsync_provider_calls",
+                                "Provider calls made in the current UTC calendar window.",
+                                labels=["provider", "window"])
+    spend = CounterMetricFamily("flightsync_provider_spend",
+                                "Money spent on a provider in the current UTC calendar "
+                                "window, in the account's currency.",
+                                labels=["provider", "window"])
+    remaining = GaugeMetricFamily("flightsync_provider_quota_remaining",
+                                  "Calls a provider's limit allows now in its moving window.",
+                                  labels=["provider", "window"])
+    for provider, figure in sorted(figures.items()):
+        for window, count in figure["calls"].items():
+            calls.add_metric([provider, window], count)
+        for window, money in figure["spend"].items():
+            spend.add_metric([provider, window], money)
+        for limit in figure["limits"]:
+            remaining.add_metric([provider, limit["limit"]], limit["remaining"])
+    return [calls, spend, remaining]
+
+
 def render(metric_families: Iterable[Metric]) -> bytes:
     """Prometheus text format of ``metric_families`` through a private registry."""
     registry = CollectorRegistry(auto_describe=False)
@@ -109,8 +134,9 @@ def collect(engine: Engine) -> list[Metric]:
         totals = repo.run_totals(session)
         open_conflicts = repo.counts(session, now=datetime.now(UTC))["open_conflicts"]
     views = engine.breakers.snapshot(list(engine.provider_set.adapters))
-    return families(totals, {name: view.state for name, view in views.items()},
-                    open_conflicts)
+    return [*families(totals, {name: view.state for name, view in views.items()},
+                      open_conflicts),
+            *budget_families(engine.budgets.figures())]
 
 
 def write_metrics(engine: Engine) -> Path | None:

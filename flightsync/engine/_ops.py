@@ -182,6 +182,7 @@ def status(engine: Engine) -> dict[str, Any]:
         "database": {"url": engine.database.url_display,
                      "revision": engine.database.revision(), **counts},
         "last_run": last,
+        "budgets": engine.budgets.figures(),
         "alerts": _alerts.evaluate(engine, now=now, open_conflicts=counts["open_conflicts"]),
     }
 

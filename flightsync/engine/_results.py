@@ -7,17 +7,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from flightsync.errors import ConfigError, FlightsyncError, Interrupted
+from flightsync.errors import ConfigError, FlightsyncError, Interrupted, QuotaSkipped
 from flightsync.models import FieldConflict, FlightQuery, SourceOutcome, SyncResult, SyncStatus
+
+# Outcomes that are not failures of the provider: it does not know the flight, or it was not
+# asked because a limit, its budget or its quota is spent (README "Provider budgets").
+NOT_FAILURES = frozenset({"flight_not_found", QuotaSkipped.code})
+# A flight whose every provider said one of these is left for a later run, not failed.
+QUOTA_CODES = frozenset({QuotaSkipped.code, "provider_quota_exhausted"})
 
 
 def sync_status_of(outcomes: Sequence[SourceOutcome],
                    conflicts: Sequence[FieldConflict]) -> SyncStatus:
     """conflict beats partial beats synced; a provider that does not know the flight is an
-    answer, not a failure."""
+    answer, not a failure, and one skipped for its budget was not asked."""
     if any(c.escalated for c in conflicts):
         return SyncStatus.CONFLICT
-    if any(not o.ok and o.error != "flight_not_found" for o in outcomes):
+    if any(not o.ok and o.error not in NOT_FAILURES for o in outcomes):
         return SyncStatus.PARTIAL
     return SyncStatus.SYNCED
 
@@ -30,6 +36,9 @@ def failure_of(outcomes: Sequence[SourceOutcome]) -> tuple[str, str]:
     when none knows it, ``provider_auth`` when every one refused our credentials (a
     configuration problem: exit 2), else ``all_providers_failed``."""
     errors = [o.error for o in outcomes]
+    if left_for_later(outcomes):
+        return QuotaSkipped.code, ("left for a later run: the budget or quota of " + ", ".join(
+            o.name for o in outcomes if o.error in QUOTA_CODES) + " is spent")
     if errors and all(e == "flight_not_found" for e in errors):
         return "flight_not_found", "no provider knows this flight"
     if errors and all(e == AUTH_REFUSED for e in errors):
@@ -38,6 +47,15 @@ def failure_of(outcomes: Sequence[SourceOutcome]) -> tuple[str, str]:
                               "environment (`flightsync providers --check`)")
     return "all_providers_failed", "no provider answered: " + ", ".join(
         f"{o.name}: {o.error}" for o in outcomes)
+
+
+def left_for_later(outcomes: Sequence[SourceOutcome]) -> bool:
+    """Whether no provider answered only because budgets or quotas are spent (some provider
+    skipped for it, every other one not knowing the flight): the flight waits for a later
+    run instead of failing."""
+    errors = [o.error for o in outcomes]
+    return (any(e in QUOTA_CODES for e in errors)
+            and all(e in QUOTA_CODES or e == "flight_not_found" for e in errors))
 
 
 def failed_result(query: FlightQuery, outcomes: Sequence[SourceOutcome],
@@ -69,7 +87,21 @@ class BatchResult:
 
     @property
     def failed(self) -> list[SyncResult]:
-        return [r for r in self.results if not r.success]
+        return [r for r in self.results if not r.success and not _is_left(r)]
+
+    @property
+    def left(self) -> list[SyncResult]:
+        """Flights left for a later run because budgets or quotas ran out: not failures."""
+        return [r for r in self.results if _is_left(r)]
+
+    def left_by_provider(self) -> dict[str, int]:
+        """How many of the flights left for later each provider's budget or quota left."""
+        counts: dict[str, int] = {}
+        for result in self.left:
+            for source in result.sources:
+                if source.error in QUOTA_CODES:
+                    counts[source.name] = counts.get(source.name, 0) + 1
+        return dict(sorted(counts.items()))
 
     def with_rejected(self, rejected: Sequence[dict[str, Any]]) -> BatchResult:
         return BatchResult(self.run_id, self.results, self.elapsed_ms, tuple(rejected),
@@ -90,7 +122,7 @@ class BatchResult:
         failed = [
             {"flight": r.query.designator, "date": r.query.departure_date.isoformat(),
              "error": r.error or {"code": "failed", "message": "failed"}}
-            for r in self.results if not r.success
+            for r in self.failed
         ]
         return {
             "run_id": self.run_id,
@@ -104,5 +136,11 @@ class BatchResult:
                 "failed": len(failed) + len(self.rejected),
                 "conflicts": sum(1 for r in ok if r.sync_status == SyncStatus.CONFLICT),
                 "elapsed_ms": self.elapsed_ms,
+                "left_for_later": len(self.left),
+                "left_for_later_by_provider": self.left_by_provider(),
             },
         }
+
+
+def _is_left(result: SyncResult) -> bool:
+    return not result.success and (result.error or {}).get("code") == QuotaSkipped.code

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import structlog
 
+from flightsync.engine._results import left_for_later
 from flightsync.models import SyncResult, SyncStatus
 from flightsync.resilience import ObservationCache
 from flightsync.store import Database
@@ -51,7 +52,8 @@ class RunBook:
         for r in latest:
             tally["results"] += 1
             if not r.success:
-                tally["failed"] += 1
+                # Left for a later run by spent budgets: neither synced nor failed.
+                tally["failed"] += 0 if left_for_later(r.sources) else 1
             elif r.from_cache:
                 tally["from_cache"] += 1
             else:

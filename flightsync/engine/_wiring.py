@@ -8,11 +8,12 @@ from contextlib import ExitStack, contextmanager
 
 from flightsync import config
 from flightsync.engine import _pending
+from flightsync.engine._budgets import open_budgets
 from flightsync.engine._cachekey import observation_cache
 from flightsync.engine._engine import Engine
 from flightsync.policy import load_policy
 from flightsync.providers import build_providers
-from flightsync.resilience import Breakers, RateLimiters, open_state
+from flightsync.resilience import Breakers, open_state
 from flightsync.store import Database
 
 
@@ -52,7 +53,8 @@ def open_engine(settings: config.Settings, *, run_kind: str = "sync",
             settings=settings, database=database, state=state, providers=providers,
             policy=policy, breakers=Breakers(state, settings.breaker),
             cache=observation_cache(state, settings, providers),
-            limiters=RateLimiters(settings.providers), run_id=run_id or new_run_id(),
+            budgets=stack.enter_context(open_budgets(settings, providers, state_path)),
+            run_id=run_id or new_run_id(),
             run_kind=run_kind, notifier=notifier,
         )
         stack.callback(engine.close)

@@ -198,6 +198,18 @@ class ProviderSet:
         cls = self._classes.get(name)
         return tuple(getattr(cls, "credential_env", ())) if cls is not None else ()
 
+    def default_limits(self, name: str) -> str | None:
+        """The limits ``name``'s adapter publishes for its real service (``default_limits``,
+        ``limits`` notation), or None. Only while the base URL is the adapter's own: the
+        published limits are the real service's, and must not slow a sandbox or a test
+        server down (README "Provider budgets")."""
+        cls = self._classes.get(name)
+        found = getattr(cls, "default_limits", None)
+        if cls is None or not isinstance(found, str):
+            return None
+        own = cls.default_base_url.rstrip("/")
+        return found if self.base_url(name).rstrip("/") == own else None
+
     def base_url(self, name: str) -> str:
         configured = self._settings.get(name)
         if configured is not None and configured.base_url:

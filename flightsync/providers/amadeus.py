@@ -72,6 +72,9 @@ class AmadeusAdapter:
     default_carriers: ClassVar[frozenset[str] | None] = None
     credential_env: ClassVar[tuple[str, ...]] = ("AMADEUS_CLIENT_ID", "AMADEUS_CLIENT_SECRET")
     uses_oauth: ClassVar[bool] = True
+    # The published limit of the test environment (the default base URL): 10 transactions
+    # per second per user (docs/PROVIDERS.md, Amadeus). Applied only against that host.
+    default_limits: ClassVar[str] = "10/second"
     # Sent as the operationalSuffix parameter.
     serves_operational_suffix: ClassVar[bool] = True
     token_path: ClassVar[str] = "/v1/security/oauth2/token"  # noqa: S105 - a URL path

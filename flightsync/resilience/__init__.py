@@ -7,7 +7,8 @@
   driven by the pure state machine in :mod:`flightsync.resilience.breaker`.
 - :func:`call_with_retry`: retries with backoff, jitter, ``Retry-After`` and a time budget.
 - :class:`ObservationCache`: provider observations per (provider, flight, date), TTL tiers.
-- :class:`RateLimiter` / :class:`RateLimiters`: client-side request rates per provider.
+- :class:`Budgets`: each provider's rate limits, quota and money, shared by every process
+  (state directory) or host (Redis, ``state_url``); :func:`provider_budgets` reads them.
 
 The names load on first use (PEP 562): a cached ``sync`` needs the cache alone, and retry
 brings stamina and tenacity (~15 ms of a process that must start in well under 200 ms), so
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
     from flightsync.config import RetrySettings
     from flightsync.resilience._backend import Backend, Bucket
     from flightsync.resilience._breakers import Breakers, BreakerView
+    from flightsync.resilience._budget import Budgets, ProviderBudget, provider_budgets
+    from flightsync.resilience._limits import open_storage
+    from flightsync.resilience._sentwindow import SentWindowStorage
     from flightsync.resilience._state import StateStore, open_state
     from flightsync.resilience._tiers import Tier, TimedLeg, tier
     from flightsync.resilience.breaker import (
@@ -38,7 +42,6 @@ if TYPE_CHECKING:
         on_success,
     )
     from flightsync.resilience.cache import ObservationCache, cache_namespace
-    from flightsync.resilience.ratelimit import RateLimiter, RateLimiters
     from flightsync.resilience.retry import PlannedWait, backoff_seconds
 
 _HOMES: dict[str, str] = {
@@ -49,7 +52,8 @@ _HOMES: dict[str, str] = {
     "BreakerState": "breaker", "BreakerStatus": "breaker", "decide": "breaker",
     "next_probe_at": "breaker", "on_failure": "breaker", "on_success": "breaker",
     "ObservationCache": "cache", "cache_namespace": "cache",
-    "RateLimiter": "ratelimit", "RateLimiters": "ratelimit",
+    "Budgets": "_budget", "ProviderBudget": "_budget", "provider_budgets": "_budget",
+    "open_storage": "_limits", "SentWindowStorage": "_sentwindow",
     "PlannedWait": "retry", "backoff_seconds": "retry",
 }
 
@@ -60,10 +64,11 @@ __all__ = [
     "BreakerView",
     "Breakers",
     "Bucket",
+    "Budgets",
     "ObservationCache",
     "PlannedWait",
-    "RateLimiter",
-    "RateLimiters",
+    "ProviderBudget",
+    "SentWindowStorage",
     "StateStore",
     "Tier",
     "TimedLeg",
@@ -75,6 +80,8 @@ __all__ = [
     "on_failure",
     "on_success",
     "open_state",
+    "open_storage",
+    "provider_budgets",
     "tier",
 ]
 

@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import redis
 from redis.backoff import NoBackoff
@@ -142,7 +142,7 @@ class RedisBucket:
 
     def incr(self, key: str, delta: int = 1) -> int:
         try:
-            return int(self._client.incrby(self._prefix + key, delta))
+            return int(cast("int", self._client.incrby(self._prefix + key, delta)))
         except redis.RedisError as exc:
             raise self._failed(exc) from exc
 

@@ -10,7 +10,7 @@ import contextlib
 import json
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, cast
@@ -197,6 +197,11 @@ class Sandbox:
         """Per provider: ``requests`` (data calls), ``token_requests`` and ``faults`` injected."""
         return self._state.stats()
 
+    def request_times(self) -> dict[str, list[float]]:
+        """Per provider: when each data call arrived (epoch seconds, oldest first), as
+        ``GET /_sandbox/requests`` returns them: what a provider's own rate limit sees."""
+        return self._state.request_times()
+
     def reset(self) -> None:
         """Zero the counters and restart every scripted fault's ``times``."""
         self._state.reset()
@@ -284,12 +289,13 @@ class Sandbox:
         self._stopping.wait(seconds)
         return endpoint.handler(request, self._state, match)
 
-    def _control(self, request: Request) -> Reply:  # noqa: PLR0911 - one answer per path
+    def _control(self, request: Request) -> Reply:
         path, method = request.path, request.method
-        if path == "/_sandbox/stats" and method == "GET":
-            return Reply.json(200, self.stats())
-        if path == "/_sandbox/deliveries" and method == "GET":
-            return Reply.json(200, {"deliveries": self.deliveries()})
+        reads: dict[str, Callable[[], Any]] = {
+            "/_sandbox/stats": self.stats, "/_sandbox/requests": self.request_times,
+            "/_sandbox/deliveries": lambda: {"deliveries": self.deliveries()}}
+        if path in reads and method == "GET":
+            return Reply.json(200, reads[path]())
         if path == "/_sandbox/reset" and method == "POST":
             self.reset()
             return Reply.json(200, {"reset": True})

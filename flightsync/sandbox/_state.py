@@ -7,6 +7,7 @@ import random
 import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -16,6 +17,8 @@ from flightsync.sandbox._config import ANY_PROVIDER, Fault, SandboxConfig
 from flightsync.sandbox._truth import FlightTruth, flight_truth, with_overrides
 
 _COUNTERS = ("requests", "token_requests", "faults")
+# Receipt times kept per provider (``/_sandbox/requests``): the newest this many.
+REQUEST_TIMES_KEPT = 100_000
 
 
 class SandboxState:
@@ -27,6 +30,10 @@ class SandboxState:
         self._fault_uses: dict[int, int] = {}
         self._rng = random.Random(config.seed)  # noqa: S311 - reproducible, not security
         self._stats = self._empty_stats()
+        self._times: dict[str, deque[float]] = self._empty_times()
+
+    def _empty_times(self) -> dict[str, deque[float]]:
+        return {name: deque(maxlen=REQUEST_TIMES_KEPT) for name in self._providers}
 
     def _empty_stats(self) -> dict[str, dict[str, int]]:
         return {name: dict.fromkeys(_COUNTERS, 0) for name in self._providers}
@@ -46,6 +53,7 @@ class SandboxState:
         """Zero the counters and the scripted faults' use counts (tokens stay valid)."""
         with self._lock:
             self._stats = self._empty_stats()
+            self._times = self._empty_times()
             self._fault_uses.clear()
             self._rng = random.Random(self._config.seed)  # noqa: S311 - reproducible
 
@@ -56,6 +64,12 @@ class SandboxState:
     def count(self, provider: str, counter: str) -> None:
         with self._lock:
             self._stats[provider][counter] += 1
+            if counter == "requests":  # when each data call arrived (epoch seconds)
+                self._times[provider].append(time.time())
+
+    def request_times(self) -> dict[str, list[float]]:
+        with self._lock:
+            return {name: list(times) for name, times in self._times.items()}
 
     def now(self) -> datetime:
         return self._config.now or datetime.now(UTC)

@@ -1,0 +1,1 @@
+"""Provider budgets benchmark (issue 14): the limiter's cost per call and a rate-limited batch."""
