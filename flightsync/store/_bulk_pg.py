@@ -82,16 +82,17 @@ class PostgresRows:
 
     def _columns(self, table: Table, names: tuple[str, ...],
                  rows: Sequence[dict[str, Any]]) -> list[list[Any]]:
-        """The rows' values column by column, each converted for the driver."""
+        """The rows' values column by column, each converted for the driver: instants
+        normalised (cached), JSON rendered by the store's encoder (domain values inside
+        rendered by ``to_json_value``, as SQLAlchemy's JSON type stores them made plain)."""
         columns = [[row[name] for row in rows] for name in names]
-        for i, name in enumerate(names):
-            kind = table.c[name[2:] if name in _WHERE else name].type
-            if isinstance(kind, UTCDateTime):
-                cache = self._times
-                columns[i] = [None if v is None else cache.get(v) or self._time(v)
-                              for v in columns[i]]
-            elif isinstance(kind, JSON):
-                columns[i] = [None if v is None else json_text(v) for v in columns[i]]
+        times, texts = _kinds(table, names)
+        cache, convert = self._times, self._time
+        for i in times:
+            columns[i] = [None if v is None else cache.get(v) or convert(v)
+                          for v in columns[i]]
+        for i in texts:
+            columns[i] = [None if v is None else json_text(v) for v in columns[i]]
         return columns
 
     def _time(self, value: datetime) -> datetime:
@@ -124,6 +125,12 @@ def select_rows(conn: Connection, table: Table, columns: Sequence[str], where: s
     return out
 
 
+def any_of(table: Table, name: str) -> str:
+    """``name = ANY(%s::type[])``: the array cast to the column's own type, so that the
+    column's index serves the lookup (psycopg would send small ints as int2[])."""
+    return f"{_q(table, name)} = ANY(%s::{_type(table.c[name].type)}[])"
+
+
 def _cursor(conn: Connection) -> Any:
     """A cursor of the session's own psycopg connection (its transaction)."""
     return conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
@@ -136,6 +143,17 @@ def _types(table: Table, names: tuple[str, ...]) -> tuple[str, ...]:
     if found is None:
         found = _TYPES[(table.name, names)] = tuple(
             _type(table.c[name[2:] if name in _WHERE else name].type) for name in names)
+    return found
+
+
+def _kinds(table: Table, names: tuple[str, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Positions of the instants and of the JSON values among ``names``."""
+    found = _KINDS.get((table.name, names))
+    if found is None:
+        kinds = [table.c[name[2:] if name in _WHERE else name].type for name in names]
+        found = _KINDS[(table.name, names)] = (
+            tuple(i for i, k in enumerate(kinds) if isinstance(k, UTCDateTime)),
+            tuple(i for i, k in enumerate(kinds) if isinstance(k, JSON)))
     return found
 
 
@@ -167,5 +185,6 @@ def _q(table: Table, name: str) -> str:
 
 
 _TYPES: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
+_KINDS: dict[tuple[str, tuple[str, ...]], tuple[tuple[int, ...], tuple[int, ...]]] = {}
 
-__all__ = ["PostgresRows", "select_rows"]
+__all__ = ["PostgresRows", "any_of", "select_rows"]

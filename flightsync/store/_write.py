@@ -241,7 +241,6 @@ class GroupWriter:
                     raise ConcurrentUpdateError(self._stale_message(), flight=self._stale_key())
             if self._inserts:
                 self._adopt(bulk.insert(conn, _F, self._inserts))
-            self._plain_values(self._observations)
             for table, rows in ((_CHANGE, self._changes), (_OBS, self._observations),
                                 (_CONFLICT, self._conflicts)):
                 for same in _by_keys(rows):

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from flightsync.models import OBSERVED_FIELDS, FlightQuery, FlightRecord, FlightStatus
 from flightsync.store._bulk import select_rows
+from flightsync.store._bulk_pg import any_of
 from flightsync.store._bulk_pg import select_rows as select_rows_pg
 from flightsync.store._columns import FlightKey
 from flightsync.store._due import claim_due, defer_leased, due_flights, release_leases
@@ -146,7 +147,7 @@ def load_legs(session: Session, keys: Sequence[FlightKey]) -> dict[FlightKey, li
                            [v for values in wheres for v in values])
     else:
         # The same on PostgreSQL through psycopg: one ANY(array) per identity column.
-        where = " AND ".join(f"{name} = ANY(%s)" for name in _LEG_COLUMNS[:4])
+        where = " AND ".join(any_of(_F, name) for name in _LEG_COLUMNS[:4])
         rows = select_rows_pg(conn, _F, _LEG_COLUMNS, where + " ORDER BY leg_index", wheres)
     rows = [row for row in rows if (row[0], row[1], row[2], row[3]) in wanted]
     ids = [row[-2] for row in rows if row[-1]]
