@@ -108,8 +108,9 @@ def select_rows(conn: Connection, table: Table, columns: Sequence[str], where: s
     times = [i for i, name in enumerate(columns) if isinstance(table.c[name].type, UTCDateTime)]
     sql = (f"SELECT {_names(table, tuple(columns))} "  # noqa: S608 - see _q
            f'FROM "{table.name}" WHERE {where}')
-    with _cursor(conn) as cursor:
-        found = cursor.execute(sql, tuple(params)).fetchall()
+    # Through SQLAlchemy's driver-level call (no per-value processing): its events see the
+    # statement as they see every other (tests/test_hot_queries_pg.py EXPLAINs it).
+    found = conn.exec_driver_sql(sql, tuple(params)).fetchall()
     out = []
     cache: dict[datetime, datetime] = {}
     for row in found:
