@@ -137,3 +137,62 @@ def test_seed_holds_what_the_queries_need(big_db: Database) -> None:
         conflicts = repo.list_conflicts(session, include_resolved=False, limit=50)
     assert len(claimed) == 100
     assert len(conflicts) == 50
+
+
+def _cli(database: Database, *args: str) -> Any:
+    """The real CLI against the seeded database, JSON out."""
+    from typer.testing import CliRunner  # noqa: PLC0415
+
+    from flightsync.cli import app  # noqa: PLC0415
+
+    url = database.engine.url.render_as_string(hide_password=False)
+    result = CliRunner().invoke(app, ["--json", *args],
+                                env={"FLIGHTSYNC_DATABASE_URL": url})
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_status_gives_an_estimate_of_a_large_table_and_says_so(big_db: Database) -> None:
+    """Above 100,000 rows `status` gives the planner's row estimate as flights_estimated
+    (no full count) and lists it among the estimates; the other figures stay exact."""
+    database = _cli(big_db, "status")["database"]
+    assert "flights" not in database
+    assert abs(database["flights_estimated"] - FLIGHTS) < FLIGHTS * 0.05
+    assert database["estimates"] == ["flights_estimated"]
+    assert database["stale"] == DUE
+    assert database["open_conflicts"] == FLIGHTS // 20 // 10
+
+
+def test_status_counts_a_small_table_exactly(pg_url: str) -> None:
+    """Below the threshold the flights figure is an exact count and nothing is estimated."""
+    migrate.upgrade(pg_url)
+    with psycopg.connect(pg_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        seed(conn, flights=500, due=10, now=NOW)
+    database = Database.open(pg_url)
+    try:
+        with database.session() as session:
+            counts = repo.counts(session, now=NOW)
+    finally:
+        database.close()
+    assert counts == {"flights": 500, "stale": 10, "open_conflicts": 2, "estimates": []}
+
+
+def test_conflicts_list_is_bounded_and_says_more_exist(big_db: Database) -> None:
+    """`conflicts list --limit 3` gives the three oldest open conflicts and more=true;
+    the default is 50."""
+    limited = _cli(big_db, "conflicts", "list", "--limit", "3")
+    assert [row["status"] for row in limited["conflicts"]] == ["open"] * 3
+    assert limited["more"] is True
+    ids = [row["id"] for row in limited["conflicts"]]
+    assert ids == sorted(ids)
+    assert len(_cli(big_db, "conflicts", "list")["conflicts"]) == 50
+
+
+def test_flights_list_total_stops_at_the_cap(big_db: Database) -> None:
+    """`flights list` over 200,000 tracked flights counts up to 10,000 and says the total
+    is capped; `--due` (2,000 matches) gives the exact total."""
+    listed = _cli(big_db, "flights", "list", "--tracked", "--limit", "5")
+    assert (listed["total"], listed["total_capped"]) == (10_000, True)
+    assert len(listed["flights"]) == 5 and all(f["legs"] == 1 for f in listed["flights"])
+    due = _cli(big_db, "flights", "list", "--due", "--limit", "5")
+    assert (due["total"], due["total_capped"]) == (DUE, False)
