@@ -103,21 +103,62 @@ def postgres_floor(url: str, count: int, *, group: int, raw: str) -> float:
     import psycopg  # noqa: PLC0415 - only this scenario needs the driver
 
     groups = _groups(_rows(count, raw), group)
-    tables = (("flight", _FLIGHT, _FLIGHT_TYPES), ("flight_change", _CHANGE, _CHANGE_TYPES),
-              ("source_observation", _OBS, _OBS_TYPES))
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
         started = time.perf_counter()
         for part in groups:
             with conn.cursor() as cursor:
-                for (table, names, types), rows in zip(tables, part, strict=True):
-                    columns = ", ".join(f'"{n}"' for n in names)
-                    with cursor.copy(f'COPY "{table}" ({columns}) FROM STDIN '
-                                     "(FORMAT BINARY)") as copy:
-                        copy.set_types(list(types))
-                        for row in rows:
-                            copy.write_row(row)
+                for (table, names, types), rows in zip(_TABLES, part, strict=True):
+                    _copy(cursor, table, names, types, rows)
             conn.commit()
         return count / (time.perf_counter() - started)
+
+
+def postgres_same_statements(url: str, count: int, *, group: int, raw: str) -> float:
+    """Flights per second for bare psycopg sending what flightsync's PostgreSQL path sends
+    for a changed flight (a pipelined ``executemany`` UPDATE of the flight row, then binary
+    ``COPY`` of its audit and observation rows), one transaction per group, the flight rows
+    inserted beforehand (untimed). Not the issue's floor: a reference that splits
+    flightsync's time between its own Python and the server's work."""
+    import psycopg  # noqa: PLC0415 - only this scenario needs the driver
+
+    rows = _rows(count, raw)
+    groups = _groups(rows, group)
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        with conn.cursor() as cursor:
+            name, names, types = _TABLES[0]
+            _copy(cursor, name, names, types, [r for p in rows for r in p[0]])
+        conn.commit()
+        sets = ("status", "estimated_departure", "departure_gate", "sync_status", "tracked",
+                "last_synced_at", "last_attempt_at", "next_sync_due_at",
+                "consecutive_failures", "source_of_truth", "content_hash", "version",
+                "has_open_conflict", "updated_at")
+        at = [_FLIGHT.index(n) for n in sets]
+        sql = ("UPDATE flight SET sync_attempts = sync_attempts + 1, "
+               + ", ".join(f'"{n}" = %s' for n in sets)
+               + ", last_error = NULL, lease_owner = NULL, lease_expires_at = NULL "
+               "WHERE id = %s AND version = %s")
+        started = time.perf_counter()
+        for flights, changes, observations in groups:
+            with conn.cursor() as cursor:
+                cursor.executemany(sql, [(*(f[i] for i in at), f[0], 1) for f in flights])
+                for (table, names, types), part in zip(_TABLES[1:], (changes, observations),
+                                                       strict=True):
+                    _copy(cursor, table, names, types, part)
+            conn.commit()
+        return count / (time.perf_counter() - started)
+
+
+_TABLES = (("flight", _FLIGHT, _FLIGHT_TYPES), ("flight_change", _CHANGE, _CHANGE_TYPES),
+           ("source_observation", _OBS, _OBS_TYPES))
+
+
+def _copy(cursor: Any, table: str, names: tuple[str, ...], types: tuple[str, ...],
+          rows: list[tuple[Any, ...]]) -> None:
+    columns = ", ".join(f'"{n}"' for n in names)
+    with cursor.copy(f'COPY "{table}" ({columns}) FROM STDIN (FORMAT BINARY)') as copy:
+        copy.set_types(list(types))
+        for row in rows:
+            copy.write_row(row)
 
 
 def _insert(table: str, names: tuple[str, ...], mark: str) -> str:

@@ -134,17 +134,23 @@ def write_rows(root: Path, *, flights: int) -> list[Row]:
                 at_most=False, value=sqlite["changed_per_s"] / sqlite_floor)]
     with _postgres_database() as url:
         pg = _measure(url, flights) if url is not None else None
-    pg_floor = None
+    pg_floor = pg_same = None
     if pg is not None:
         with _postgres_database() as url:
             assert url is not None
             migrate.upgrade(url)
             pg_floor = floors.postgres_floor(url, flights, group=WRITE_GROUP, raw=_RAW)
+        with _postgres_database() as url:
+            assert url is not None
+            migrate.upgrade(url)
+            pg_same = floors.postgres_same_statements(url, flights, group=WRITE_GROUP,
+                                                      raw=_RAW)
     rows.append(Row("db_writes_postgres", f"{title} (PostgreSQL)",
                     "changed flights written per second", "flights/s", 10_000, at_most=False,
                     value=pg["changed_per_s"] if pg else None,
                     detail={"flights": flights, "insert_per_s": pg["insert_per_s"],
-                            "group": WRITE_GROUP, "floor_per_s": pg_floor} if pg else {},
+                            "group": WRITE_GROUP, "floor_per_s": pg_floor,
+                            "same_statements_per_s": pg_same} if pg else {},
                     note="" if pg else "PostgreSQL at 127.0.0.1:5432 not reachable"))
     rows.append(Row("db_writes_postgres_floor", f"{title} (PostgreSQL) against bare psycopg "
                     "COPY of the same rows", "flightsync / floor", "ratio", 0.5, at_most=False,
