@@ -37,6 +37,9 @@ def batch_due(engine: Engine, *, limit: int, notify: bool,
     started = datetime.now(UTC)
     owner = f"{socket.gethostname()}:{engine.run_id}"
     engine.runbook.start(0)
+    with engine.database.session() as session:
+        # The partitioned audit tables' coming months (PostgreSQL; nothing elsewhere).
+        repo.ensure_partitions(session, now=started)
     results: list[SyncResult] = []
     while len(results) < limit and not engine.interrupted:
         size = min(engine.settings.batch.size, limit - len(results))

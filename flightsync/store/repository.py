@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from flightsync.models import OBSERVED_FIELDS, FlightQuery, FlightRecord, FlightStatus
+from flightsync.store import _partitions
 from flightsync.store._bulk import select_rows
 from flightsync.store._bulk_pg import any_of
 from flightsync.store._bulk_pg import select_rows as select_rows_pg
@@ -111,9 +112,24 @@ __all__ = [
 ]
 # _flights: the flights an operator lists, tracks, untracks and deletes (issue 20)
 __all__ += ["delete_flight", "last_origin", "list_flights", "set_tracked", "tracking_of"]
+# _partitions: monthly partitions of the audit tables on PostgreSQL (issue 17)
+__all__ += ["drop_partitions_before", "ensure_partitions"]
 # _fa_alerts: FlightAware alerts registered for tracked flights (issue 15)
 __all__ += ["add_alert", "alert_by_id", "alerted_keys", "close_alert", "finished_alerts",
             "list_alerts", "tracked_without_alert"]
+
+
+def ensure_partitions(session: Session, *, now: datetime) -> list[str]:
+    """Create the coming months of the partitioned audit tables (PostgreSQL; nothing on
+    SQLite or an unpartitioned database); a lock not granted within seconds is left to a
+    later run. The partitions made."""
+    return _partitions.try_ensure_partitions(session.connection(), now=now)
+
+
+def drop_partitions_before(session: Session, cutoff: datetime) -> list[str]:
+    """Drop the audit tables' monthly partitions that end before ``cutoff`` (retention by
+    the month on PostgreSQL); the partitions dropped."""
+    return _partitions.drop_partitions_before(session.connection(), cutoff)
 
 
 def key_of(query: FlightQuery) -> FlightKey:
