@@ -31,14 +31,16 @@ class Seeded:
     seconds: float
 
 
-def key_of(n: int) -> tuple[str, int, str, date]:
+def key_of(n: int, carriers: tuple[str, ...] = CARRIERS,
+           first_day: date = FIRST_DAY) -> tuple[str, int, str, date]:
     """The identity of seeded flight ``n`` (1-based), as the seed's SQL computes it."""
-    per_day = len(CARRIERS) * NUMBERS
-    return (CARRIERS[n % len(CARRIERS)], (n // len(CARRIERS)) % NUMBERS + 1, "",
-            FIRST_DAY + timedelta(days=n // per_day))
+    per_day = len(carriers) * NUMBERS
+    return (carriers[n % len(carriers)], (n // len(carriers)) % NUMBERS + 1, "",
+            first_day + timedelta(days=n // per_day))
 
 
 def seed(conn: Any, *, flights: int, due: int, now: datetime,
+         carriers: tuple[str, ...] = CARRIERS, first_day: date = FIRST_DAY,
          observations_per_flight: int = 1, changes_per_flight: int = 1,
          conflict_every: int = 20, open_every: int = 10) -> Seeded:
     """Fill the empty migrated database behind psycopg connection ``conn`` (committed).
@@ -49,15 +51,15 @@ def seed(conn: Any, *, flights: int, due: int, now: datetime,
     """
     started = time.perf_counter()
     stride = max(1, flights // due) if due else flights + 1
-    carriers = "ARRAY[" + ", ".join(f"'{c}'" for c in CARRIERS) + "]"
-    per_day = len(CARRIERS) * NUMBERS
+    names = "ARRAY[" + ", ".join(f"'{c}'" for c in carriers) + "]"
+    per_day = len(carriers) * NUMBERS
     open_flight = f"(mod(g, {conflict_every}) = 0 AND mod(g / {conflict_every}, {open_every}) = 0)"
     is_due = f"(mod(g, {stride}) = 0 AND g / {stride} <= {due})"
     departure = (f"(%(first)s::date + (g / {per_day}) * interval '1 day' "
                  "+ mod(g, 1440) * interval '1 minute')::timestamptz")
     flight_values = {
-        "id": "g", "carrier": f"({carriers})[mod(g, {len(CARRIERS)}) + 1]",
-        "flight_number": f"mod(g / {len(CARRIERS)}, {NUMBERS}) + 1", "suffix": "''",
+        "id": "g", "carrier": f"({names})[mod(g, {len(carriers)}) + 1]",
+        "flight_number": f"mod(g / {len(carriers)}, {NUMBERS}) + 1", "suffix": "''",
         "departure_date": f"%(first)s::date + g / {per_day}", "leg_index": "0",
         "origin": "'FRA'", "destination": "'JFK'", "status": "'scheduled'",
         "scheduled_departure": departure, "scheduled_arrival": departure + " + interval '8h'",
@@ -70,14 +72,14 @@ def seed(conn: Any, *, flights: int, due: int, now: datetime,
         "sync_attempts": "1", "consecutive_failures": "0", "version": "1",
         "has_open_conflict": open_flight, "created_at": "%(now)s", "updated_at": "%(now)s",
     }
-    params = {"now": now, "first": FIRST_DAY, "n": flights}
+    params = {"now": now, "first": first_day, "n": flights}
     with conn.cursor() as cursor:
         _insert(cursor, Flight.__table__, flight_values, "generate_series(1, %(n)s) AS g",  # type: ignore[attr-defined]
                 params)
         cursor.execute("SELECT setval(pg_get_serial_sequence('flight', 'id'), %s)", (flights,))
         for k in range(observations_per_flight):
             _insert(cursor, SourceObservation.__table__, {  # type: ignore[attr-defined]
-                "flight_id": "g", "source": f"({carriers})[{k % 5 + 1}]",
+                "flight_id": "g", "source": f"'{('lufthansa', 'amadeus', 'cirium')[k % 3]}'",
                 "values": """'{"status": "scheduled", "departure_gate": "B20"}'::json""",
                 "provider_updated_at": "%(now)s", "run_id": "'seed'",
                 "observed_at": f"%(now)s::timestamptz - interval '1 hour' - g * interval "

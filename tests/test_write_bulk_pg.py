@@ -227,3 +227,13 @@ def test_naive_instant_is_refused_and_nothing_stored(db: Database) -> None:
     with db.engine.connect() as conn:
         count = conn.execute(text("SELECT count(*) FROM source_observation")).scalar_one()
     assert count == 1  # the first write's one observation
+
+
+def test_driver_errors_come_out_as_sqlalchemy_errors(db: Database) -> None:
+    """A constraint the driver-level path breaks raises SQLAlchemy's IntegrityError, as the
+    generic path does (callers catch SQLAlchemy's errors, not psycopg's)."""
+    from sqlalchemy.exc import IntegrityError  # noqa: PLC0415
+
+    with pytest.raises(IntegrityError), db.session() as session:
+        PostgresRows().copy(session.connection(), _OBS, [{
+            "flight_id": 12345, "source": "x", "values": {}, "observed_at": NOW}])

@@ -21,12 +21,14 @@ rows equal to the generic path's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Date, Integer, Table
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from flightsync.store._types import UTCDateTime, json_text, stored_utc
 
@@ -132,9 +134,19 @@ def any_of(table: Table, name: str) -> str:
     return f"{_q(table, name)} = ANY(%s::{_type(table.c[name].type)}[])"
 
 
-def _cursor(conn: Connection) -> Any:
-    """A cursor of the session's own psycopg connection (its transaction)."""
-    return conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+@contextmanager
+def _cursor(conn: Connection) -> Iterator[Any]:
+    """A cursor of the session's own psycopg connection (its transaction). The driver's
+    errors come out as SQLAlchemy's (IntegrityError, OperationalError, ...), as from every
+    other statement: callers catch those."""
+    import psycopg  # noqa: PLC0415 - PostgreSQL only
+
+    try:
+        with conn.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
+            yield cursor
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(None, None, exc, psycopg.Error,
+                                  dialect=conn.dialect) from exc
 
 
 def _types(table: Table, names: tuple[str, ...]) -> tuple[str, ...]:
