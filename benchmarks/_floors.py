@@ -13,8 +13,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+import zlib
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+
+from flightsync.store.tables import Flight, SourceObservation
 
 _FLIGHT = ("id", "carrier", "flight_number", "suffix", "departure_date", "leg_index", "origin",
            "destination", "status", "scheduled_departure", "estimated_departure",
@@ -29,10 +32,20 @@ _FLIGHT_TYPES = ("int4", "text", "int4", "text", "date", "int4", "text", "text",
                  "text", "text", "text", "text", "text", "int4", "text", "bool", "timestamptz",
                  "timestamptz", "timestamptz", "int4", "int4", "text", "text", "int4", "bool",
                  "timestamptz", "timestamptz")
+# Each provider's observation hash on the flight row, where the schema has it (issue 16).
+_HASHES = "observation_hashes" in Flight.__table__.c  # type: ignore[attr-defined]
+if _HASHES:
+    _FLIGHT = (*_FLIGHT, "observation_hashes")
+    _FLIGHT_TYPES = (*_FLIGHT_TYPES, "text")
 _CHANGE = ("flight_id", "field", "old", "new", "source", "rule", "run_id", "version", "at")
 _CHANGE_TYPES = ("int4", "text", "text", "text", "text", "text", "text", "int4", "timestamptz")
-_OBS = ("flight_id", "source", "values", "provider_updated_at", "observed_at", "run_id", "raw")
-_OBS_TYPES = ("int4", "text", "text", "timestamptz", "timestamptz", "text", "text")
+# The observation's raw answer: zlib-compressed in raw_zlib where the schema has it (retention,
+# issue 16), else as text in raw.
+_COMPRESSED = "raw_zlib" in SourceObservation.__table__.c  # type: ignore[attr-defined]
+_OBS = ("flight_id", "source", "values", "provider_updated_at", "observed_at", "run_id",
+        *(("confirmed_at", "raw_zlib") if _COMPRESSED else ("raw",)))
+_OBS_TYPES = ("int4", "text", "text", "timestamptz", "timestamptz", "text",
+              *(("timestamptz", "bytea") if _COMPRESSED else ("text",)))
 _SOURCES = ("lufthansa", "amadeus", "cirium", "aviationstack")
 
 
@@ -40,6 +53,7 @@ def _rows(count: int, raw: str) -> list[tuple[list[tuple[Any, ...]], list[tuple[
                                              list[tuple[Any, ...]]]]:
     """Per flight: its flight row, change rows and observation rows (aware instants)."""
     now = datetime.now(UTC)
+    hashes = json.dumps({source: "0" * 32 for source in _SOURCES})
     out = []
     for i in range(count):
         base = datetime(2026, 3, 1, 6, tzinfo=UTC) + timedelta(minutes=i % 900)
@@ -52,10 +66,12 @@ def _rows(count: int, raw: str) -> list[tuple[list[tuple[Any, ...]], list[tuple[
                   0, "FRA", "JFK", "delayed", base, base + timedelta(minutes=25),
                   base + timedelta(hours=8), base + timedelta(hours=8), "1", "B44", "4", "748",
                   "DABYA", '["UA9050"]', "LH", i % 9000 + 1, "synced", True, now, now,
-                  now + timedelta(minutes=15), 2, 0, "lufthansa", "0" * 64, 2, False, now, now)
+                  now + timedelta(minutes=15), 2, 0, "lufthansa", "0" * 64, 2, False, now, now,
+                  *((hashes,) if _HASHES else ()))
         changes = [(i + 1, name, '"old"', '"new"', "lufthansa", "agree", "bench", 2, now)
                    for name in ("status", "estimated_departure", "departure_gate")]
-        observations = [(i + 1, source, text, now, now, "bench", raw) for source in _SOURCES]
+        kept: tuple[Any, ...] = (now, zlib.compress(raw.encode(), 6)) if _COMPRESSED else (raw,)
+        observations = [(i + 1, source, text, now, now, "bench", *kept) for source in _SOURCES]
         out.append(([flight], changes, observations))
     return out
 
@@ -131,10 +147,11 @@ def postgres_same_statements(url: str, count: int, *, group: int, raw: str) -> f
         sets = ("status", "estimated_departure", "departure_gate", "sync_status", "tracked",
                 "last_synced_at", "last_attempt_at", "next_sync_due_at",
                 "consecutive_failures", "source_of_truth", "content_hash", "version",
-                "has_open_conflict", "updated_at")
+                "has_open_conflict", "updated_at", *(("observation_hashes",) if _HASHES else ()))
         at = [_FLIGHT.index(n) for n in sets]
         sql = ("UPDATE flight SET sync_attempts = sync_attempts + 1, "
-               + ", ".join(f'"{n}" = %s' for n in sets)
+               + ", ".join(f'"{n}" = %s' + ("::json" if n == "observation_hashes" else "")
+                           for n in sets)
                + ", last_error = NULL, lease_owner = NULL, lease_expires_at = NULL "
                "WHERE id = %s AND version = %s")
         started = time.perf_counter()
