@@ -66,7 +66,8 @@ def rejected_of(latest: dict[str, Any]) -> list[dict[str, Any]]:
             out.append({"source": source, "field": item.get("field"),
                         "value": item.get("value"), "reason": item.get("reason"),
                         "detail": item.get("detail"),
-                        "observed_at": to_json_value(row.get("observed_at"))})
+                        "observed_at": to_json_value(row.get("observed_at")),
+                        "confirmed_at": to_json_value(row.get("confirmed_at"))})
     return out
 
 
