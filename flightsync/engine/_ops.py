@@ -159,10 +159,11 @@ def _operator() -> str:
 
 def status(engine: Engine) -> dict[str, Any]:
     """docs/CONTRACTS.md section 3 ``status``."""
-    now = datetime.now(UTC)
+    now = engine.clock.now()
     with engine.database.session() as session:
         counts = repo.counts(session, now=now)
         last = repo.last_run(session)
+        storage = repo.storage_figures(session)
     breakers = {
         name: {"state": view.state, "failures": view.failures,
                "opened_at": to_json_value(view.opened_at),
@@ -181,7 +182,7 @@ def status(engine: Engine) -> dict[str, Any]:
         "state": {"backend": "redis" if engine.state.shared else "directory",
                   "location": engine.state.where},
         "database": {"url": engine.database.url_display,
-                     "revision": engine.database.revision(), **counts},
+                     "revision": engine.database.revision(), **counts, **storage},
         "last_run": last,
         "budgets": engine.budgets.figures(),
         "alerts": _alerts.evaluate(engine, now=now, open_conflicts=counts["open_conflicts"]),

@@ -70,6 +70,7 @@ from flightsync.store._runs import (
     start_run,
     unsynced_departing,
 )
+from flightsync.store._size import storage_figures
 from flightsync.store._trust import (
     last_scores_at,
     latest_observation_values,
@@ -109,6 +110,8 @@ __all__ = [
 ]
 # _flights: the flights an operator lists, tracks, untracks and deletes (issue 20)
 __all__ += ["delete_flight", "last_origin", "list_flights", "set_tracked", "tracking_of"]
+# _size: the database's size and rows per table, for status (issue 16)
+__all__ += ["storage_figures"]
 # _fa_alerts: FlightAware alerts registered for tracked flights (issue 15)
 __all__ += ["add_alert", "alert_by_id", "alerted_keys", "close_alert", "finished_alerts",
             "list_alerts", "tracked_without_alert"]

@@ -268,14 +268,16 @@ class FlightAwareAlert(SQLModel, table=True):
 
 
 class PruneMark(SQLModel, table=True):
-    """Retention's progress per horizon (store/_prune.py): the pass in progress (its
-    ``horizon`` and what it removed so far) survives a killed process, and the next prune
-    resumes it; ``finished_at`` is when the last pass completed."""
+    """Retention's progress per horizon (store/_prune.py), written in each chunk's own
+    transaction: the pass in progress (its ``horizon``, what it removed so far) survives a
+    killed process and the next prune carries on; ``done_through`` is the horizon of the last
+    pass that completed (everything before it is gone: the next pass starts there)."""
 
     __tablename__ = "prune_mark"
 
     name: str = Field(sa_column=Column(String(32), primary_key=True))
     horizon: datetime | None = _utc()
+    done_through: datetime | None = _utc()
     removed: int = 0
     started_at: datetime | None = _utc()
     finished_at: datetime | None = _utc()

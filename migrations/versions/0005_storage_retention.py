@@ -88,6 +88,7 @@ def upgrade() -> None:
         "prune_mark",
         sa.Column("name", sa.String(length=32), nullable=False),
         sa.Column("horizon", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("done_through", sa.DateTime(timezone=True), nullable=True),
         sa.Column("removed", sa.Integer(), nullable=False),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
