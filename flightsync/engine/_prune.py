@@ -35,6 +35,7 @@ def prune(engine: Engine, *, dry_run: bool = False, full: bool = False,
             engine.database, found, now=now, chunk_rows=retention.chunk_rows,
             budget_seconds=budget_seconds, clock=clock or time.monotonic, hook=reached,
             full=full)
+    tokens = 0 if dry_run else drop_removed_tokens(engine)
     out = {
         "dry_run": dry_run,
         "complete": report.complete,
@@ -43,11 +44,26 @@ def prune(engine: Engine, *, dry_run: bool = False, full: bool = False,
         "chunks": report.chunks,
         "resumed": report.resumed,
         "vacuumed_pages": report.vacuumed_pages,
+        "tokens_dropped": tokens,
     }
     if not dry_run:
         log.info("prune.done", complete=report.complete, chunks=report.chunks,
                  removed=sum(report.removed.values()), resumed=report.resumed or None)
     return out
+
+
+def drop_removed_tokens(engine: Engine) -> int:
+    """Delete the cached OAuth tokens of providers no longer configured (their entries
+    expire too, but a diskcache folder culls expired entries only as it is written)."""
+    configured = set(engine.provider_set.adapters)
+    bucket = engine.state.tokens
+    dropped = 0
+    for key in list(bucket.keys()):
+        kind, _, rest = key.partition(":")
+        provider = rest.partition(":")[0]
+        if kind == "oauth" and provider and provider not in configured:
+            dropped += int(bucket.delete(key))
+    return dropped
 
 
 def after_batch(engine: Engine) -> dict[str, Any] | None:
@@ -60,4 +76,4 @@ def after_batch(engine: Engine) -> dict[str, Any] | None:
     return prune(engine, budget_seconds=budget, clock=engine.clock.monotonic)
 
 
-__all__ = ["after_batch", "prune"]
+__all__ = ["after_batch", "drop_removed_tokens", "prune"]
