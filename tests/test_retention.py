@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from flightsync import config
 from flightsync.engine import _prune
-from flightsync.engine._clock import SystemClock
+from flightsync.engine._clock import ManualClock, SystemClock
 from flightsync.engine._spool import prune_spool
 from flightsync.engine._wiring import open_engine
 from flightsync.resilience import StateStore, open_state
@@ -195,3 +195,22 @@ def test_tokens_of_removed_providers_are_dropped(tmp_path: Path,
     assert "lock:gone_provider" in keys
     if configured is not None:
         assert f"oauth:{configured}:https://y:abc" in keys
+
+
+def test_the_engine_clock_stamps_what_a_run_writes(
+        env_db: tuple[dict[str, str], Database]) -> None:
+    """With a ManualClock on the engine (as the storage benchmark drives it), the run's
+    sync_run row carries the clock's instant, not the wall clock's, and the pruning slice
+    measures its horizons from it: a run 'ten days ago' is not past the 90-day horizon."""
+    _, db = env_db
+    settings = config.load_settings(Path(os.environ["FLIGHTSYNC_CONFIG"]), os.environ)
+    then = datetime.now(UTC) - timedelta(days=95)
+    with open_engine(settings, run_kind="batch_due") as engine:
+        engine.clock = ManualClock(then)
+        engine.batch_due(limit=10, notify=False)
+        run_id = engine.run_id
+    with db.session() as session:
+        started = session.execute(select(_RUN.c.started_at).where(
+            _RUN.c.run_id == run_id)).scalar_one()
+    assert started == then
+    assert _old_runs(db) == 10  # 100 days old, only 5 days before the clock's "now"

@@ -7,9 +7,10 @@ write lock is held only that long, a killed process loses at most one uncommitte
 the next prune carries on where it stopped. A time budget ends the work between two chunks
 (``batch --due`` prunes a slice after its work; ``flightsync prune`` runs unbounded).
 
-How a horizon's rows go is the ``Remover`` registered for its ``kind`` in ``REMOVERS``: the seam
-where a backend-specific way (dropping whole partitions on PostgreSQL) plugs in for a kind
-without touching the loop, the marks or the budget.
+How a horizon's rows go is the ``Remover`` registered for its ``kind``: ``DIALECT_REMOVERS``
+first (``(dialect, kind)``), then ``REMOVERS``. That is the seam where a backend-specific way
+(dropping whole partitions on PostgreSQL) plugs in for a kind without touching the loop, the
+marks or the budget.
 
 Horizons whose rows never come back below a passed cutoff (raw answers by the time they were
 stored, observations by their flight's day) start from the ``done_through`` of their last
@@ -206,6 +207,15 @@ REMOVERS: dict[str, Remover] = {
     "delete_by_flight_day": DeleteByFlightDay(),
     "delete_flights": DeleteFlights(),
 }
+# A backend's own way for a kind, ahead of REMOVERS: {("postgresql", "delete"): ...}.
+DIALECT_REMOVERS: dict[tuple[str, str], Remover] = {}
+
+
+def remover_for(dialect: str, kind: str) -> Remover:
+    """The Remover of ``kind`` on ``dialect`` (``sqlite``, ``postgresql``)."""
+    return DIALECT_REMOVERS.get((dialect, kind)) or REMOVERS[kind]
+
+
 # Kinds whose passed rows never come back: a pass starts from the last complete one's horizon.
 _RESUMES_FROM_DONE = frozenset({"clear_raw", "delete_by_flight_day"})
 
@@ -231,7 +241,8 @@ def pending(database: Database, found: Sequence[TableHorizon], *,
         marks = _marks(conn)
         for horizon in found:
             since = None if full else _since(horizon, marks.get(horizon.name))
-            report.removed[horizon.name] = REMOVERS[horizon.kind].count(conn, horizon, since)
+            report.removed[horizon.name] = remover_for(conn.dialect.name, horizon.kind).count(
+                conn, horizon, since)
             report.cutoffs[horizon.name] = horizon.cutoff
     return report
 
@@ -258,7 +269,7 @@ def prune(database: Database, found: Sequence[TableHorizon], *, now: datetime,
         if mark is not None and mark["finished_at"] is None and mark["started_at"] is not None:
             report.resumed.append(horizon.name)
         since = None if full else _since(horizon, mark)
-        remover = REMOVERS[horizon.kind]
+        remover = remover_for(database.dialect, horizon.kind)
         while True:
             if spent():
                 report.complete = False
@@ -344,5 +355,5 @@ def _vacuum(database: Database, spent: Callable[[], bool]) -> int:
     return freed
 
 
-__all__ = ["REMOVERS", "PruneReport", "Remover", "TableHorizon", "horizons", "marks", "pending",
-           "prune"]
+__all__ = ["DIALECT_REMOVERS", "REMOVERS", "PruneReport", "Remover", "TableHorizon",
+           "horizons", "marks", "pending", "prune", "remover_for"]
