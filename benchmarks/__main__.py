@@ -79,7 +79,37 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="due flights of each workers run (default 40000)")
     parser.add_argument("--scale-workers", default="1,2,4", metavar="N,N,...",
                         help="worker counts (default 1,2,4)")
+    # The storage scenario (benchmarks/_storage.py, issue 16): simulated days of batch --due.
+    parser.add_argument("--storage", action="store_true",
+                        help="only the storage scenario: simulated days of batch --due rounds")
+    parser.add_argument("--storage-mode", choices=("before", "after", "both"), default="both",
+                        help="before: main's write path emulated; after: this code")
+    parser.add_argument("--days", type=int, default=45, help="storage: simulated days")
+    parser.add_argument("--before-days", type=int, default=5,
+                        help="storage: simulated days of the before run (it grows linearly)")
+    parser.add_argument("--round-minutes", type=int, default=480,
+                        help="storage: minutes between batch --due rounds (15 is cron's "
+                        "cadence; the default keeps the run near 12 minutes)")
+    parser.add_argument("--new-per-day", type=int, default=250,
+                        help="storage: flights entering each simulated day (about 2.5 days "
+                        "tracked each)")
     return parser.parse_args(argv)
+
+
+def storage(args: argparse.Namespace, note: Callable[[str], None]) -> int:
+    from benchmarks._storage import render, run_storage  # noqa: PLC0415
+
+    modes = ("before", "after") if args.storage_mode == "both" else (args.storage_mode,)
+    runs = [run_storage(mode=mode, days=(args.before_days or args.days) if mode == "before"
+                        else args.days, round_minutes=args.round_minutes,
+                        new_per_day=args.new_per_day, note=note) for mode in modes]
+    payload = {"date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%MZ"),
+               "python": platform.python_version(), "cpu": _cpu_model(),
+               "nproc": os.cpu_count(), "runs": [run.to_json() for run in runs]}
+    if args.save is not None:
+        args.save.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(payload, indent=2) if args.json else render(runs))
+    return 0
 
 
 def run(args: argparse.Namespace, note: Callable[[str], None]) -> dict[str, Any]:
@@ -161,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"benchmarks: {time.perf_counter() - began:6.1f} s  {step}", file=sys.stderr,
               flush=True)
 
+    if args.storage:
+        return storage(args, note)
     before = None
     if args.compare is not None:
         try:

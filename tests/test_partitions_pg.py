@@ -23,7 +23,7 @@ from flightsync.store._partitions import (
     existing,
 )
 
-BEFORE = "0004_fa_alerts"
+BEFORE = "0005_storage_retention"
 NOW = datetime.now(UTC)
 # Rows in three past months, the current one and (observations) one beyond the months ahead.
 PAST = [NOW - timedelta(days=days) for days in (95, 64, 33, 0)]
@@ -51,8 +51,8 @@ def _populate(engine: Engine) -> None:
             for n in (1, 2):
                 conn.execute(text(
                     "INSERT INTO source_observation (flight_id, source, \"values\", "
-                    "observed_at, run_id, raw) VALUES (:n, 'lufthansa', "
-                    "'{\"gate\": \"B\\u00e9\"}', :at, 'r', 'raw')"), {"n": n, "at": at})
+                    "observed_at, confirmed_at, run_id, raw_zlib) VALUES (:n, 'lufthansa', "
+                    "'{\"gate\": \"B\\u00e9\"}', :at, :at, 'r', 'raw')"), {"n": n, "at": at})
                 conn.execute(text(
                     "INSERT INTO flight_change (flight_id, field, old, new, source, rule, "
                     "run_id, version, at) VALUES (:n, 'departure_gate', '\"A\"', '\"B\"', "
@@ -125,8 +125,8 @@ def test_partitioned_tables_keep_keys_sequences_and_cascades(pg_url: str,
     migrate.upgrade(pg_url)
     with engine.begin() as conn:
         new_id = conn.execute(text(
-            "INSERT INTO source_observation (flight_id, source, \"values\", observed_at) "
-            "VALUES (1, 'x', '{}', now()) RETURNING id")).scalar()
+            "INSERT INTO source_observation (flight_id, source, \"values\", observed_at, "
+            "confirmed_at) VALUES (1, 'x', '{}', now(), now()) RETURNING id")).scalar()
     assert new_id == top + 1
     with pytest.raises(IntegrityError), engine.begin() as conn:
         conn.execute(text("INSERT INTO flight_change (flight_id, field, version, at) "

@@ -17,7 +17,12 @@ from flightsync.models import OBSERVED_FIELDS, FlightQuery, FlightStatus, to_jso
 from flightsync.store import Database, migrate
 from flightsync.store import repository as repo
 from flightsync.store._bulk_pg import PostgresRows, select_rows
-from flightsync.store._write import _INSERT_CONFLICT, _INSERT_OBS, _UPDATE_FLIGHT
+from flightsync.store._write import (
+    _INSERT_CONFLICT,
+    _INSERT_OBS,
+    _UPDATE_FLIGHT,
+    compress_raw,
+)
 from flightsync.store.tables import Conflict, Flight, SourceObservation
 
 NOW = datetime(2026, 3, 1, 5, 6, 7, 890, tzinfo=UTC)
@@ -87,7 +92,8 @@ def test_inserted_child_rows_store_the_same_values_on_both_paths(db: Database) -
     observed = {"status": FlightStatus.LANDED, "scheduled_departure": ODD_TIMES[0],
                 "codeshares": ("UA1",), "departure_gate": "B\u00e9", "operating_flight_number": 7}
     observation = {"flight_id": flight_id, "source": "cirium", "provider_updated_at": ODD_TIMES[1],
-                   "observed_at": NOW, "run_id": "r2", "raw": '{"x": 1}'}
+                   "observed_at": NOW, "confirmed_at": NOW, "run_id": "r2",
+                   "raw_zlib": compress_raw('{"x": 1}')}
     conflict = {"flight_id": flight_id, "field": "departure_gate", "status": "open",
                 "rule": "priority", "created_at": ODD_TIMES[0]}
     candidates = {"amadeus": "B1", "lufthansa": ODD_TIMES[2]}
@@ -222,7 +228,7 @@ def test_naive_instant_is_refused_and_nothing_stored(db: Database) -> None:
         flight_id = repo.leg_id(session, repo.key_of(_query(1)))
     with pytest.raises(ValueError, match="naive"), db.session() as session:
         PostgresRows().copy(session.connection(), _OBS, [{
-            "flight_id": flight_id, "source": "x", "values": {},
+            "flight_id": flight_id, "source": "x", "values": {}, "confirmed_at": NOW,
             "observed_at": datetime(2026, 3, 1)}])  # naive: the value under test
     with db.engine.connect() as conn:
         count = conn.execute(text("SELECT count(*) FROM source_observation")).scalar_one()
@@ -236,4 +242,5 @@ def test_driver_errors_come_out_as_sqlalchemy_errors(db: Database) -> None:
 
     with pytest.raises(IntegrityError), db.session() as session:
         PostgresRows().copy(session.connection(), _OBS, [{
-            "flight_id": 12345, "source": "x", "values": {}, "observed_at": NOW}])
+            "flight_id": 12345, "source": "x", "values": {}, "observed_at": NOW,
+            "confirmed_at": NOW}])

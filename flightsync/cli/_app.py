@@ -19,6 +19,7 @@ from flightsync.cli import (
     _flights,
     _migrate,
     _operate,
+    _prune,
     _sandbox,
     _status,
     _sync,
@@ -74,7 +75,7 @@ def root(
 
 
 for _module in (_sync, _webhook, _status, _migrate, _operate, _sandbox, _flights, _config,
-                _alerts):
+                _alerts, _prune):
     _module.register(app)
 
 

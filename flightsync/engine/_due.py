@@ -16,12 +16,12 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import structlog
 
-from flightsync.engine import _fa_alerts_registry, _sources
+from flightsync.engine import _fa_alerts_registry, _prune, _sources
 from flightsync.engine._results import BatchResult
 from flightsync.engine._results import left_for_later as _left_outcomes
 from flightsync.models import FlightQuery, FlightStatus, Leg, SyncResult
@@ -39,7 +39,7 @@ TRACKED_AFTER_ARRIVAL = timedelta(hours=24)  # docs/CONTRACTS.md section 7, trac
 def batch_due(engine: Engine, *, limit: int, notify: bool,
               progress: Callable[[int], None] | None) -> BatchResult:
     """Sync up to ``limit`` due flights, claimed ``batch.size`` at a time under leases."""
-    started = datetime.now(UTC)
+    started = engine.clock.now()
     owner = f"{socket.gethostname()}:{engine.run_id}"
     engine.runbook.start(0)
     with engine.database.session() as session:
@@ -51,7 +51,7 @@ def batch_due(engine: Engine, *, limit: int, notify: bool,
         asked = time.perf_counter()
         with engine.database.session() as session:
             claimed = repo.claim_due(
-                session, now=datetime.now(UTC), due_by=started, limit=size, owner=owner,
+                session, now=engine.clock.now(), due_by=started, limit=size, owner=owner,
                 lease_seconds=engine.settings.batch.lease_seconds,
                 postgres=engine.database.dialect == "postgresql",
                 alerted_every=alerted_every(engine))
@@ -64,7 +64,7 @@ def batch_due(engine: Engine, *, limit: int, notify: bool,
         try:
             with engine.database.session() as session:
                 stored = repo.load_legs(session, keys)
-            ordered = most_urgent_first(claimed, stored, datetime.now(UTC))
+            ordered = most_urgent_first(claimed, stored, engine.clock.now())
             ran = engine._run(ordered, force=True, sources=None, notify=notify,
                               progress=progress)
             results.extend(ran)
@@ -74,9 +74,9 @@ def batch_due(engine: Engine, *, limit: int, notify: bool,
                     # this one, whose claims stop at its start).
                     repo.defer_leased(session, [repo.key_of(r.query) for r in ran
                                                 if left_for_later_result(r)], owner,
-                                      until=datetime.now(UTC))
+                                      until=engine.clock.now())
                     repo.defer_leased(session, keys, owner,
-                                      until=datetime.now(UTC) + RETRY_DUE)
+                                      until=engine.clock.now() + RETRY_DUE)
         finally:
             with engine.database.session() as session:
                 repo.release_leases(session, keys, owner)
@@ -84,6 +84,7 @@ def batch_due(engine: Engine, *, limit: int, notify: bool,
     if not engine.interrupted:
         _sources.relearn_after(engine.database, engine.policy, results)
         _fa_alerts_registry.retire_finished(engine.alert_desk())
+        _prune.after_batch(engine)  # retention, within its own time budget
     return BatchResult.of(engine.run_id, results, started, interrupted=engine.interrupted)
 
 
@@ -116,7 +117,7 @@ def most_urgent_first(queries: Sequence[FlightQuery],
 
 def due_preview(engine: Engine, *, limit: int) -> list[FlightQuery]:
     """The flights ``batch_due`` would claim now, most urgent first, without claiming them."""
-    now = datetime.now(UTC)
+    now = engine.clock.now()
     with engine.database.session() as session:
         due = repo.due_flights(session, now=now, limit=limit,
                                alerted_every=alerted_every(engine))

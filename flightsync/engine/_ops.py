@@ -66,7 +66,8 @@ def rejected_of(latest: dict[str, Any]) -> list[dict[str, Any]]:
             out.append({"source": source, "field": item.get("field"),
                         "value": item.get("value"), "reason": item.get("reason"),
                         "detail": item.get("detail"),
-                        "observed_at": to_json_value(row.get("observed_at"))})
+                        "observed_at": to_json_value(row.get("observed_at")),
+                        "confirmed_at": to_json_value(row.get("confirmed_at"))})
     return out
 
 
@@ -167,10 +168,11 @@ def _operator() -> str:
 
 def status(engine: Engine) -> dict[str, Any]:
     """docs/CONTRACTS.md section 3 ``status``."""
-    now = datetime.now(UTC)
+    now = engine.clock.now()
     with engine.database.session() as session:
         counts = repo.counts(session, now=now)
         last = repo.last_run(session)
+        storage = repo.storage_figures(session)
     breakers = {
         name: {"state": view.state, "failures": view.failures,
                "opened_at": to_json_value(view.opened_at),
@@ -189,7 +191,7 @@ def status(engine: Engine) -> dict[str, Any]:
         "state": {"backend": "redis" if engine.state.shared else "directory",
                   "location": engine.state.where},
         "database": {"url": engine.database.url_display,
-                     "revision": engine.database.revision(), **counts},
+                     "revision": engine.database.revision(), **counts, **storage},
         "last_run": last,
         "budgets": engine.budgets.figures(),
         "alerts": _alerts.evaluate(engine, now=now, open_conflicts=counts["open_conflicts"]),

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, Integer, Table
+from sqlalchemy import JSON, Boolean, Date, Integer, LargeBinary, Table
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -179,6 +179,8 @@ def _type(kind: Any) -> str:
         return "date"
     if isinstance(kind, Integer):
         return "int4"
+    if isinstance(kind, LargeBinary):
+        return "bytea"
     return "text"  # strings, text, JSON
 
 

@@ -23,6 +23,7 @@ _F = Flight.__table__  # type: ignore[attr-defined]
 _CHANGE = FlightChange.__table__  # type: ignore[attr-defined]
 _OBS = SourceObservation.__table__  # type: ignore[attr-defined]
 _CONFLICT = Conflict.__table__  # type: ignore[attr-defined]
+_OBS_READ = [c for c in _OBS.c if c.name != "raw_zlib"]  # the raw answers stay on disk
 
 
 def _record_from_row(row: Any) -> FlightRecord:
@@ -58,7 +59,7 @@ def _values_of(record: FlightRecord) -> dict[str, Any]:
 def observations_for(session: Session, flight_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     """The latest observation of each source per leg id: {leg_id: {source: row mapping}}."""
     out: dict[int, dict[str, Any]] = {}
-    rows = session.execute(select(_OBS).where(_OBS.c.flight_id.in_(list(flight_ids)))
+    rows = session.execute(select(*_OBS_READ).where(_OBS.c.flight_id.in_(list(flight_ids)))
                            .order_by(_OBS.c.observed_at, _OBS.c.id)).all()
     for row in rows:
         out.setdefault(row.flight_id, {})[row.source] = dict(row._mapping)

@@ -1,7 +1,7 @@
 """Monthly partitions of source_observation and flight_change on PostgreSQL
 
 Revision ID: 0006_pg_partitions
-Revises: 0004_fa_alerts
+Revises: 0005_storage_retention
 Create Date: 2026-12-06
 
 On PostgreSQL, ``source_observation`` (by ``observed_at``) and ``flight_change`` (by ``at``)
@@ -36,7 +36,7 @@ from flightsync.store._partitions import (
 )
 
 revision: str = "0006_pg_partitions"
-down_revision: str | Sequence[str] | None = "0004_fa_alerts"
+down_revision: str | Sequence[str] | None = "0005_storage_retention"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
