@@ -194,3 +194,37 @@ def test_migrate_at_head_creates_the_months_ahead(pg_url: str, engine: Engine) -
     migrate.upgrade(pg_url)
     with engine.connect() as conn:
         assert existing(conn, "source_observation")[-1] == last
+
+
+def test_prune_drops_whole_months_of_audit_rows(pg_url: str, engine: Engine) -> None:
+    """Retention's audit-row horizon on PostgreSQL drops each month wholly before its cutoff
+    as a partition (counting its rows as removed) and deletes the rest row by row: what
+    is left is exactly the rows at or after the cutoff."""
+    from flightsync.config import RetentionSettings  # noqa: PLC0415
+    from flightsync.store import Database  # noqa: PLC0415
+    from flightsync.store._prune import horizons, prune  # noqa: PLC0415
+
+    migrate.upgrade(pg_url, BEFORE)
+    _populate(engine)
+    migrate.upgrade(pg_url)
+    cutoff_days = 50  # inside the month of PAST[1] (64 days back) or later
+    found = [h for h in horizons(RetentionSettings(changes_days=cutoff_days), NOW)
+             if h.name == "changes"]
+    cutoff = NOW - timedelta(days=cutoff_days)
+    with engine.connect() as conn:
+        expected = conn.execute(text("SELECT count(*) FROM flight_change WHERE at < :c"),
+                                {"c": cutoff}).scalar()
+        months_before = [m for m in existing(conn, "flight_change")
+                         if m.next().start <= cutoff]
+    database = Database.open(pg_url)
+    try:
+        report = prune(database, found, now=NOW, chunk_rows=500)
+    finally:
+        database.close()
+    assert report.removed["changes"] == expected == 4
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM flight_change WHERE at < :c"),
+                            {"c": cutoff}).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM flight_change")).scalar() == 4
+        left = existing(conn, "flight_change")
+    assert months_before and all(m not in left for m in months_before)

@@ -33,7 +33,7 @@ log = structlog.get_logger(__name__)
 HISTORY_DAYS = 30
 # The newest (leg, source) observations learned from: at a million tracked flights the whole
 # history held in memory took 1.8 GB in a batch's relearn (benchmarks/RESULTS.md, issue 17).
-LEARN_FROM = 50_000
+LEARN_FROM = 20_000
 ACCURACY_RULE = "accuracy"
 _TIME_FIELDS = frozenset(TIME_FIELDS)
 _DIGITS = 4

@@ -187,11 +187,38 @@ def drop_partitions_before(conn: Connection, cutoff: datetime) -> list[str]:
     return dropped
 
 
+def drop_months_before(conn: Connection, table: str, column: str, cutoff: datetime) -> int:
+    """Drop the months of ``table`` wholly before ``cutoff`` when it is partitioned by
+    ``column``; the rows they held (0 when none, or when the table is not partitioned so).
+    A month whose lock is not granted within LOCK_TIMEOUT stays (rows go one by one)."""
+    if PARTITIONED.get(table) != column or not partitioned(conn, table):
+        return 0
+    removed = 0
+    for month in existing(conn, table):
+        if month.next().start > cutoff:
+            break
+        name = month.name(table)
+        try:
+            with conn.begin_nested():
+                conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
+                rows = int(conn.execute(text(f'SELECT count(*) FROM "{name}"')).scalar_one())  # noqa: S608
+                conn.execute(text(f'DROP TABLE "{name}"'))
+        except OperationalError as exc:
+            log.warning("store.partitions.kept", partition=name,
+                        error=str(exc.orig).splitlines()[0])
+            break
+        log.info("store.partitions.dropped", partitions=[name], rows=rows,
+                 before=cutoff.isoformat())
+        removed += rows
+    return removed
+
+
 def _exists(conn: Connection, name: str) -> bool:
     return conn.execute(text("SELECT to_regclass(:name) IS NOT NULL"),
                         {"name": name}).scalar() is True
 
 
-__all__ = ["MONTHS_AHEAD", "PARTITIONED", "Month", "create_month", "drop_partitions_before",
+__all__ = ["MONTHS_AHEAD", "PARTITIONED", "Month", "create_month", "drop_months_before",
+           "drop_partitions_before",
            "ensure_partitions", "existing", "include_object", "is_partition", "months",
            "partitioned", "try_ensure_partitions"]
