@@ -20,6 +20,7 @@ from flightsync.cli import (
     _migrate,
     _operate,
     _sandbox,
+    _serve,
     _status,
     _sync,
     _webhook,
@@ -74,7 +75,7 @@ def root(
 
 
 for _module in (_sync, _webhook, _status, _migrate, _operate, _sandbox, _flights, _config,
-                _alerts):
+                _alerts, _serve):
     _module.register(app)
 
 
