@@ -15,6 +15,7 @@ import typer
 
 from flightsync.cli import (
     _alerts,
+    _changes,
     _config,
     _flights,
     _migrate,
@@ -75,7 +76,7 @@ def root(
 
 
 for _module in (_sync, _webhook, _status, _migrate, _operate, _sandbox, _flights, _config,
-                _alerts, _serve):
+                _alerts, _serve, _changes):
     _module.register(app)
 
 
