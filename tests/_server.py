@@ -31,6 +31,11 @@ class Server:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(10)
+        self._close()
+
+    def _close(self) -> None:
+        if self.process.stdout is not None and not self.process.stdout.closed:
+            self.process.stdout.close()
 
     def stop(self) -> int:
         if self.process.poll() is None:
@@ -40,6 +45,7 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
+        self._close()
         return self.process.returncode
 
     def stderr(self) -> str:
@@ -62,6 +68,7 @@ def start(env: Mapping[str, str], log: Path, *args: str) -> Server:
         left = deadline - time.monotonic()
         if left <= 0 or process.poll() is not None:
             process.kill()
+            process.stdout.close()
             raise AssertionError(f"server did not start: {log.read_text()[-2000:]}")
         if selector.select(left):
             chunk = os.read(process.stdout.fileno(), 1)
