@@ -134,8 +134,9 @@ class Engine:
     def explain(self, query: FlightQuery) -> dict[str, Any]:
         return _ops.explain(self, query)
 
-    def conflicts(self, *, include_resolved: bool = False) -> list[dict[str, Any]]:
-        return _ops.conflicts(self, include_resolved=include_resolved)
+    def conflicts(self, *, include_resolved: bool = False,
+                  limit: int | None = None) -> dict[str, Any]:
+        return _ops.conflicts(self, include_resolved=include_resolved, limit=limit)
 
     def resolve_conflict(self, conflict_id: int, *, use_source: str | None = None,
                          value: str | None = None) -> dict[str, Any]:
