@@ -81,6 +81,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--new-per-day", type=int, default=250,
                         help="storage: flights entering each simulated day (about 2.5 days "
                         "tracked each)")
+    # The scale benchmark (issue 17): heavy, PostgreSQL and Redis on 127.0.0.1, run alone.
+    parser.add_argument("--scale", action="store_true",
+                        help="only the scale benchmark: a million flights on PostgreSQL, "
+                        "batch --due on one host and on 1, 2 and 4 workers (benchmarks/_scale.py)")
+    parser.add_argument("--scale-flights", type=int, default=1_000_000, metavar="N",
+                        help="tracked flights seeded (default 1000000)")
+    parser.add_argument("--scale-due", type=int, default=10_000, metavar="N",
+                        help="due flights of the one-host run (default 10000)")
+    parser.add_argument("--scale-workers-due", type=int, default=40_000, metavar="N",
+                        help="due flights of each workers run (default 40000)")
+    parser.add_argument("--scale-workers", default="1,2,4", metavar="N,N,...",
+                        help="worker counts (default 1,2,4)")
     return parser.parse_args(argv)
 
 
@@ -101,6 +113,8 @@ def storage(args: argparse.Namespace, note: Callable[[str], None]) -> int:
 
 
 def run(args: argparse.Namespace, note: Callable[[str], None]) -> dict[str, Any]:
+    if args.scale:
+        return _run_scale(args, note)
     sizes = QUICK if args.quick else FULL
     runs = args.runs or sizes.runs
     small, large = args.batch_flights or sizes.batches
@@ -129,6 +143,25 @@ def run(args: argparse.Namespace, note: Callable[[str], None]) -> dict[str, Any]
         "python": platform.python_version(), "cpu": _cpu_model(), "nproc": os.cpu_count(),
         "load_avg_1m": round(os.getloadavg()[0], 2), "latency_ms": args.latency_ms,
         "runs": runs, "quick": args.quick,
+        "elapsed_s": round(time.perf_counter() - started, 1),
+    }
+    return {"header": header, "rows": rows}
+
+
+def _run_scale(args: argparse.Namespace, note: Callable[[str], None]) -> dict[str, Any]:
+    from benchmarks._scale import ScaleSizes, scale_rows  # noqa: PLC0415 - --scale only
+
+    started = time.perf_counter()
+    load = round(os.getloadavg()[0], 2)
+    sizes = ScaleSizes(flights=args.scale_flights, due=args.scale_due,
+                       worker_due=args.scale_workers_due,
+                       workers=tuple(int(n) for n in args.scale_workers.split(",")))
+    rows = scale_rows(args.latency_ms, sizes, note)
+    header = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%MZ"),
+        "python": platform.python_version(), "cpu": _cpu_model(), "nproc": os.cpu_count(),
+        "load_avg_1m": load, "load_avg_1m_end": round(os.getloadavg()[0], 2),
+        "latency_ms": args.latency_ms, "scale": True,
         "elapsed_s": round(time.perf_counter() - started, 1),
     }
     return {"header": header, "rows": rows}

@@ -126,8 +126,8 @@ def test_no_secret_at_rest_and_private_state_files(
     db = sqlite_file(state_dir)
     with sqlite3.connect(db) as conn:
         dump = "\n".join(conn.iterdump())
-        # Raw answers are kept compressed (issue 16): read them as the text they hold.
-        dump += "\n".join(zlib.decompress(blob).decode() for (blob,) in conn.execute(
+        # Raw answers are stored compressed (README, "Retention"): read them as text too.
+        dump += "\n".join(zlib.decompress(raw).decode() for (raw,) in conn.execute(
             "SELECT raw_zlib FROM source_observation WHERE raw_zlib IS NOT NULL"))
     conn.close()
     assert "LH400" in dump  # the dump is of the database the runs wrote

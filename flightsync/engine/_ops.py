@@ -71,9 +71,18 @@ def rejected_of(latest: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def conflicts(engine: Engine, *, include_resolved: bool) -> list[dict[str, Any]]:
+def conflicts(engine: Engine, *, include_resolved: bool,
+              limit: int | None = None) -> dict[str, Any]:
+    """``conflicts list``: up to ``limit`` conflicts in id order (None: all) and ``more``,
+    whether more matched."""
     with engine.database.session() as session:
-        rows = repo.list_conflicts(session, include_resolved=include_resolved)
+        rows = repo.list_conflicts(session, include_resolved=include_resolved,
+                                   limit=None if limit is None else limit + 1)
+    more = limit is not None and len(rows) > limit
+    return {"conflicts": _conflict_rows(rows[:limit] if more else rows), "more": more}
+
+
+def _conflict_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{
         "id": row["id"],
         "flight": f"{row['carrier']}{row['flight_number']}{row['suffix']}",

@@ -10,8 +10,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 
 from flightsync.engine._killpoint import reached
+from flightsync.errors import FlightsyncError
 from flightsync.models import to_json_value
 from flightsync.store import _prune as store_prune
 
@@ -75,7 +77,17 @@ def after_batch(engine: Engine) -> dict[str, Any] | None:
     budget = engine.settings.retention.batch_budget_seconds
     if budget <= 0:
         return None
-    return prune(engine, budget_seconds=budget, clock=engine.clock.monotonic, tokens=False)
+    try:
+        return prune(engine, budget_seconds=budget, clock=engine.clock.monotonic,
+                     tokens=False)
+    except (FlightsyncError, SQLAlchemyError) as exc:
+        # Housekeeping never fails the run whose flights are already written: each chunk
+        # is its own transaction, so what was removed stays removed and the next run (or
+        # `flightsync prune`) carries on; a state store lost mid-run fails the flights it
+        # touched, not the run's summary.
+        log.warning("prune.slice.failed", error=str(exc).splitlines()[0] if str(exc) else
+                    type(exc).__name__)
+        return None
 
 
 __all__ = ["after_batch", "drop_removed_tokens", "prune"]

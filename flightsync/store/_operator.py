@@ -76,13 +76,19 @@ def latest_changes(session: Session, flight_ids: Sequence[int]) -> dict[int, dic
     return out
 
 
-def list_conflicts(session: Session, *, include_resolved: bool) -> list[dict[str, Any]]:
+def list_conflicts(session: Session, *, include_resolved: bool,
+                   limit: int | None = None) -> list[dict[str, Any]]:
+    """Conflicts in id order (open ones only unless ``include_resolved``), at most ``limit``
+    (None: all): the caller asks for one more than it shows to tell whether there are more."""
     query = select(_CONFLICT, _F.c.carrier, _F.c.flight_number, _F.c.suffix,
                    _F.c.departure_date, _F.c.origin, _F.c.leg_index).join(
         _F, _F.c.id == _CONFLICT.c.flight_id)
     if not include_resolved:
         query = query.where(_CONFLICT.c.status == "open")
-    rows = session.execute(query.order_by(_CONFLICT.c.id)).all()
+    query = query.order_by(_CONFLICT.c.id)
+    if limit is not None:
+        query = query.limit(limit)
+    rows = session.execute(query).all()
     return [dict(row._mapping) for row in rows]
 
 

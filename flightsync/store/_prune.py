@@ -27,13 +27,14 @@ from datetime import UTC, datetime, timedelta
 from datetime import time as day_start
 from typing import Any, Protocol
 
-from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy import Table, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Select
 
 from flightsync.config import RetentionSettings
+from flightsync.store import _partitions
 from flightsync.store._db import Database
 from flightsync.store.tables import (
     Conflict,
@@ -201,14 +202,38 @@ class DeleteFlights(DeleteRows):
         return len(found), len(found) < legs
 
 
+class DropPartitions(DeleteRows):
+    """PostgreSQL: a table range-partitioned by month on the horizon's own column
+    (``flight_change.at``, store._partitions) loses each month wholly past the cutoff by
+    dropping its partition (rows counted first, for the report); the straddling month and any
+    other table go row by row. ``source_observation`` is partitioned by ``observed_at`` but
+    kept by its flight's day, so its months are never dropped whole: a tracked flight's early
+    observations can be older than the month its day falls in."""
+
+    def chunk(self, conn: Connection, horizon: TableHorizon, since: datetime | None,
+              limit: int) -> tuple[int, bool]:
+        table = horizon.table.name
+        if _partitions.PARTITIONED.get(table) != horizon.column \
+                or not _partitions.partitioned(conn, table):
+            return super().chunk(conn, horizon, since, limit)
+        whole = [m for m in _partitions.existing(conn, table)
+                 if m.next().start <= horizon.cutoff]
+        if not whole:
+            return super().chunk(conn, horizon, since, limit)
+        rows = sum(int(conn.execute(select(func.count()).select_from(
+            text(f'"{m.name(table)}"'))).scalar_one()) for m in whole)
+        _partitions.drop_partitions_before(conn, horizon.cutoff, tables=(table,))
+        return rows, False  # the straddling month's rows, if any, in the next chunks
+
+
 REMOVERS: dict[str, Remover] = {
     "delete": DeleteRows(),
     "clear_raw": ClearRaw(),
     "delete_by_flight_day": DeleteByFlightDay(),
     "delete_flights": DeleteFlights(),
 }
-# A backend's own way for a kind, ahead of REMOVERS: {("postgresql", "delete"): ...}.
-DIALECT_REMOVERS: dict[tuple[str, str], Remover] = {}
+# A backend's own way for a kind, ahead of REMOVERS.
+DIALECT_REMOVERS: dict[tuple[str, str], Remover] = {("postgresql", "delete"): DropPartitions()}
 
 
 def remover_for(dialect: str, kind: str) -> Remover:

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from flightsync.errors import ConcurrentUpdateError
@@ -30,6 +31,7 @@ from flightsync.models import (
     to_json_value,
 )
 from flightsync.store._bulk import SQLiteRows
+from flightsync.store._bulk_pg import PostgresRows
 from flightsync.store._types import json_encoder, json_text
 from flightsync.store.tables import Conflict, Flight, FlightChange, SourceObservation
 
@@ -235,9 +237,13 @@ class GroupWriter:
                             opened_conflicts=opened)
 
     def flush(self) -> None:
-        """Write everything added since the last flush, one executemany per table."""
+        """Write everything added since the last flush, one statement per table."""
         conn = self.session.connection()
-        bulk = SQLiteRows() if conn.dialect.name == "sqlite" else None
+        dialect = conn.dialect.name
+        if dialect == "postgresql":
+            self._flush_postgres(conn)
+            return
+        bulk = SQLiteRows() if dialect == "sqlite" else None
         try:
             if self._updates:
                 expected = len(self._updates)
@@ -249,10 +255,7 @@ class GroupWriter:
                     raise ConcurrentUpdateError(self._stale_message(), flight=self._stale_key())
             if self._inserts:
                 ids = conn.execute(_INSERT_FLIGHT, self._inserts).scalars().all()
-                for flight_id, children in zip(ids, self._waiting, strict=True):
-                    for row in children:
-                        row["flight_id"] = flight_id
-                    self._sort(children)
+                self._adopt(ids)
             if bulk is None:
                 self._plain_values(self._observations)
             for same in _by_keys(self._confirms):
@@ -267,6 +270,34 @@ class GroupWriter:
                         conn.execute(statement, same)
         finally:
             self._clear()
+
+    def _flush_postgres(self, conn: Connection) -> None:
+        """``flush`` on PostgreSQL: one UPDATE and one INSERT for the flights, one COPY per
+        child table (store._bulk_pg), all in the session's transaction."""
+        bulk = PostgresRows()
+        try:
+            if self._updates:
+                written = sum(bulk.update(conn, _F, rows) for rows in _by_keys(self._updates))
+                if written != len(self._updates):
+                    raise ConcurrentUpdateError(self._stale_message(), flight=self._stale_key())
+            if self._inserts:
+                self._adopt(bulk.insert(conn, _F, self._inserts))
+            # Unchanged re-fetches only move their observation's confirmed_at (issue 16).
+            for same in _by_keys(self._confirms):
+                conn.execute(_CONFIRM_OBS, same)
+            for table, rows in ((_CHANGE, self._changes), (_OBS, self._observations),
+                                (_CONFLICT, self._conflicts)):
+                for same in _by_keys(rows):
+                    bulk.copy(conn, table, same)
+        finally:
+            self._clear()
+
+    def _adopt(self, ids: Sequence[int]) -> None:
+        """The new legs' ids given to their waiting child rows."""
+        for flight_id, children in zip(ids, self._waiting, strict=True):
+            for row in children:
+                row["flight_id"] = flight_id
+            self._sort(children)
 
     # -- helpers -------------------------------------------------------------------------
     def _sort(self, children: list[dict[str, Any]]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from flightsync.store._engine import (
     sqlite_path,
     store_errors,
 )
+from flightsync.store._partitions import ensure_partitions
 
 log = structlog.get_logger(__name__)
 
@@ -106,6 +108,9 @@ def _run(url: str, direction: str, rev: str) -> None:
         with _mapped(url, f"cannot migrate database {display(parsed)}"), engine.begin() as conn:
             step = command.upgrade if direction == "upgrade" else command.downgrade
             step(_config(conn), rev)
+            if direction == "upgrade":
+                # The months ahead of the partitioned tables (none on SQLite).
+                ensure_partitions(conn, now=datetime.now(UTC))
     finally:
         engine.dispose()
     if direction == "upgrade":

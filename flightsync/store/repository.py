@@ -22,7 +22,11 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from flightsync.models import OBSERVED_FIELDS, FlightQuery, FlightRecord, FlightStatus
+from flightsync.store import _partitions
 from flightsync.store._bulk import select_rows
+from flightsync.store._bulk_pg import any_of
+from flightsync.store._bulk_pg import select_rows as select_rows_pg
+from flightsync.store._changes import changes_after, last_cursor
 from flightsync.store._columns import FlightKey
 from flightsync.store._due import claim_due, defer_leased, due_flights, release_leases
 from flightsync.store._fa_alerts import (
@@ -109,12 +113,28 @@ __all__ = [
     "unsynced_departing", "webhook_event_hash", "webhook_event_seen", "write_flight",
 ]
 # _flights: the flights an operator lists, tracks, untracks and deletes (issue 20)
+__all__ += ["changes_after", "last_cursor"]  # _changes: the change feed (issue 15)
 __all__ += ["delete_flight", "last_origin", "list_flights", "set_tracked", "tracking_of"]
 # _size: the database's size and rows per table, for status (issue 16)
 __all__ += ["storage_figures"]
+# _partitions: monthly partitions of the audit tables on PostgreSQL (issue 17)
+__all__ += ["drop_partitions_before", "ensure_partitions"]
 # _fa_alerts: FlightAware alerts registered for tracked flights (issue 15)
 __all__ += ["add_alert", "alert_by_id", "alerted_keys", "close_alert", "finished_alerts",
             "list_alerts", "tracked_without_alert"]
+
+
+def ensure_partitions(session: Session, *, now: datetime) -> list[str]:
+    """Create the coming months of the partitioned audit tables (PostgreSQL; nothing on
+    SQLite or an unpartitioned database); a lock not granted within seconds is left to a
+    later run. The partitions made."""
+    return _partitions.try_ensure_partitions(session.connection(), now=now)
+
+
+def drop_partitions_before(session: Session, cutoff: datetime) -> list[str]:
+    """Drop the audit tables' monthly partitions that end before ``cutoff`` (retention by
+    the month on PostgreSQL); the partitions dropped."""
+    return _partitions.drop_partitions_before(session.connection(), cutoff)
 
 
 def key_of(query: FlightQuery) -> FlightKey:
@@ -149,11 +169,9 @@ def load_legs(session: Session, keys: Sequence[FlightKey]) -> dict[FlightKey, li
         rows = select_rows(conn, _F, _LEG_COLUMNS, where + " ORDER BY leg_index",
                            [v for values in wheres for v in values])
     else:
-        rows = [list(row) for row in conn.execute(
-            select(*(_F.c[name] for name in _LEG_COLUMNS)).where(
-                *(_F.c[name].in_(values) for name, values
-                  in zip(_LEG_COLUMNS[:4], wheres, strict=True)),
-            ).order_by(_F.c.leg_index))]
+        # The same on PostgreSQL through psycopg: one ANY(array) per identity column.
+        where = " AND ".join(any_of(_F, name) for name in _LEG_COLUMNS[:4])
+        rows = select_rows_pg(conn, _F, _LEG_COLUMNS, where + " ORDER BY leg_index", wheres)
     rows = [row for row in rows if (row[0], row[1], row[2], row[3]) in wanted]
     ids = [row[-3] for row in rows if row[-2]]
     open_fields: dict[int, set[str]] = {}
