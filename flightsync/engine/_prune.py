@@ -24,9 +24,10 @@ log = structlog.get_logger(__name__)
 
 
 def prune(engine: Engine, *, dry_run: bool = False, full: bool = False,
-          budget_seconds: float | None = None,
-          clock: Callable[[], float] | None = None) -> dict[str, Any]:
-    """Remove (``dry_run``: count) what is past each retention horizon now."""
+          budget_seconds: float | None = None, clock: Callable[[], float] | None = None,
+          tokens: bool = True) -> dict[str, Any]:
+    """Remove (``dry_run``: count) what is past each retention horizon now; ``tokens``: also
+    drop the cached tokens of providers no longer configured."""
     retention = engine.settings.retention
     now = engine.clock.now()
     found = store_prune.horizons(retention, now)
@@ -37,7 +38,7 @@ def prune(engine: Engine, *, dry_run: bool = False, full: bool = False,
             engine.database, found, now=now, chunk_rows=retention.chunk_rows,
             budget_seconds=budget_seconds, clock=clock or time.monotonic, hook=reached,
             full=full)
-    tokens = 0 if dry_run else drop_removed_tokens(engine)
+    dropped = drop_removed_tokens(engine) if tokens and not dry_run else 0
     out = {
         "dry_run": dry_run,
         "complete": report.complete,
@@ -46,7 +47,7 @@ def prune(engine: Engine, *, dry_run: bool = False, full: bool = False,
         "chunks": report.chunks,
         "resumed": report.resumed,
         "vacuumed_pages": report.vacuumed_pages,
-        "tokens_dropped": tokens,
+        "tokens_dropped": dropped,
     }
     if not dry_run:
         log.info("prune.done", complete=report.complete, chunks=report.chunks,
@@ -71,12 +72,14 @@ def drop_removed_tokens(engine: Engine) -> int:
 def after_batch(engine: Engine) -> dict[str, Any] | None:
     """The pruning slice of a ``batch --due`` run: within ``retention.batch_budget_seconds``
     (0: none), a transaction of ``retention.chunk_rows`` rows at a time; what is left waits
-    for the next run."""
+    for the next run. The database only: the state store (Redis perhaps, lost mid-run) is
+    `flightsync prune`'s to tidy, never a reason to fail a batch whose work is done."""
     budget = engine.settings.retention.batch_budget_seconds
     if budget <= 0:
         return None
     try:
-        return prune(engine, budget_seconds=budget, clock=engine.clock.monotonic)
+        return prune(engine, budget_seconds=budget, clock=engine.clock.monotonic,
+                     tokens=False)
     except (FlightsyncError, SQLAlchemyError) as exc:
         # Housekeeping never fails the run whose flights are already written: each chunk
         # is its own transaction, so what was removed stays removed and the next run (or
