@@ -8,7 +8,10 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -270,3 +273,43 @@ def test_healthz_and_metrics(server: Server) -> None:
     assert metrics.status_code == 200
     assert "flightsync_syncs_total" in metrics.text
     assert metrics.headers["content-type"].startswith("text/plain")
+
+
+def test_healthz_503_names_the_alerts_status_check_names(tmp_path: Path) -> None:
+    """With an alert condition holding, /healthz is 503 with the very alert lines
+    `status --check` prints (and exits 3 on)."""
+    config = tmp_path / "alerting.yaml"
+    config.write_text("alerts:\n  open_conflicts_max: -1\n", encoding="utf-8")
+    env = {"FLIGHTSYNC_STATE_DIR": str(tmp_path / "state"), "FLIGHTSYNC_CONFIG": str(config)}
+    with running(env, tmp_path / "server.log") as alerting:
+        health = httpx.get(alerting.url + "/healthz", timeout=10)
+        check = subprocess.run([sys.executable, "-m", "flightsync", "status", "--check"],
+                               env={**os.environ, **env}, capture_output=True, timeout=60,
+                               check=False)
+    assert health.status_code == 503
+    assert health.json()["status"] == "alert"
+    assert check.returncode == 3
+    printed = [line.removeprefix("alert: ") for line in check.stderr.decode().splitlines()
+               if line.startswith("alert: ")]
+    assert health.json()["alerts"] == printed != []
+
+
+def test_slow_clients_do_not_starve_good_ones(server: Server) -> None:
+    """Ten connections that send half a body and stall: a good request meanwhile is still
+    answered at once, and each stalled one gets its 408."""
+    host, port = server.url.removeprefix("http://").split(":")
+    slow = []
+    for _ in range(10):
+        sock = socket.create_connection((host, int(port)), timeout=10)
+        sock.sendall(b"POST /webhooks/flightsync HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+        slow.append(sock)
+    try:
+        body = event(1020, "S1")
+        good = post(server, body, headers(body, "evt-amid-slow"))
+        assert good.status_code == 200
+        for sock in slow:
+            assert sock.recv(4096).startswith(b"HTTP/1.1 408")
+    finally:
+        for sock in slow:
+            sock.close()
