@@ -31,6 +31,7 @@ from starlette.routing import Route
 
 from flightsync import config
 from flightsync.errors import (
+    ConfigError,
     InputError,
     StoreError,
     WebhookError,
@@ -191,6 +192,9 @@ async def _work(call: Callable[[], Any]) -> Any:
         raise _Refused(400, exc.code, exc.message) from None
     except StoreError as exc:
         raise _Refused(503, exc.code, exc.message) from None
+    except ConfigError as exc:  # the server's own set-up (a malformed secret): not the client's
+        log.warning("server.config_error", error=exc.message)
+        raise _Refused(500, exc.code, exc.message) from None
 
 
 def _json(answer: Answer) -> Response:
