@@ -264,6 +264,11 @@ def test_systemd_units_are_wired_to_the_production_layout() -> None:
     exit (130) as a clean stop, and each timer starts its service on a calendar."""
     services = {p.stem: _unit(p) for p in UNITS.glob("*.service")}
     timers = {p.stem: _unit(p) for p in UNITS.glob("*.timer")}
+    # flightsync-serve (issue 15) is always on: a service without a timer.
+    serve = services.pop("flightsync-serve")["Service"]
+    assert serve["User"] == "flightsync" and serve["Type"] == "simple"
+    assert serve["EnvironmentFile"] == ENV_FILE and serve["StateDirectoryMode"] == "0700"
+    assert serve["ExecStart"].split()[1] == "serve" and serve["Restart"] == "on-failure"
     assert set(services) == set(timers) == {"flightsync-due", "flightsync-check"}
     for name, unit in services.items():
         service = unit["Service"]
