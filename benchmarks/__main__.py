@@ -67,10 +67,54 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="also write the JSON result to FILE")
     parser.add_argument("--compare", type=Path, default=None, metavar="FILE",
                         help="an earlier run saved with --save: show its values and the change")
+    # The storage scenario (benchmarks/_storage.py, issue 16): simulated days of batch --due.
+    parser.add_argument("--storage", action="store_true",
+                        help="only the storage scenario: simulated days of batch --due rounds")
+    parser.add_argument("--storage-mode", choices=("before", "after", "both"), default="both",
+                        help="before: main's write path emulated; after: this code")
+    parser.add_argument("--days", type=int, default=45, help="storage: simulated days")
+    parser.add_argument("--before-days", type=int, default=5,
+                        help="storage: simulated days of the before run (it grows linearly)")
+    parser.add_argument("--round-minutes", type=int, default=480,
+                        help="storage: minutes between batch --due rounds (15 is cron's "
+                        "cadence; the default keeps the run near 12 minutes)")
+    parser.add_argument("--new-per-day", type=int, default=250,
+                        help="storage: flights entering each simulated day (about 2.5 days "
+                        "tracked each)")
+    # The scale benchmark (issue 17): heavy, PostgreSQL and Redis on 127.0.0.1, run alone.
+    parser.add_argument("--scale", action="store_true",
+                        help="only the scale benchmark: a million flights on PostgreSQL, "
+                        "batch --due on one host and on 1, 2 and 4 workers (benchmarks/_scale.py)")
+    parser.add_argument("--scale-flights", type=int, default=1_000_000, metavar="N",
+                        help="tracked flights seeded (default 1000000)")
+    parser.add_argument("--scale-due", type=int, default=10_000, metavar="N",
+                        help="due flights of the one-host run (default 10000)")
+    parser.add_argument("--scale-workers-due", type=int, default=40_000, metavar="N",
+                        help="due flights of each workers run (default 40000)")
+    parser.add_argument("--scale-workers", default="1,2,4", metavar="N,N,...",
+                        help="worker counts (default 1,2,4)")
     return parser.parse_args(argv)
 
 
+def storage(args: argparse.Namespace, note: Callable[[str], None]) -> int:
+    from benchmarks._storage import render, run_storage  # noqa: PLC0415
+
+    modes = ("before", "after") if args.storage_mode == "both" else (args.storage_mode,)
+    runs = [run_storage(mode=mode, days=(args.before_days or args.days) if mode == "before"
+                        else args.days, round_minutes=args.round_minutes,
+                        new_per_day=args.new_per_day, note=note) for mode in modes]
+    payload = {"date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%MZ"),
+               "python": platform.python_version(), "cpu": _cpu_model(),
+               "nproc": os.cpu_count(), "runs": [run.to_json() for run in runs]}
+    if args.save is not None:
+        args.save.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(payload, indent=2) if args.json else render(runs))
+    return 0
+
+
 def run(args: argparse.Namespace, note: Callable[[str], None]) -> dict[str, Any]:
+    if args.scale:
+        return _run_scale(args, note)
     sizes = QUICK if args.quick else FULL
     runs = args.runs or sizes.runs
     small, large = args.batch_flights or sizes.batches
@@ -104,6 +148,25 @@ def run(args: argparse.Namespace, note: Callable[[str], None]) -> dict[str, Any]
     return {"header": header, "rows": rows}
 
 
+def _run_scale(args: argparse.Namespace, note: Callable[[str], None]) -> dict[str, Any]:
+    from benchmarks._scale import ScaleSizes, scale_rows  # noqa: PLC0415 - --scale only
+
+    started = time.perf_counter()
+    load = round(os.getloadavg()[0], 2)
+    sizes = ScaleSizes(flights=args.scale_flights, due=args.scale_due,
+                       worker_due=args.scale_workers_due,
+                       workers=tuple(int(n) for n in args.scale_workers.split(",")))
+    rows = scale_rows(args.latency_ms, sizes, note)
+    header = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%MZ"),
+        "python": platform.python_version(), "cpu": _cpu_model(), "nproc": os.cpu_count(),
+        "load_avg_1m": load, "load_avg_1m_end": round(os.getloadavg()[0], 2),
+        "latency_ms": args.latency_ms, "scale": True,
+        "elapsed_s": round(time.perf_counter() - started, 1),
+    }
+    return {"header": header, "rows": rows}
+
+
 def _cpu_model() -> str:
     """The processor's name where Linux tells it (figures differ by machine), else its
     architecture."""
@@ -128,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"benchmarks: {time.perf_counter() - began:6.1f} s  {step}", file=sys.stderr,
               flush=True)
 
+    if args.storage:
+        return storage(args, note)
     before = None
     if args.compare is not None:
         try:

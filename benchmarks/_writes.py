@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchmarks import _floors as floors
 from benchmarks._env import FOUR as PROVIDERS
 from benchmarks._report import Row
 from flightsync.engine._engine import WRITE_GROUP
@@ -84,6 +85,10 @@ def _measure(url: str, count: int) -> dict[str, float]:
     try:
         flights = _flights(count)
         inserted = _write_all(database, flights, changed=False)
+        if database.engine.dialect.name == "postgresql":
+            # As autovacuum would after the inserts: the planner's figures for the table.
+            with database.engine.begin() as conn:
+                conn.exec_driver_sql("ANALYZE")
         updated = _write_all(database, flights, changed=True)
     finally:
         database.close()
@@ -113,19 +118,42 @@ def _postgres_database() -> Iterator[str | None]:
 
 
 def write_rows(root: Path, *, flights: int) -> list[Row]:
-    """Flights per second for the changed-flight pass, SQLite (target) and PostgreSQL."""
+    """Flights per second for the changed-flight pass, SQLite (target) and PostgreSQL, each
+    also as a share of its driver's floor (benchmarks/_floors.py) measured in the same run."""
     title = f"database writes, {flights:,} changed flights with audit rows"
     sqlite = _measure(f"sqlite:///{root / 'writes.db'}", flights)
+    migrate.upgrade(f"sqlite:///{root / 'floor.db'}")
+    sqlite_floor = floors.sqlite_floor(str(root / "floor.db"), flights, group=WRITE_GROUP,
+                                       raw=_RAW)
     rows = [Row("db_writes_sqlite", f"{title} (SQLite)", "changed flights written per second",
                 "flights/s", 5000, at_most=False, value=sqlite["changed_per_s"],
                 detail={"flights": flights, "insert_per_s": sqlite["insert_per_s"],
-                        "group": WRITE_GROUP})]
+                        "group": WRITE_GROUP, "floor_per_s": sqlite_floor}),
+            Row("db_writes_sqlite_floor", f"{title} (SQLite) against bare sqlite3 "
+                "executemany of the same rows", "flightsync / floor", "ratio", 0.5,
+                at_most=False, value=sqlite["changed_per_s"] / sqlite_floor)]
     with _postgres_database() as url:
         pg = _measure(url, flights) if url is not None else None
+    pg_floor = pg_same = None
+    if pg is not None:
+        with _postgres_database() as url:
+            assert url is not None
+            migrate.upgrade(url)
+            pg_floor = floors.postgres_floor(url, flights, group=WRITE_GROUP, raw=_RAW)
+        with _postgres_database() as url:
+            assert url is not None
+            migrate.upgrade(url)
+            pg_same = floors.postgres_same_statements(url, flights, group=WRITE_GROUP,
+                                                      raw=_RAW)
     rows.append(Row("db_writes_postgres", f"{title} (PostgreSQL)",
-                    "changed flights written per second", "flights/s", None, at_most=False,
+                    "changed flights written per second", "flights/s", 10_000, at_most=False,
                     value=pg["changed_per_s"] if pg else None,
                     detail={"flights": flights, "insert_per_s": pg["insert_per_s"],
-                            "group": WRITE_GROUP} if pg else {},
+                            "group": WRITE_GROUP, "floor_per_s": pg_floor,
+                            "same_statements_per_s": pg_same} if pg else {},
+                    note="" if pg else "PostgreSQL at 127.0.0.1:5432 not reachable"))
+    rows.append(Row("db_writes_postgres_floor", f"{title} (PostgreSQL) against bare psycopg "
+                    "COPY of the same rows", "flightsync / floor", "ratio", 0.5, at_most=False,
+                    value=pg["changed_per_s"] / pg_floor if pg and pg_floor else None,
                     note="" if pg else "PostgreSQL at 127.0.0.1:5432 not reachable"))
     return rows

@@ -43,6 +43,9 @@ class CacheSettings(_Frozen):
     ttl_active_seconds: float = Field(default=900, gt=0, le=YEAR_SECONDS)
     ttl_future_seconds: float = Field(default=3600, gt=0, le=YEAR_SECONDS)
     ttl_arrived_seconds: float = Field(default=86400, gt=0, le=YEAR_SECONDS)
+    # The state directory's cache folder stays under this size: diskcache culls the entries
+    # stored longest ago first (its least-recently-stored policy). Redis: see its maxmemory.
+    size_limit_mb: float = Field(default=256, gt=0, le=1024 * 1024)
 
 
 class BreakerSettings(_Frozen):
@@ -166,6 +169,32 @@ class AlertSettings(_Frozen):
     # A sync_run row still `running` this long after its start belongs to a killed process
     # (SIGINT/SIGTERM close it as `interrupted`; SIGKILL and crashes cannot).
     abandoned_run_seconds: float = Field(default=3600, gt=0, le=YEAR_SECONDS)
+    # No rate alert rests on too little evidence (issue 16): the cache hit rate needs this
+    # many provider lookups in its hour, the batch success rate this many flights in the
+    # last batch.
+    cache_hit_min_sample: int = Field(default=50, ge=1, le=1_000_000_000)
+    batch_success_min_sample: int = Field(default=20, ge=1, le=1_000_000_000)
+
+
+DAY_LIMIT = 36500  # a retention horizon of up to a hundred years
+
+
+class RetentionSettings(_Frozen):
+    """How long each kind of row is kept (README, "Retention"); ``flightsync prune`` and the
+    slice after each ``batch --due`` enforce it."""
+
+    observations_days: float = Field(default=30, gt=0, le=DAY_LIMIT)  # after the flight's day
+    raw_days: float = Field(default=7, ge=0, le=DAY_LIMIT)       # raw answers, after observed
+    changes_days: float = Field(default=400, gt=0, le=DAY_LIMIT)  # audit rows
+    runs_days: float = Field(default=90, gt=0, le=DAY_LIMIT)
+    deliveries_days: float = Field(default=30, gt=0, le=DAY_LIMIT)
+    webhook_events_days: float = Field(default=30, gt=0, le=DAY_LIMIT)
+    spool_days: float = Field(default=30, gt=0, le=DAY_LIMIT)    # spool done/ and failed/
+    flights_days: float | None = Field(default=None, gt=0, le=DAY_LIMIT)  # None: kept
+    # batch --due prunes after its work for at most this long, in transactions of at most
+    # ``chunk_rows`` rows (each holds SQLite's write lock only that long).
+    batch_budget_seconds: float = Field(default=2, ge=0, le=3600)
+    chunk_rows: int = Field(default=500, ge=1, le=100_000)
 
 
 # The AeroAPI alert events flightsync can ask for (docs/PROVIDERS.md section 6.1.1).
@@ -265,6 +294,7 @@ class Settings(_Frozen):
     webhooks: WebhookSettings = WebhookSettings()
     metrics: MetricsSettings = MetricsSettings()
     alerts: AlertSettings = AlertSettings()
+    retention: RetentionSettings = RetentionSettings()
     webhook_secret: str | None = Field(default=None, repr=False, exclude=True)
     flightaware_alerts: FlightAwareAlertSettings = FlightAwareAlertSettings()
     # FLIGHTSYNC_FLIGHTAWARE_ALERT_TOKEN: the secret path segment of the alert URL.

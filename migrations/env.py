@@ -10,6 +10,7 @@ from sqlmodel import SQLModel
 
 import flightsync.store.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 from flightsync.store._engine import make_engine, parse_url
+from flightsync.store._partitions import include_object
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -29,6 +30,7 @@ def _migrate(connection: Connection) -> None:
         # SQLite cannot ALTER most things: batch mode rebuilds the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_object,  # monthly partitions are not tables of the models
     )
     with context.begin_transaction():
         context.run_migrations()

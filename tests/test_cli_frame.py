@@ -253,8 +253,9 @@ def test_json_after_a_group_name(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_state, "_isatty", lambda stream: True)
 
     class Operator:
-        def conflicts(self, *, include_resolved: bool = False) -> list[Any]:
-            return []
+        def conflicts(self, *, include_resolved: bool = False,
+                      limit: int | None = None) -> dict[str, Any]:
+            return {"conflicts": [], "more": False}
 
         def reset_breaker(self, name: str | None = None) -> list[str]:
             return ["lufthansa"]
@@ -267,7 +268,7 @@ def test_json_after_a_group_name(monkeypatch: pytest.MonkeyPatch) -> None:
         yield Operator()
 
     monkeypatch.setattr(_engine, "open_engine", opener)
-    for argv, expected in ((["conflicts", "--json", "list"], {"conflicts": []}),
+    for argv, expected in ((["conflicts", "--json", "list"], {"conflicts": [], "more": False}),
                            (["breaker", "--json", "reset"], {"reset": ["lufthansa"]}),
                            (["cache", "--json", "clear"],
                             {"cleared": 3, "flight": None, "date": None})):

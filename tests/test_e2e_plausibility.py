@@ -132,9 +132,9 @@ def test_learned_trust_counts_the_rejection_against_the_provider(cli: SandboxCli
 
 
 def test_a_cached_answer_keeps_its_rejections(cli: SandboxCli) -> None:
-    """A sync limited to FlightAware whose answer comes from the per-provider cache records
-    the observation again with its rejections: the cache holds the cleaned answer, and no
-    warning repeats for a value already rejected."""
+    """A sync limited to FlightAware whose answer comes from the per-provider cache confirms
+    the stored observation with its rejections (the same claim: no new row): the cache holds
+    the cleaned answer, and no warning repeats for a value already rejected."""
     assert cli.sync("LH400", DAY).exit_code == 0
     requests = cli.requests("flightaware")
 
@@ -144,9 +144,10 @@ def test_a_cached_answer_keeps_its_rejections(cli: SandboxCli) -> None:
     assert cli.requests("flightaware") == requests          # answered from the cache
     assert rejected_events(again.stderr) == []
     assert again.data["flight"]["actual_arrival"] is None
-    rows = cli.rows("SELECT \"values\" FROM source_observation WHERE source = 'flightaware' "
-                    "ORDER BY id")
-    assert len(rows) == 2
+    rows = cli.rows("SELECT \"values\", observed_at, confirmed_at FROM source_observation "
+                    "WHERE source = 'flightaware' ORDER BY id")
+    assert len(rows) == 1
+    assert rows[0]["confirmed_at"] > rows[0]["observed_at"]
     latest = rows[-1]["values"]
     latest = json.loads(latest) if isinstance(latest, str) else latest
     assert {r["field"] for r in latest["_rejected"]} == {

@@ -94,8 +94,9 @@ def test_identical_sync_is_served_from_the_cache(cli: SandboxCli) -> None:
 
 
 def test_force_refetches_and_unchanged_data_writes_no_audit(cli: SandboxCli) -> None:
-    """--force asks every provider again; identical answers bump no version and add no audit
-    rows, though the new observations are recorded."""
+    """--force asks every provider again; identical answers bump no version, add no audit
+    rows and store no new observation: each provider's stored one is only confirmed (issue
+    16, store what changed)."""
     first = cli.sync("LH400", DAY)
     calls, counts = cli.requests(), cli.counts()
 
@@ -107,8 +108,7 @@ def test_force_refetches_and_unchanged_data_writes_no_audit(cli: SandboxCli) -> 
     assert forced.data["flight"]["version"] == first.data["flight"]["version"] == 1
     after = cli.counts()
     assert after["flight_change"] == counts["flight_change"]
-    assert after["source_observation"] == counts["source_observation"] + len(
-        first.data["sources"])
+    assert after["source_observation"] == counts["source_observation"]
     assert after["sync_run"] == counts["sync_run"] + 1
 
 

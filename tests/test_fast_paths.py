@@ -82,7 +82,8 @@ def test_a_broken_policy_file_is_refused_even_when_the_cache_answers(cli: Sandbo
 def test_cache_hit_rate_alert_counts_journaled_runs(cli: SandboxCli) -> None:
     """The hour's cache hit rate includes cached syncs recorded without the database: after
     one fetching sync the alert holds (0 %), after three cached ones it no longer does."""
-    config = cli.write_config("alerts", {"alerts": {"cache_hit_rate_min": 0.7}})
+    config = cli.write_config("alerts", {"alerts": {"cache_hit_rate_min": 0.7,
+                                                       "cache_hit_min_sample": 1}})
     assert cli.sync("LH400", DAY, config=config).exit_code == 0
     alerts = cli.run("status", "--check", config=config).data["alerts"]
     assert any(a.startswith("cache_hit_rate") for a in alerts)

@@ -18,6 +18,7 @@ from sqlmodel import SQLModel
 
 from flightsync.errors import InputError
 from flightsync.store import ALL_TABLES, migrate
+from flightsync.store._partitions import include_object
 
 REPO = Path(__file__).resolve().parents[1]
 TABLES = {table.__tablename__ for table in ALL_TABLES}
@@ -66,7 +67,8 @@ def test_models_and_migrations_agree(db_url: str) -> None:
     engine = create_engine(db_url)
     try:
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            context = MigrationContext.configure(conn, opts={
+                "compare_type": True, "include_object": include_object})
             assert compare_metadata(context, SQLModel.metadata) == []
     finally:
         engine.dispose()

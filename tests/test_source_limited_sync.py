@@ -48,8 +48,8 @@ def latest_observation(cli: SandboxCli, source: str) -> dict[str, Any]:
 def test_source_limited_sync_keeps_what_all_providers_established(cli: SandboxCli) -> None:
     """Sync, then `--force --source lufthansa`, then a plain sync: Lufthansa's `landed` is
     resolved against the stored `arrived` of the others, so the flight stays `arrived` at
-    version 1 throughout, no audit row is added, only Lufthansa is asked and recorded, and the
-    result lists Lufthansa alone."""
+    version 1 throughout, no audit row is added, only Lufthansa is asked and its observation
+    confirmed, and the result lists Lufthansa alone."""
     first = cli.sync("LH410", DAY, "--force")
     assert first.exit_code == 0, first.stderr
     assert first.data["flight"]["status"] == "arrived"
@@ -70,8 +70,12 @@ def test_source_limited_sync_keeps_what_all_providers_established(cli: SandboxCl
     assert limited.data["from_cache"] is False
     assert source_names(limited.data) == ["lufthansa"]
     assert cli.count("flight_change") == audit_rows
-    # Lufthansa's fresh answer is recorded; the others' stored observations are not copied.
-    assert cli.count("source_observation") == observations + 1
+    # Lufthansa's unchanged answer confirms its stored observation (no new row); the others'
+    # stored observations are not copied.
+    assert cli.count("source_observation") == observations
+    [confirmed] = cli.rows("SELECT observed_at, confirmed_at FROM source_observation "
+                           "WHERE source = 'lufthansa'")
+    assert confirmed["confirmed_at"] > confirmed["observed_at"]
     assert latest_observation(cli, "lufthansa")["values"]["status"] == "landed"
     assert latest_observation(cli, "amadeus") == amadeus_before
     assert cli.requests("amadeus") == amadeus_calls

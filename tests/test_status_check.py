@@ -112,7 +112,9 @@ def test_breaker_open_longer_than_the_threshold_alerts(state_dir: Path) -> None:
 def test_low_batch_success_rate_alerts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                        ) -> None:
     """A last batch where fewer than 90 % of the flights synced alerts; a later batch where
-    all synced clears the alert (only the last batch counts)."""
+    all synced clears the alert (only the last batch counts). The minimum sample is lowered
+    to 1 flight (tests/test_alert_samples.py holds the default's boundary)."""
+    write_config(tmp_path, monkeypatch, "alerts: {batch_success_min_sample: 1}\n")
     failing = ["LH400", "LH402"]
     flights = [f"LH{400 + i}" for i in range(10)]
     faults = tuple(Fault(provider="*", kind="not_found", flight=f) for f in failing)
@@ -132,10 +134,12 @@ def test_low_batch_success_rate_alerts(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_cache_hit_rate_counts_syncs_and_file_batches_not_due_runs(
-        sandbox: Sandbox, state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        sandbox: Sandbox, state_dir: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """One first sync (every provider a miss) puts the hit rate under 50 %: alert. Repeating
     it from the cache lifts the rate to 50 %: no alert. A `batch --due` run, which misses the
-    cache by design, leaves the rate alone."""
+    cache by design, leaves the rate alone. (Minimum sample lowered to one lookup.)"""
+    write_config(tmp_path, monkeypatch, "alerts: {cache_hit_min_sample: 1}\n")
     day = TODAY + timedelta(days=1)
     assert cli("sync", "LH400", "--date", day.isoformat()).exit_code == 0
     code, alerts, _ = check()

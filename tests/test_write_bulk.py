@@ -19,7 +19,7 @@ from flightsync.store import Database, migrate
 from flightsync.store import repository as repo
 from flightsync.store._bulk import SQLiteRows, select_rows
 from flightsync.store._types import json_text
-from flightsync.store._write import _INSERT_CONFLICT, _INSERT_OBS, _UPDATE_FLIGHT
+from flightsync.store._write import _INSERT_CONFLICT, _INSERT_OBS, _UPDATE_FLIGHT, compress_raw
 from flightsync.store.tables import Conflict, Flight, SourceObservation
 
 NOW = datetime(2026, 3, 1, 5, 6, 7, 890, tzinfo=UTC)
@@ -69,7 +69,8 @@ def test_inserted_child_rows_store_the_same_text_on_both_paths(db: Database) -> 
     observed = {"status": FlightStatus.LANDED, "scheduled_departure": ODD_TIMES[0],
                 "codeshares": ("UA1",), "departure_gate": "B\u00e9", "operating_flight_number": 7}
     observation = {"flight_id": flight_id, "source": "amadeus", "provider_updated_at": ODD_TIMES[1],
-                   "observed_at": NOW, "run_id": "r", "raw": '{"x": 1}'}
+                   "observed_at": NOW, "confirmed_at": ODD_TIMES[2], "run_id": "r",
+                   "raw_zlib": compress_raw('{"x": 1}')}
     conflict = {"flight_id": flight_id, "field": "departure_gate", "status": "open",
                 "rule": "priority", "created_at": ODD_TIMES[0]}
     candidates = {"amadeus": "B1", "lufthansa": ODD_TIMES[2]}
@@ -163,7 +164,7 @@ def test_group_rows_written_in_one_transaction_roll_back_together(db: Database) 
     with pytest.raises(RuntimeError), db.session() as session:
         SQLiteRows().insert(session.connection(), SourceObservation.__table__,  # type: ignore[attr-defined]
                             [{"flight_id": flight_id, "source": "amadeus", "values": {},
-                              "observed_at": NOW}])
+                              "observed_at": NOW, "confirmed_at": NOW}])
         raise RuntimeError("after the insert")
     with db.engine.connect() as conn:
         count = conn.execute(text("SELECT count(*) FROM source_observation")).scalar_one()

@@ -20,6 +20,7 @@ from flightsync.cli import (
     _flights,
     _migrate,
     _operate,
+    _prune,
     _sandbox,
     _serve,
     _status,
@@ -76,7 +77,7 @@ def root(
 
 
 for _module in (_sync, _webhook, _status, _migrate, _operate, _sandbox, _flights, _config,
-                _alerts, _serve, _changes):
+                _alerts, _prune, _serve, _changes):
     _module.register(app)
 
 

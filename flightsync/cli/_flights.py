@@ -56,7 +56,10 @@ def _list_table(console: Console, data: dict[str, Any]) -> None:
              "next_due": row["next_sync_due_at"] if row["tracked"] else "untracked"}
             for row in data["flights"]]
     _render.records(console, rows, "flights", LIST_COLUMNS)
-    if data["total"] > len(rows):
+    if data.get("total_capped"):
+        console.print(f"{len(rows)} of more than {data['total']:,} flights shown; "
+                      "--limit N shows more")
+    elif data["total"] > len(rows):
         console.print(f"{len(rows)} of {data['total']} flights shown; --limit N shows more")
 
 

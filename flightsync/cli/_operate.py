@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -30,16 +30,24 @@ for _group in (conflicts_app, breaker_app, cache_app):
 def conflicts_list(
     ctx: typer.Context,
     all_: Annotated[bool, typer.Option("--all", help="Include resolved conflicts.")] = False,
+    limit: Annotated[int, typer.Option(
+        "--limit", min=1, max=100000, metavar="N",
+        help="At most this many conflicts, oldest first.")] = 50,
     json_out: JsonOption = False,
 ) -> None:
-    """Open conflicts (with --all, resolved ones too)."""
+    """Open conflicts (with --all, resolved ones too), oldest first."""
     state = begin(ctx, json_out)
     with engine_for(ctx, state, "conflicts") as engine:
-        rows = engine.conflicts(include_resolved=all_)
-    _render.emit(state, {"conflicts": rows},
-                 lambda console, data: _render.records(
-                     console, data["conflicts"], "conflicts",
-                     ["id", "flight", "date", "leg_index", "field", "values", "status"]))
+        data = engine.conflicts(include_resolved=all_, limit=limit)
+    _render.emit(state, data, _conflicts_table)
+
+
+def _conflicts_table(console: Any, data: dict[str, Any]) -> None:
+    _render.records(console, data["conflicts"], "conflicts",
+                    ["id", "flight", "date", "leg_index", "field", "values", "status"])
+    if data["more"]:
+        console.print(f"first {len(data['conflicts'])} shown, more exist; --limit N shows "
+                      "more")
 
 
 @conflicts_app.command("resolve")

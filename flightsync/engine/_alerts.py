@@ -3,6 +3,10 @@
 Each check reads what the store and the breakers already record, compares it with its
 threshold from ``settings.alerts`` and, when it holds, returns one line that starts with the
 alert's stable name (``breaker_open: ...``) so that scripts can match it.
+
+A rate alert needs evidence (issue 16): the cache hit rate is judged on at least
+``alerts.cache_hit_min_sample`` lookups, the batch success rate on a batch of at least
+``alerts.batch_success_min_sample`` flights; each line says the figure and the sample.
 """
 
 from __future__ import annotations
@@ -71,26 +75,29 @@ def batch_alerts(limits: AlertSettings, run: Mapping[str, Any] | None) -> list[s
         return []
     ok = int(run["synced"]) + int(run["from_cache"])
     attempted = ok + int(run["failed"])
-    if attempted == 0:
-        return []
+    if attempted == 0 or attempted < limits.batch_success_min_sample:
+        return []  # too few flights to judge the rate on
     rate = ok / attempted
     if rate >= limits.batch_success_rate_min:
         return []
     return [f"batch_success_rate: last batch ({run['kind']}, run_id {run['run_id']}) synced "
             f"{ok} of {attempted} flights ({rate:.0%}, under "
-            f"{limits.batch_success_rate_min:.0%})"]
+            f"{limits.batch_success_rate_min:.0%}; sample {attempted} flights, at least "
+            f"{limits.batch_success_min_sample} needed)"]
 
 
 def cache_alerts(limits: AlertSettings, runs: Sequence[Mapping[str, Any]]) -> list[str]:
     hits = sum(int(r["cache_hits"]) for r in runs)
     misses = sum(int(r["cache_misses"]) for r in runs)
-    if hits + misses == 0:
-        return []
-    rate = hits / (hits + misses)
+    sample = hits + misses
+    if sample == 0 or sample < limits.cache_hit_min_sample:
+        return []  # too few lookups to judge the rate on
+    rate = hits / sample
     if rate >= limits.cache_hit_rate_min:
         return []
-    return [f"cache_hit_rate: {rate:.0%} of {hits + misses} provider lookups over the last "
-            f"hour of sync and file batches (under {limits.cache_hit_rate_min:.0%})"]
+    return [f"cache_hit_rate: {rate:.0%} of {sample} provider lookups over the last "
+            f"hour of sync and file batches (under {limits.cache_hit_rate_min:.0%}; sample "
+            f"{sample} lookups, at least {limits.cache_hit_min_sample} needed)"]
 
 
 def conflict_alerts(limits: AlertSettings, open_conflicts: int) -> list[str]:

@@ -14,11 +14,14 @@ flight, and a worker that dies leaves leases that expire instead of flights that
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from flightsync.engine import _fa_alerts_registry, _sources
+import structlog
+
+from flightsync.engine import _fa_alerts_registry, _prune, _sources
 from flightsync.engine._results import BatchResult
 from flightsync.engine._results import left_for_later as _left_outcomes
 from flightsync.models import FlightQuery, FlightStatus, Leg, SyncResult
@@ -27,6 +30,8 @@ from flightsync.store import repository as repo
 if TYPE_CHECKING:
     from flightsync.engine._engine import Engine
 
+log = structlog.get_logger(__name__)
+
 RETRY_DUE = timedelta(minutes=15)  # a due flight no provider could take waits this long
 TRACKED_AFTER_ARRIVAL = timedelta(hours=24)  # docs/CONTRACTS.md section 7, tracking
 
@@ -34,25 +39,32 @@ TRACKED_AFTER_ARRIVAL = timedelta(hours=24)  # docs/CONTRACTS.md section 7, trac
 def batch_due(engine: Engine, *, limit: int, notify: bool,
               progress: Callable[[int], None] | None) -> BatchResult:
     """Sync up to ``limit`` due flights, claimed ``batch.size`` at a time under leases."""
-    started = datetime.now(UTC)
+    started = engine.clock.now()
     owner = f"{socket.gethostname()}:{engine.run_id}"
     engine.runbook.start(0)
+    with engine.database.session() as session:
+        # The partitioned audit tables' coming months (PostgreSQL; nothing elsewhere).
+        repo.ensure_partitions(session, now=started)
     results: list[SyncResult] = []
     while len(results) < limit and not engine.interrupted:
         size = min(engine.settings.batch.size, limit - len(results))
+        asked = time.perf_counter()
         with engine.database.session() as session:
             claimed = repo.claim_due(
-                session, now=datetime.now(UTC), due_by=started, limit=size, owner=owner,
+                session, now=engine.clock.now(), due_by=started, limit=size, owner=owner,
                 lease_seconds=engine.settings.batch.lease_seconds,
                 postgres=engine.database.dialect == "postgresql",
                 alerted_every=alerted_every(engine))
+        # The claim's time, commit included (benchmarks/_scale.py reads it at -v).
+        log.info("batch.due.claimed", flights=len(claimed),
+                 ms=round((time.perf_counter() - asked) * 1000, 3))
         if not claimed:
             break
         keys = [repo.key_of(q) for q in claimed]
         try:
             with engine.database.session() as session:
                 stored = repo.load_legs(session, keys)
-            ordered = most_urgent_first(claimed, stored, datetime.now(UTC))
+            ordered = most_urgent_first(claimed, stored, engine.clock.now())
             ran = engine._run(ordered, force=True, sources=None, notify=notify,
                               progress=progress)
             results.extend(ran)
@@ -62,9 +74,9 @@ def batch_due(engine: Engine, *, limit: int, notify: bool,
                     # this one, whose claims stop at its start).
                     repo.defer_leased(session, [repo.key_of(r.query) for r in ran
                                                 if left_for_later_result(r)], owner,
-                                      until=datetime.now(UTC))
+                                      until=engine.clock.now())
                     repo.defer_leased(session, keys, owner,
-                                      until=datetime.now(UTC) + RETRY_DUE)
+                                      until=engine.clock.now() + RETRY_DUE)
         finally:
             with engine.database.session() as session:
                 repo.release_leases(session, keys, owner)
@@ -72,6 +84,7 @@ def batch_due(engine: Engine, *, limit: int, notify: bool,
     if not engine.interrupted:
         _sources.relearn_after(engine.database, engine.policy, results)
         _fa_alerts_registry.retire_finished(engine.alert_desk())
+        _prune.after_batch(engine)  # retention, within its own time budget
     return BatchResult.of(engine.run_id, results, started, interrupted=engine.interrupted)
 
 
@@ -104,7 +117,7 @@ def most_urgent_first(queries: Sequence[FlightQuery],
 
 def due_preview(engine: Engine, *, limit: int) -> list[FlightQuery]:
     """The flights ``batch_due`` would claim now, most urgent first, without claiming them."""
-    now = datetime.now(UTC)
+    now = engine.clock.now()
     with engine.database.session() as session:
         due = repo.due_flights(session, now=now, limit=limit,
                                alerted_every=alerted_every(engine))

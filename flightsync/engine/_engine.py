@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from queue import SimpleQueue
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,7 @@ import structlog
 from flightsync.config import Settings
 from flightsync.engine import _due, _flights, _ops, _sources
 from flightsync.engine._choose import providers_for
+from flightsync.engine._clock import Clock, SystemClock
 from flightsync.engine._fetch import Fetcher, FetchOutcome, drain
 from flightsync.engine._merge import Merged, merge, operating_carrier
 from flightsync.engine._results import BatchResult, failed_result, failure_of, sync_status_of
@@ -88,8 +89,10 @@ class Engine:
     def __init__(self, *, settings: Settings, database: Database, state: StateStore,
                  providers: ProviderSet, policy: Policy, breakers: Breakers,
                  cache: ObservationCache, budgets: Budgets, run_id: str,
-                 run_kind: str, notifier: Any = None) -> None:
+                 run_kind: str, notifier: Any = None, clock: Clock | None = None) -> None:
         self.settings = settings
+        # The instants a run writes and due selection reads (engine/_clock.py).
+        self.clock: Clock = clock or SystemClock()
         self.database = database
         self.state = state
         self.provider_set = providers
@@ -104,7 +107,8 @@ class Engine:
                                 settings.http.max_workers,
                                 deadline_seconds=call_deadline_seconds(settings))
         self._ranks = {name: providers.priority(name) for name in providers.adapters}
-        self.runbook = RunBook(database, cache, run_id=run_id, kind=run_kind)
+        self.runbook = RunBook(database, cache, run_id=run_id, kind=run_kind,
+                               now=lambda: self.clock.now())  # noqa: PLW0108 - late-bound
         self._learned = _sources.LearnedFigures(policy)
 
     def close(self) -> None:
@@ -130,8 +134,9 @@ class Engine:
     def explain(self, query: FlightQuery) -> dict[str, Any]:
         return _ops.explain(self, query)
 
-    def conflicts(self, *, include_resolved: bool = False) -> list[dict[str, Any]]:
-        return _ops.conflicts(self, include_resolved=include_resolved)
+    def conflicts(self, *, include_resolved: bool = False,
+                  limit: int | None = None) -> dict[str, Any]:
+        return _ops.conflicts(self, include_resolved=include_resolved, limit=limit)
 
     def resolve_conflict(self, conflict_id: int, *, use_source: str | None = None,
                          value: str | None = None) -> dict[str, Any]:
@@ -145,6 +150,12 @@ class Engine:
         if recompute:
             return _sources.recompute(self.database, self.policy)
         return _sources.report(self.database)
+
+    def prune(self, *, dry_run: bool = False, full: bool = False) -> dict[str, Any]:
+        """Enforce ``settings.retention`` now (``dry_run``: count what would go)."""
+        from flightsync.engine import _prune  # noqa: PLC0415
+
+        return _prune.prune(self, dry_run=dry_run, full=full)
 
     def providers(self, *, check: bool = False) -> list[dict[str, Any]]:
         return _ops.providers(self, check=check)
@@ -263,7 +274,7 @@ class Engine:
     def batch(self, queries: Iterable[FlightQuery], *, force: bool = False,
               notify: bool = True, progress: Callable[[int], None] | None = None,
               ) -> BatchResult:
-        started = datetime.now(UTC)
+        started = self.clock.now()
         unique = list(dict.fromkeys(queries))
         self.runbook.start(len(unique))
         results = self._run(unique, force=force, sources=None, notify=notify,
@@ -428,7 +439,7 @@ class Engine:
                     results.extend(self._write_together([plan]))
                 except ConcurrentUpdateError as exc:
                     results.append(failed_result(plan.query, self._outcomes(plan), exc))
-        now = datetime.now(UTC)
+        now = self.clock.now()
         with self.cache.grouped():
             for plan, result in zip(group, results, strict=True):
                 self._remember(plan, result, now)
@@ -437,7 +448,7 @@ class Engine:
         return results
 
     def _write_together(self, group: list[_Plan]) -> list[SyncResult]:
-        now = datetime.now(UTC)
+        now = self.clock.now()
         results: list[SyncResult] = []
         with self.database.session() as session:
             stored = repo.load_legs(session, [repo.key_of(p.query) for p in group])

@@ -25,7 +25,7 @@ def list_flights(database: Database, *, tracked: bool, due: bool, limit: int,
                  alerted_every: float | None = None) -> dict[str, Any]:
     """``flights list``: up to ``limit`` flights, earliest departure first, and the total."""
     with database.session() as session:
-        rows, total = repo.list_flights(session, now=now or datetime.now(UTC),
+        rows, total, more = repo.list_flights(session, now=now or datetime.now(UTC),
                                         tracked_only=tracked, due_only=due, limit=limit,
                                         alerted_every=alerted_every)
     flights = [{
@@ -38,7 +38,8 @@ def list_flights(database: Database, *, tracked: bool, due: bool, limit: int,
         "next_sync_due_at": to_json_value(row["next_sync_due_at"]) if row["tracked"] else None,
         "open_conflicts": bool(row["has_open_conflict"]),
     } for row in rows]
-    return {"flights": flights, "total": total, "limit": limit}
+    # ``total`` stops counting at COUNT_CAP: past it, ``total_capped`` says more matched.
+    return {"flights": flights, "total": total, "total_capped": more, "limit": limit}
 
 
 def show(database: Database, query: FlightQuery) -> dict[str, Any]:

@@ -66,13 +66,23 @@ def rejected_of(latest: dict[str, Any]) -> list[dict[str, Any]]:
             out.append({"source": source, "field": item.get("field"),
                         "value": item.get("value"), "reason": item.get("reason"),
                         "detail": item.get("detail"),
-                        "observed_at": to_json_value(row.get("observed_at"))})
+                        "observed_at": to_json_value(row.get("observed_at")),
+                        "confirmed_at": to_json_value(row.get("confirmed_at"))})
     return out
 
 
-def conflicts(engine: Engine, *, include_resolved: bool) -> list[dict[str, Any]]:
+def conflicts(engine: Engine, *, include_resolved: bool,
+              limit: int | None = None) -> dict[str, Any]:
+    """``conflicts list``: up to ``limit`` conflicts in id order (None: all) and ``more``,
+    whether more matched."""
     with engine.database.session() as session:
-        rows = repo.list_conflicts(session, include_resolved=include_resolved)
+        rows = repo.list_conflicts(session, include_resolved=include_resolved,
+                                   limit=None if limit is None else limit + 1)
+    more = limit is not None and len(rows) > limit
+    return {"conflicts": _conflict_rows(rows[:limit] if more else rows), "more": more}
+
+
+def _conflict_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{
         "id": row["id"],
         "flight": f"{row['carrier']}{row['flight_number']}{row['suffix']}",
@@ -158,10 +168,11 @@ def _operator() -> str:
 
 def status(engine: Engine) -> dict[str, Any]:
     """docs/CONTRACTS.md section 3 ``status``."""
-    now = datetime.now(UTC)
+    now = engine.clock.now()
     with engine.database.session() as session:
         counts = repo.counts(session, now=now)
         last = repo.last_run(session)
+        storage = repo.storage_figures(session)
     breakers = {
         name: {"state": view.state, "failures": view.failures,
                "opened_at": to_json_value(view.opened_at),
@@ -180,7 +191,7 @@ def status(engine: Engine) -> dict[str, Any]:
         "state": {"backend": "redis" if engine.state.shared else "directory",
                   "location": engine.state.where},
         "database": {"url": engine.database.url_display,
-                     "revision": engine.database.revision(), **counts},
+                     "revision": engine.database.revision(), **counts, **storage},
         "last_run": last,
         "budgets": engine.budgets.figures(),
         "alerts": _alerts.evaluate(engine, now=now, open_conflicts=counts["open_conflicts"]),

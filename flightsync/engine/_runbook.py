@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import structlog
@@ -21,8 +21,9 @@ class RunBook:
     """This command's run: its row in ``sync_run`` and the cache hit/miss counters."""
 
     def __init__(self, database: Database, cache: ObservationCache, *, run_id: str,
-                 kind: str) -> None:
+                 kind: str, now: Callable[[], datetime] | None = None) -> None:
         self._database = database
+        self._now = now or (lambda: datetime.now(UTC))
         self._cache = cache
         self.run_id = run_id
         self.kind = kind
@@ -41,7 +42,7 @@ class RunBook:
         self._started = True
         with self._database.session() as session:
             repo.start_run(session, run_id=self.run_id, kind=self.kind,
-                           host=socket.gethostname(), now=datetime.now(UTC),
+                           host=socket.gethostname(), now=self._now(),
                            requested=requested)
 
     def finish(self, latest: Sequence[SyncResult], requested: int | None = None, *,
@@ -72,5 +73,5 @@ class RunBook:
         self._cache.record(self.hits - self._recorded[0], self.misses - self._recorded[1])
         self._recorded = (self.hits, self.misses)
         repo.finish_run_alone(self._database.engine, run_id=self.run_id,
-                              now=datetime.now(UTC), counts=counts, outcome=outcome)
+                              now=self._now(), counts=counts, outcome=outcome)
         log.info("run.finished", kind=self.kind, outcome=outcome, **counts)

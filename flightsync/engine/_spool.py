@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -123,7 +123,30 @@ def ingest_spool(engine: Engine, folder: Path, *, insecure: bool,
         target = DONE if outcome.status != "rejected" else FAILED
         entries.append(SpoolEntry(file=path.name, outcome=outcome,
                                   moved_to=str(_move(path, folder / target, outcome.error))))
+    removed = prune_spool(folder, engine.clock.now()
+                          - timedelta(days=engine.settings.retention.spool_days))
+    if removed:
+        log.info("webhook.spool.pruned", folder=str(folder), files=removed)
     return SpoolResult(folder=str(folder), run_id=engine.run_id, entries=tuple(entries))
+
+
+def prune_spool(folder: Path, before: datetime) -> int:
+    """Remove the files of ``done/`` and ``failed/`` that arrived before ``before`` (their
+    modification time: the move keeps the arrival's), each event with its ``.headers`` and
+    ``.reason``; retention.spool_days (README, "Retention"). Returns how many went."""
+    cutoff = before.timestamp()
+    removed = 0
+    for target in (folder / DONE, folder / FAILED):
+        if not target.is_dir():
+            continue
+        for path in target.iterdir():
+            try:
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except OSError:
+                continue  # gone meanwhile, or not ours to remove: the next run tries again
+    return removed
 
 
 def _check_secret(engine: Engine, insecure: bool) -> None:

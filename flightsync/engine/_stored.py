@@ -126,7 +126,8 @@ def _as_observations(query: FlightQuery, stored: Sequence[repo.StoredLeg],
             values = {name: parse_field_value(name, raw) for name, raw in row["values"].items()
                       if name in OBSERVED_FIELDS and raw is not None}
             legs.setdefault(source, []).append(Leg(origin=leg.origin, **values))
-            times[source] = (row["observed_at"], row["provider_updated_at"])
+            # When the provider last said it: an unchanged re-fetch only confirms the row.
+            times[source] = (row["confirmed_at"], row["provider_updated_at"])
     return {source: Observation(provider=source, query=query, legs=tuple(found),
                                 fetched_at=times[source][0], updated_at=times[source][1],
                                 raw="")

@@ -34,9 +34,10 @@ _LOCK_POLL_SECONDS = 0.005
 class DiskBucket:
     """One diskcache folder, opened on first use (a cached sync never opens the breakers)."""
 
-    def __init__(self, directory: Path, name: str) -> None:
+    def __init__(self, directory: Path, name: str, **settings: object) -> None:
         self._directory = directory
         self._name = name
+        self._settings = {**_SETTINGS.get(name, {}), **settings}
         self._guard = threading.Lock()
         self._cache: diskcache.Cache | None = None
 
@@ -46,8 +47,7 @@ class DiskBucket:
         if cache is None:
             with self._guard:
                 if self._cache is None:
-                    self._cache = open_private_cache(self._directory,
-                                                     **_SETTINGS.get(self._name, {}))
+                    self._cache = open_private_cache(self._directory, **self._settings)
                 cache = self._cache
         return cache
 
@@ -163,9 +163,14 @@ class DiskBackend:
 
     shared = False
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, *, cache_size_limit: int | None = None) -> None:
         # Made and checked (0700, writable) by StateStore.
         self.path = Path(state_dir)
+        # The cache folder's size limit (bytes; None: diskcache's own 1 GB): culled oldest
+        # stored first, diskcache's default eviction policy.
+        self._extra: dict[str, dict[str, object]] = {} if cache_size_limit is None else {
+            "cache": {"size_limit": cache_size_limit,
+                      "eviction_policy": "least-recently-stored"}}
         self.where = str(self.path)
         self._buckets: dict[str, DiskBucket] = {}
         self._guard = threading.Lock()
@@ -174,7 +179,8 @@ class DiskBackend:
         found = self._buckets.get(name)
         if found is None:
             with self._guard:
-                found = self._buckets.setdefault(name, DiskBucket(self.path / name, name))
+                found = self._buckets.setdefault(name, DiskBucket(
+                    self.path / name, name, **self._extra.get(name, {})))
         return found
 
     def ping(self) -> None:

@@ -81,11 +81,12 @@ def read_counter(bucket: Bucket, key: str) -> int:
     return value
 
 
-def _backend(state_dir: Path, url: str | None, prefix: str) -> Backend:
+def _backend(state_dir: Path, url: str | None, prefix: str,
+             cache_size_limit: int | None) -> Backend:
     if url is None:
         from flightsync.resilience._disk import DiskBackend  # noqa: PLC0415 - one of two
 
-        return DiskBackend(state_dir)
+        return DiskBackend(state_dir, cache_size_limit=cache_size_limit)
     from flightsync.resilience._redis import RedisBackend  # noqa: PLC0415 - redis ~40 ms
 
     backend = RedisBackend(url, prefix)
@@ -104,13 +105,13 @@ class StateStore:
     """
 
     def __init__(self, state_dir: Path, *, url: str | None = None,
-                 prefix: str = DEFAULT_PREFIX) -> None:
+                 prefix: str = DEFAULT_PREFIX, cache_size_limit: int | None = None) -> None:
         self.path = Path(state_dir)
         with store_errors(str(self.path)):
             make_private_dir(self.path)
             if not os.access(self.path, os.W_OK | os.X_OK):
                 raise PermissionError(13, "not writable")
-        self.backend = _backend(self.path, url, prefix)
+        self.backend = _backend(self.path, url, prefix, cache_size_limit)
 
     @property
     def shared(self) -> bool:
@@ -159,4 +160,5 @@ def open_state(settings: Settings) -> StateStore:
     from flightsync import config  # noqa: PLC0415 - only the callers that have Settings
 
     return StateStore(config.state_dir(settings), url=settings.state_url,
-                      prefix=settings.state_prefix)
+                      prefix=settings.state_prefix,
+                      cache_size_limit=int(settings.cache.size_limit_mb * 1024 * 1024))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 
 from flightsync.models import FlightQuery
@@ -37,19 +37,31 @@ def claim_due(session: Session, *, now: datetime, limit: int, owner: str,
     SQLite serializes writers, so the same UPDATE is safe there without row locks.
     """
     free = or_(_F.c.lease_expires_at.is_(None), _F.c.lease_expires_at < now)
-    candidates = (
-        select(_F.c.id).where(_F.c.leg_index == 0, _F.c.tracked.is_(True),
-                              _F.c.next_sync_due_at <= (due_by or now), free,
-                              ~polled_recently(now, alerted_every))
-        .order_by(_F.c.scheduled_departure.asc().nulls_last(), _F.c.id).limit(limit)
-    )
+    due = (_F.c.leg_index == 0, _F.c.tracked.is_(True), _F.c.next_sync_due_at <= (due_by or now),
+           free, ~polled_recently(now, alerted_every))
+    lease = {"lease_owner": owner, "lease_expires_at": now + timedelta(seconds=lease_seconds)}
     if postgres:
-        candidates = candidates.with_for_update(skip_locked=True)
-    ids = list(session.execute(candidates).scalars())
+        # The same order as on SQLite, in a form the departure index cannot give: otherwise
+        # the planner walks that index from the earliest departure, past every flight a run
+        # has already synced (no longer due), and a claim late in a run reads most of the
+        # table. This way it reads only the flights due now (ix_flight_due) and sorts those.
+        # One statement: lock, lease and read back in one round trip.
+        first = func.coalesce(_F.c.scheduled_departure, literal_column("'infinity'::timestamptz"))
+        chosen = (select(_F.c.id).where(*due).order_by(first, _F.c.id).limit(limit)
+                  .with_for_update(skip_locked=True).scalar_subquery())
+        leased = list(session.execute(
+            update(_F).where(_F.c.id.in_(chosen)).values(**lease)
+            .returning(_F.c.carrier, _F.c.flight_number, _F.c.suffix, _F.c.departure_date,
+                       _F.c.scheduled_departure, _F.c.id)).all())
+        leased.sort(key=lambda r: (r[4] is None, r[4] or now, r[5]))
+        return [FlightQuery(carrier=r[0], number=r[1], suffix=r[2], departure_date=r[3])
+                for r in leased]
+    ids = list(session.execute(
+        select(_F.c.id).where(*due)
+        .order_by(_F.c.scheduled_departure.asc().nulls_last(), _F.c.id).limit(limit)).scalars())
     if not ids:
         return []
-    session.execute(update(_F).where(_F.c.id.in_(ids)).values(
-        lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds)))
+    session.execute(update(_F).where(_F.c.id.in_(ids)).values(**lease))
     rows = session.execute(
         select(_F.c.carrier, _F.c.flight_number, _F.c.suffix, _F.c.departure_date)
         .where(_F.c.id.in_(ids))
@@ -76,11 +88,10 @@ def due_flights(session: Session, *, now: datetime, limit: int,
 
 def release_leases(session: Session, keys: Iterable[FlightKey], owner: str) -> None:
     """Give back leases this worker still holds (flights it did not get to)."""
-    for carrier, number, suffix, day in keys:
-        session.execute(update(_F).where(
-            _F.c.carrier == carrier, _F.c.flight_number == number, _F.c.suffix == suffix,
-            _F.c.departure_date == day, _F.c.lease_owner == owner,
-        ).values(lease_owner=None, lease_expires_at=None))
+    ids = _held(session, keys, owner)
+    if ids:
+        session.execute(update(_F).where(_F.c.id.in_(ids), _F.c.lease_owner == owner)
+                        .values(lease_owner=None, lease_expires_at=None))
 
 
 def defer_leased(session: Session, keys: Iterable[FlightKey], owner: str, *,
@@ -88,14 +99,28 @@ def defer_leased(session: Session, keys: Iterable[FlightKey], owner: str, *,
     """Give back the leases ``owner`` still holds on ``keys`` with their refresh moved to
     ``until``: a claimed flight the run could not write (no provider covers its carrier)
     would otherwise be due again at once and claimed over and over by the same run."""
-    deferred = 0
-    for carrier, number, suffix, day in keys:
-        result = session.execute(update(_F).where(
-            _F.c.carrier == carrier, _F.c.flight_number == number, _F.c.suffix == suffix,
-            _F.c.departure_date == day, _F.c.lease_owner == owner,
-        ).values(lease_owner=None, lease_expires_at=None, next_sync_due_at=until))
-        deferred += int(result.rowcount)  # type: ignore[attr-defined]
-    return deferred
+    ids = _held(session, keys, owner)
+    if not ids:
+        return 0
+    result = session.execute(update(_F).where(_F.c.id.in_(ids), _F.c.lease_owner == owner)
+                             .values(lease_owner=None, lease_expires_at=None,
+                                     next_sync_due_at=until))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _held(session: Session, keys: Iterable[FlightKey], owner: str) -> list[int]:
+    """The row ids of the legs of ``keys`` that ``owner`` leases: one lookup in the identity
+    index (one IN per column, exact keys kept here) instead of a statement per flight."""
+    wanted = set(keys)
+    if not wanted:
+        return []
+    columns = (_F.c.carrier, _F.c.flight_number, _F.c.suffix, _F.c.departure_date)
+    rows = session.execute(
+        select(_F.c.id, *columns).where(
+            _F.c.lease_owner == owner,
+            *(column.in_(sorted({key[i] for key in wanted}))
+              for i, column in enumerate(columns)))).all()
+    return [row[0] for row in rows if (row[1], row[2], row[3], row[4]) in wanted]
 
 
 __all__ = ["claim_due", "defer_leased", "due_flights", "release_leases"]

@@ -43,11 +43,17 @@ def _identity(key: FlightKey) -> list[Any]:
             _F.c.departure_date == day]
 
 
+COUNT_CAP = 10_000
+"""``list_flights`` counts the matching flights up to this many: past it, the total is
+given as a lower bound (counting a million rows to print "50 of N" is not worth a scan)."""
+
+
 def list_flights(session: Session, *, now: datetime, tracked_only: bool, due_only: bool,
                  limit: int, alerted_every: float | None = None,
-                 ) -> tuple[list[dict[str, Any]], int]:
+                 ) -> tuple[list[dict[str, Any]], int, bool]:
     """Up to ``limit`` stored flights (one row each, from its first leg) with their leg count,
-    earliest departure first (undated last), and how many flights matched in all.
+    earliest departure first (undated last), how many flights matched (counted up to
+    ``COUNT_CAP``) and whether that count stopped at the cap (more matched).
 
     ``due_only`` keeps what ``batch --due`` would take now (tracked, due, not leased);
     ``tracked_only`` the tracked ones.
@@ -59,23 +65,29 @@ def list_flights(session: Session, *, now: datetime, tracked_only: bool, due_onl
         where += [_F.c.next_sync_due_at <= now,
                   or_(_F.c.lease_expires_at.is_(None), _F.c.lease_expires_at < now),
                   ~polled_recently(now, alerted_every)]
-    total = int(session.execute(select(func.count()).select_from(_F).where(*where)).scalar()
-                or 0)
-    legs = (select(_F.c.carrier, _F.c.flight_number, _F.c.suffix, _F.c.departure_date,
-                   func.count().label("legs"))
-            .group_by(_F.c.carrier, _F.c.flight_number, _F.c.suffix, _F.c.departure_date)
-            .subquery())
-    rows = session.execute(
-        select(*(_F.c[name] for name in _LISTED), legs.c.legs)
-        .join(legs, (legs.c.carrier == _F.c.carrier)
-              & (legs.c.flight_number == _F.c.flight_number)
-              & (legs.c.suffix == _F.c.suffix)
-              & (legs.c.departure_date == _F.c.departure_date))
+    matched = select(_F.c.id).where(*where).limit(COUNT_CAP + 1).subquery()
+    total = int(session.execute(select(func.count()).select_from(matched)).scalar() or 0)
+    rows = [dict(row) for row in session.execute(
+        select(*(_F.c[name] for name in _LISTED))
         .where(*where)
         .order_by(_F.c.scheduled_departure.asc().nulls_last(), _F.c.departure_date, _F.c.id)
         .limit(limit)
-    ).mappings().all()
-    return [dict(row) for row in rows], total
+    ).mappings()]
+    # Legs of the listed flights only: one lookup in the identity index per column.
+    keys = {(r["carrier"], r["flight_number"], r["suffix"], r["departure_date"]) for r in rows}
+    legs: dict[tuple[Any, ...], int] = {}
+    if keys:
+        identity = ("carrier", "flight_number", "suffix", "departure_date")
+        for *key, count in session.execute(
+                select(*(_F.c[n] for n in identity), func.count())
+                .where(*(_F.c[n].in_(sorted({k[i] for k in keys}))
+                         for i, n in enumerate(identity)))
+                .group_by(*(_F.c[n] for n in identity))):
+            legs[tuple(key)] = count
+    for row in rows:
+        row["legs"] = legs.get((row["carrier"], row["flight_number"], row["suffix"],
+                                row["departure_date"]), 1)
+    return rows, min(total, COUNT_CAP), total > COUNT_CAP
 
 
 def tracking_of(session: Session, key: FlightKey) -> dict[str, Any] | None:

@@ -23,6 +23,7 @@ _F = Flight.__table__  # type: ignore[attr-defined]
 _CHANGE = FlightChange.__table__  # type: ignore[attr-defined]
 _OBS = SourceObservation.__table__  # type: ignore[attr-defined]
 _CONFLICT = Conflict.__table__  # type: ignore[attr-defined]
+_OBS_READ = [c for c in _OBS.c if c.name != "raw_zlib"]  # the raw answers stay on disk
 
 
 def _record_from_row(row: Any) -> FlightRecord:
@@ -58,7 +59,7 @@ def _values_of(record: FlightRecord) -> dict[str, Any]:
 def observations_for(session: Session, flight_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     """The latest observation of each source per leg id: {leg_id: {source: row mapping}}."""
     out: dict[int, dict[str, Any]] = {}
-    rows = session.execute(select(_OBS).where(_OBS.c.flight_id.in_(list(flight_ids)))
+    rows = session.execute(select(*_OBS_READ).where(_OBS.c.flight_id.in_(list(flight_ids)))
                            .order_by(_OBS.c.observed_at, _OBS.c.id)).all()
     for row in rows:
         out.setdefault(row.flight_id, {})[row.source] = dict(row._mapping)
@@ -75,13 +76,19 @@ def latest_changes(session: Session, flight_ids: Sequence[int]) -> dict[int, dic
     return out
 
 
-def list_conflicts(session: Session, *, include_resolved: bool) -> list[dict[str, Any]]:
+def list_conflicts(session: Session, *, include_resolved: bool,
+                   limit: int | None = None) -> list[dict[str, Any]]:
+    """Conflicts in id order (open ones only unless ``include_resolved``), at most ``limit``
+    (None: all): the caller asks for one more than it shows to tell whether there are more."""
     query = select(_CONFLICT, _F.c.carrier, _F.c.flight_number, _F.c.suffix,
                    _F.c.departure_date, _F.c.origin, _F.c.leg_index).join(
         _F, _F.c.id == _CONFLICT.c.flight_id)
     if not include_resolved:
         query = query.where(_CONFLICT.c.status == "open")
-    rows = session.execute(query.order_by(_CONFLICT.c.id)).all()
+    query = query.order_by(_CONFLICT.c.id)
+    if limit is not None:
+        query = query.limit(limit)
+    rows = session.execute(query).all()
     return [dict(row._mapping) for row in rows]
 
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -81,13 +81,39 @@ def abandoned_runs(session: Session, *, started_before: datetime) -> list[dict[s
     return [dict(row._mapping) for row in rows]
 
 
-def counts(session: Session, *, now: datetime) -> dict[str, int]:
-    flights = session.execute(select(func.count()).select_from(_F)).scalar_one()
-    stale = session.execute(select(func.count()).select_from(_F).where(
+ESTIMATE_ABOVE = 100_000
+"""Above this many ``flight`` rows (by the planner's figure) ``counts`` gives PostgreSQL's
+estimate instead of counting: a full count reads the whole table."""
+
+
+def counts(session: Session, *, now: datetime) -> dict[str, Any]:
+    """The figures ``status`` shows: ``flights`` (legs stored), ``stale`` (tracked and due),
+    ``open_conflicts``, and ``estimates`` naming the figures that are estimates. On
+    PostgreSQL, above ``ESTIMATE_ABOVE`` rows the flights figure is the planner's
+    (``pg_class.reltuples``, as of the last ANALYZE), given as ``flights_estimated``."""
+    estimated = _estimated_rows(session, "flight")
+    out: dict[str, Any] = {}
+    if estimated is not None and estimated > ESTIMATE_ABOVE:
+        out["flights_estimated"] = estimated
+    else:
+        out["flights"] = session.execute(select(func.count()).select_from(_F)).scalar_one()
+    out["stale"] = session.execute(select(func.count()).select_from(_F).where(
         _F.c.tracked.is_(True), _F.c.next_sync_due_at <= now)).scalar_one()
-    open_conflicts = session.execute(select(func.count()).select_from(_CONFLICT).where(
+    out["open_conflicts"] = session.execute(select(func.count()).select_from(_CONFLICT).where(
         _CONFLICT.c.status == "open")).scalar_one()
-    return {"flights": flights, "stale": stale, "open_conflicts": open_conflicts}
+    out["estimates"] = [name for name in out if name.endswith("_estimated")]
+    return out
+
+
+def _estimated_rows(session: Session, table: str) -> int | None:
+    """PostgreSQL's own row estimate for ``table`` (None on SQLite, or before the table was
+    ever analysed)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    found = session.execute(text(
+        "SELECT reltuples FROM pg_class WHERE oid = to_regclass(:name)"), {"name": table},
+    ).scalar()
+    return None if found is None or found < 0 else int(found)
 
 
 def unsynced_departing(session: Session, *, now: datetime, within: timedelta,

@@ -23,10 +23,14 @@ _DEPENDENCE = SourceDependence.__table__  # type: ignore[attr-defined]
 def latest_observation_values(session: Session, *, since: datetime | None = None,
                               ) -> list[tuple[int, str, dict[str, Any]]]:
     """(leg id, source, JSON values) of each source's latest observation of each leg, among
-    the observations made at or after ``since`` (None: the whole history)."""
+    the observations made or confirmed at or after ``since`` (None: the whole history).
+
+    One claim per provider per leg: an unchanged re-fetch confirms the stored row instead of
+    adding one, and a changed one supersedes it, so how often a provider was asked weighs
+    nothing in what is learned."""
     latest = select(func.max(_OBS.c.id)).group_by(_OBS.c.flight_id, _OBS.c.source)
     if since is not None:
-        latest = latest.where(_OBS.c.observed_at >= since)
+        latest = latest.where(_OBS.c.confirmed_at >= since)
     rows = session.execute(
         select(_OBS.c.flight_id, _OBS.c.source, _OBS.c["values"])
         .where(_OBS.c.id.in_(latest)).order_by(_OBS.c.flight_id, _OBS.c.source)).all()

@@ -11,12 +11,14 @@ total rowcount, and any shortfall fails the whole group (the engine redoes it fl
 from __future__ import annotations
 
 import hashlib
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from flightsync.errors import ConcurrentUpdateError
@@ -29,6 +31,7 @@ from flightsync.models import (
     to_json_value,
 )
 from flightsync.store._bulk import SQLiteRows
+from flightsync.store._bulk_pg import PostgresRows
 from flightsync.store._types import json_encoder, json_text
 from flightsync.store.tables import Conflict, Flight, FlightChange, SourceObservation
 
@@ -43,6 +46,10 @@ _UPDATE_FLIGHT = update(_F).where(
 ).values(sync_attempts=_F.c.sync_attempts + 1)
 _INSERT_CHANGE = _CHANGE.insert()
 _INSERT_OBS = _OBS.insert()
+# An unchanged re-fetch: the provider's latest observation of the leg is confirmed again.
+_CONFIRM_OBS = update(_OBS).where(_OBS.c.id == select(func.max(_OBS.c.id)).where(
+    _OBS.c.flight_id == bindparam("b_flight"), _OBS.c.source == bindparam("b_source"),
+).scalar_subquery())
 _INSERT_CONFLICT = _CONFLICT.insert()
 _PLAIN = frozenset((str, int, float, bool, type(None)))  # exact types: enums are str too
 
@@ -62,6 +69,22 @@ def content_hash(values: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def observation_hash(values: Mapping[str, Any]) -> str:
+    """What recognises a provider's unchanged answer: a hash of everything it reported for a
+    leg (its values and the rejections), not of its raw text or its own update time."""
+    return hashlib.blake2b(_json_sorted(values).encode(), digest_size=16).hexdigest()
+
+
+def compress_raw(raw: str) -> bytes | None:
+    """A raw answer as ``source_observation.raw_zlib`` keeps it (None for none)."""
+    return zlib.compress(raw.encode("utf-8"), 6) if raw else None
+
+
+def decompress_raw(blob: bytes | None) -> str | None:
+    """``compress_raw``'s inverse (None: no raw answer kept, or retention dropped it)."""
+    return None if blob is None else zlib.decompress(blob).decode("utf-8")
+
+
 @dataclass(frozen=True, slots=True)
 class StoredLeg:
     """A stored leg with what resolution and writing need."""
@@ -73,6 +96,8 @@ class StoredLeg:
     version: int
     open_conflicts: frozenset[str]
     record: FlightRecord
+    # source -> observation_hash of that provider's latest stored observation of this leg
+    observation_hashes: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -112,6 +137,7 @@ class GroupWriter:
         self._updates: list[dict[str, Any]] = []
         self._changes: list[dict[str, Any]] = []
         self._observations: list[dict[str, Any]] = []
+        self._confirms: list[dict[str, Any]] = []
         self._conflicts: list[dict[str, Any]] = []
         self._keys: list[str] = []  # the flights added, for the stale-version error
         self._times: dict[datetime, str] = {}  # the same instants recur across a flight's sources
@@ -132,6 +158,18 @@ class GroupWriter:
             new_hash = content_hash(leg.values)
             conflict_fields = {c.field for c in leg.conflicts if c.escalated}
             children: list[dict[str, Any]] = []
+            before_hashes = old.observation_hashes if old is not None else {}
+            hashes = dict(before_hashes)
+            fresh: list[str] = []  # the sources whose observation differs from their last
+            for provider, (values, updated_at, _raw) in leg.observations.items():
+                said = observation_hash(values)
+                if before_hashes.get(provider) == said and old is not None:
+                    self._confirms.append({"b_flight": old.id, "b_source": provider,
+                                           "confirmed_at": now,
+                                           "provider_updated_at": updated_at})
+                else:
+                    hashes[provider] = said
+                    fresh.append(provider)
             flight_id: int | None
             if old is None:
                 flight_id, version = None, 1
@@ -141,8 +179,8 @@ class GroupWriter:
                     origin=leg.origin, **row_values, sync_status=sync_status, tracked=tracked,
                     last_synced_at=now, last_attempt_at=now, next_sync_due_at=next_due,
                     sync_attempts=1, consecutive_failures=0, source_of_truth=source_of_truth,
-                    content_hash=new_hash, version=1, has_open_conflict=bool(conflict_fields),
-                    created_at=now, updated_at=now,
+                    content_hash=new_hash, observation_hashes=hashes, version=1,
+                    has_open_conflict=bool(conflict_fields), created_at=now, updated_at=now,
                 ))
                 self._waiting.append(children)
                 diffs = [(name, None, value) for name, value in leg.values.items()
@@ -162,7 +200,7 @@ class GroupWriter:
                     sync_status=sync_status, tracked=tracked, last_synced_at=now,
                     last_attempt_at=now, next_sync_due_at=next_due, consecutive_failures=0,
                     last_error=None, source_of_truth=source_of_truth, content_hash=new_hash,
-                    version=version,
+                    observation_hashes=hashes, version=version,
                     has_open_conflict=bool(old.open_conflicts or conflict_fields),
                     updated_at=now, lease_owner=None, lease_expires_at=None,
                 ))
@@ -174,12 +212,15 @@ class GroupWriter:
                     "new": encode(after), "source": source, "rule": rule,
                     "run_id": run_id, "version": version, "at": now, "_table": _CHANGE})
             changed.extend((leg.leg_index, name) for name, _, _ in diffs)
-            for source, (values, updated_at, raw) in leg.observations.items():
+            observations = leg.observations
+            for provider in fresh:
+                values, updated_at, raw = observations[provider]
                 # Domain values as they are: flush renders them for the path it takes.
                 children.append({
-                    "flight_id": flight_id, "source": source, "values": values,
-                    "provider_updated_at": updated_at, "observed_at": now, "run_id": run_id,
-                    "raw": raw, "_table": _OBS})
+                    "flight_id": flight_id, "source": provider, "values": values,
+                    "provider_updated_at": updated_at, "observed_at": now,
+                    "confirmed_at": now, "run_id": run_id, "raw_zlib": compress_raw(raw),
+                    "_table": _OBS})
             already = old.open_conflicts if old is not None else frozenset()
             for c in leg.conflicts:
                 if c.escalated and c.field not in already:
@@ -196,9 +237,13 @@ class GroupWriter:
                             opened_conflicts=opened)
 
     def flush(self) -> None:
-        """Write everything added since the last flush, one executemany per table."""
+        """Write everything added since the last flush, one statement per table."""
         conn = self.session.connection()
-        bulk = SQLiteRows() if conn.dialect.name == "sqlite" else None
+        dialect = conn.dialect.name
+        if dialect == "postgresql":
+            self._flush_postgres(conn)
+            return
+        bulk = SQLiteRows() if dialect == "sqlite" else None
         try:
             if self._updates:
                 expected = len(self._updates)
@@ -210,12 +255,11 @@ class GroupWriter:
                     raise ConcurrentUpdateError(self._stale_message(), flight=self._stale_key())
             if self._inserts:
                 ids = conn.execute(_INSERT_FLIGHT, self._inserts).scalars().all()
-                for flight_id, children in zip(ids, self._waiting, strict=True):
-                    for row in children:
-                        row["flight_id"] = flight_id
-                    self._sort(children)
+                self._adopt(ids)
             if bulk is None:
                 self._plain_values(self._observations)
+            for same in _by_keys(self._confirms):
+                conn.execute(_CONFIRM_OBS, same)
             for statement, rows in ((_INSERT_CHANGE, self._changes),
                                     (_INSERT_OBS, self._observations),
                                     (_INSERT_CONFLICT, self._conflicts)):
@@ -226,6 +270,34 @@ class GroupWriter:
                         conn.execute(statement, same)
         finally:
             self._clear()
+
+    def _flush_postgres(self, conn: Connection) -> None:
+        """``flush`` on PostgreSQL: one UPDATE and one INSERT for the flights, one COPY per
+        child table (store._bulk_pg), all in the session's transaction."""
+        bulk = PostgresRows()
+        try:
+            if self._updates:
+                written = sum(bulk.update(conn, _F, rows) for rows in _by_keys(self._updates))
+                if written != len(self._updates):
+                    raise ConcurrentUpdateError(self._stale_message(), flight=self._stale_key())
+            if self._inserts:
+                self._adopt(bulk.insert(conn, _F, self._inserts))
+            # Unchanged re-fetches only move their observation's confirmed_at (issue 16).
+            for same in _by_keys(self._confirms):
+                conn.execute(_CONFIRM_OBS, same)
+            for table, rows in ((_CHANGE, self._changes), (_OBS, self._observations),
+                                (_CONFLICT, self._conflicts)):
+                for same in _by_keys(rows):
+                    bulk.copy(conn, table, same)
+        finally:
+            self._clear()
+
+    def _adopt(self, ids: Sequence[int]) -> None:
+        """The new legs' ids given to their waiting child rows."""
+        for flight_id, children in zip(ids, self._waiting, strict=True):
+            for row in children:
+                row["flight_id"] = flight_id
+            self._sort(children)
 
     # -- helpers -------------------------------------------------------------------------
     def _sort(self, children: list[dict[str, Any]]) -> None:
@@ -240,7 +312,7 @@ class GroupWriter:
 
     def _clear(self) -> None:
         for rows in (self._inserts, self._waiting, self._updates, self._changes,
-                     self._observations, self._conflicts, self._keys):
+                     self._observations, self._confirms, self._conflicts, self._keys):
             rows.clear()
 
     def _stale_message(self) -> str:
@@ -330,5 +402,5 @@ def _record_from_values(query: FlightQuery, leg: LegWrite, version: int,
     )
 
 
-__all__ = ["GroupWriter", "LegWrite", "StoredLeg", "WriteOutcome", "content_hash", "encode",
-           "write_flight"]
+__all__ = ["GroupWriter", "LegWrite", "StoredLeg", "WriteOutcome", "compress_raw",
+           "content_hash", "decompress_raw", "encode", "observation_hash", "write_flight"]

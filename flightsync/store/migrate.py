@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from flightsync.store._engine import (
     sqlite_path,
     store_errors,
 )
+from flightsync.store._partitions import ensure_partitions
 
 log = structlog.get_logger(__name__)
 
@@ -106,10 +108,43 @@ def _run(url: str, direction: str, rev: str) -> None:
         with _mapped(url, f"cannot migrate database {display(parsed)}"), engine.begin() as conn:
             step = command.upgrade if direction == "upgrade" else command.downgrade
             step(_config(conn), rev)
+            if direction == "upgrade":
+                # The months ahead of the partitioned tables (none on SQLite).
+                ensure_partitions(conn, now=datetime.now(UTC))
     finally:
         engine.dispose()
+    if direction == "upgrade":
+        _incremental_vacuum(url)
     log.info(f"store.migrate.{direction}", url=display(parsed), target=rev,
              before=",".join(before) or None, after=current(url))
+
+
+def _incremental_vacuum(url: str) -> None:
+    """Put a SQLite file in incremental auto-vacuum (issue 16), so that the pages retention
+    frees go back to the file system (``PRAGMA incremental_vacuum``, store/_prune.py). The
+    mode of an existing file changes only with a VACUUM, which cannot run inside a
+    transaction: done here, after the migration committed, once per file (a no-op after)."""
+    parsed = parse_url(url)
+    if sqlite_path(parsed) is None:
+        return
+    engine = make_engine(parsed)
+    try:
+        with store_errors(parsed, f"cannot vacuum database {display(parsed)}"):
+            raw = engine.raw_connection()
+            try:
+                cursor = raw.cursor()  # the driver in autocommit: no BEGIN before VACUUM
+                if cursor.execute("PRAGMA auto_vacuum").fetchone()[0] != _INCREMENTAL:
+                    cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
+                    cursor.execute("VACUUM")
+                    log.info("store.migrate.vacuum", url=display(parsed), auto_vacuum="incremental")
+                cursor.close()
+            finally:
+                raw.close()
+    finally:
+        engine.dispose()
+
+
+_INCREMENTAL = 2  # PRAGMA auto_vacuum: 0 none, 1 full, 2 incremental
 
 
 def _current_heads(url: str) -> tuple[str, ...]:

@@ -22,7 +22,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from flightsync.models import OBSERVED_FIELDS, FlightQuery, FlightRecord, FlightStatus
+from flightsync.store import _partitions
 from flightsync.store._bulk import select_rows
+from flightsync.store._bulk_pg import any_of
+from flightsync.store._bulk_pg import select_rows as select_rows_pg
 from flightsync.store._changes import changes_after, last_cursor
 from flightsync.store._columns import FlightKey
 from flightsync.store._due import claim_due, defer_leased, due_flights, release_leases
@@ -71,6 +74,7 @@ from flightsync.store._runs import (
     start_run,
     unsynced_departing,
 )
+from flightsync.store._size import storage_figures
 from flightsync.store._trust import (
     last_scores_at,
     latest_observation_values,
@@ -111,18 +115,37 @@ __all__ = [
 # _flights: the flights an operator lists, tracks, untracks and deletes (issue 20)
 __all__ += ["changes_after", "last_cursor"]  # _changes: the change feed (issue 15)
 __all__ += ["delete_flight", "last_origin", "list_flights", "set_tracked", "tracking_of"]
+# _size: the database's size and rows per table, for status (issue 16)
+__all__ += ["storage_figures"]
+# _partitions: monthly partitions of the audit tables on PostgreSQL (issue 17)
+__all__ += ["drop_partitions_before", "ensure_partitions"]
 # _fa_alerts: FlightAware alerts registered for tracked flights (issue 15)
 __all__ += ["add_alert", "alert_by_id", "alerted_keys", "close_alert", "finished_alerts",
             "list_alerts", "tracked_without_alert"]
+
+
+def ensure_partitions(session: Session, *, now: datetime) -> list[str]:
+    """Create the coming months of the partitioned audit tables (PostgreSQL; nothing on
+    SQLite or an unpartitioned database); a lock not granted within seconds is left to a
+    later run. The partitions made."""
+    return _partitions.try_ensure_partitions(session.connection(), now=now)
+
+
+def drop_partitions_before(session: Session, cutoff: datetime) -> list[str]:
+    """Drop the audit tables' monthly partitions that end before ``cutoff`` (retention by
+    the month on PostgreSQL); the partitions dropped."""
+    return _partitions.drop_partitions_before(session.connection(), cutoff)
 
 
 def key_of(query: FlightQuery) -> FlightKey:
     return (query.carrier, query.number, query.suffix, query.departure_date)
 
 
-# A stored leg's columns in FlightRecord's field order, then its row id and conflict flag.
+# A stored leg's columns in FlightRecord's field order, then its row id, conflict flag and
+# the hashes of its providers' latest observations.
 _LEG_COLUMNS = ("carrier", "flight_number", "suffix", "departure_date", "leg_index", "origin",
-                *OBSERVED_FIELDS, "last_synced_at", "version", "id", "has_open_conflict")
+                *OBSERVED_FIELDS, "last_synced_at", "version", "id", "has_open_conflict",
+                "observation_hashes")
 _STATUS_AT = _LEG_COLUMNS.index("status")
 _CODESHARES_AT = _LEG_COLUMNS.index("codeshares")
 _STATUSES = FlightStatus._value2member_map_
@@ -146,13 +169,11 @@ def load_legs(session: Session, keys: Sequence[FlightKey]) -> dict[FlightKey, li
         rows = select_rows(conn, _F, _LEG_COLUMNS, where + " ORDER BY leg_index",
                            [v for values in wheres for v in values])
     else:
-        rows = [list(row) for row in conn.execute(
-            select(*(_F.c[name] for name in _LEG_COLUMNS)).where(
-                *(_F.c[name].in_(values) for name, values
-                  in zip(_LEG_COLUMNS[:4], wheres, strict=True)),
-            ).order_by(_F.c.leg_index))]
+        # The same on PostgreSQL through psycopg: one ANY(array) per identity column.
+        where = " AND ".join(any_of(_F, name) for name in _LEG_COLUMNS[:4])
+        rows = select_rows_pg(conn, _F, _LEG_COLUMNS, where + " ORDER BY leg_index", wheres)
     rows = [row for row in rows if (row[0], row[1], row[2], row[3]) in wanted]
-    ids = [row[-2] for row in rows if row[-1]]
+    ids = [row[-3] for row in rows if row[-2]]
     open_fields: dict[int, set[str]] = {}
     if ids:
         for fid, fname in session.execute(
@@ -162,11 +183,11 @@ def load_legs(session: Session, keys: Sequence[FlightKey]) -> dict[FlightKey, li
             open_fields.setdefault(fid, set()).add(fname)
     no_conflicts: frozenset[str] = frozenset()
     for row in rows:
-        row_id = row[-2]
+        row_id = row[-3]
         status = row[_STATUS_AT]
         row[_STATUS_AT] = _STATUSES.get(status, FlightStatus.UNKNOWN)
         row[_CODESHARES_AT] = tuple(row[_CODESHARES_AT] or ())
-        record = FlightRecord(*row[:-2])
+        record = FlightRecord(*row[:-3])
         values = dict(zip(OBSERVED_FIELDS, row[6:6 + len(OBSERVED_FIELDS)], strict=True))
         # As _operator._values_of renders a record: unknown status and no codeshares read as
         # unset.
@@ -176,8 +197,9 @@ def load_legs(session: Session, keys: Sequence[FlightKey]) -> dict[FlightKey, li
             values["codeshares"] = None
         fields = open_fields.get(row_id)
         out.setdefault((row[0], row[1], row[2], row[3]), []).append(StoredLeg(
-            id=row_id, leg_index=row[4], origin=row[5], values=values, version=row[-3],
+            id=row_id, leg_index=row[4], origin=row[5], values=values, version=row[-4],
             open_conflicts=frozenset(fields) if fields else no_conflicts, record=record,
+            observation_hashes=row[-1] or {},
         ))
     return out
 

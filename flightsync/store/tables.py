@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from flightsync.store._types import UTCDateTime
@@ -37,6 +37,7 @@ class Flight(SQLModel, table=True):
         Index("ix_flight_due", "tracked", "next_sync_due_at"),
         Index("ix_flight_open_conflict", "has_open_conflict"),
         Index("ix_flight_departure", "scheduled_departure"),
+        Index("ix_flight_departure_date", "departure_date"),  # retention's horizons
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -78,6 +79,10 @@ class Flight(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     source_of_truth: str | None = Field(default=None, max_length=32)
     content_hash: str | None = Field(default=None, max_length=64)
+    # source -> hash of that provider's latest stored observation of this leg: an unchanged
+    # re-fetch only moves that observation's confirmed_at (store/_write.py)
+    observation_hashes: dict[str, str] | None = Field(default=None,
+                                                      sa_column=Column(JSON, nullable=True))
     version: int = 1
     has_open_conflict: bool = False
     created_at: datetime | None = _utc(nullable=False)
@@ -88,7 +93,8 @@ class FlightChange(SQLModel, table=True):
     """Audit trail: one row per changed field."""
 
     __tablename__ = "flight_change"
-    __table_args__ = (Index("ix_flight_change_flight", "flight_id", "at"),)
+    __table_args__ = (Index("ix_flight_change_flight", "flight_id", "at"),
+                      Index("ix_flight_change_at", "at"))
 
     id: int | None = Field(default=None, primary_key=True)
     flight_id: int = Field(foreign_key="flight.id", ondelete="CASCADE")
@@ -110,11 +116,15 @@ REJECTED_KEY = "_rejected"
 
 
 class SourceObservation(SQLModel, table=True):
-    """What one provider reported for one leg at one sync (``values``: field name -> JSON
-    value, plus ``REJECTED_KEY`` when some values were dropped as implausible)."""
+    """What one provider reported for one leg (``values``: field name -> JSON value, plus
+    ``REJECTED_KEY`` when some values were dropped as implausible): stored when it differs
+    from that provider's previous observation of the leg (``observed_at``), and confirmed by
+    every later identical answer (``confirmed_at``, the last time the provider said it).
+    ``raw_zlib``: the provider's raw answer, zlib-compressed UTF-8, until retention drops it."""
 
     __tablename__ = "source_observation"
-    __table_args__ = (Index("ix_source_observation_flight", "flight_id", "observed_at"),)
+    __table_args__ = (Index("ix_source_observation_flight", "flight_id", "observed_at"),
+                      Index("ix_source_observation_observed_at", "observed_at"))
 
     id: int | None = Field(default=None, primary_key=True)
     flight_id: int = Field(foreign_key="flight.id", ondelete="CASCADE")
@@ -123,7 +133,8 @@ class SourceObservation(SQLModel, table=True):
     provider_updated_at: datetime | None = _utc()
     observed_at: datetime | None = _utc(nullable=False)
     run_id: str | None = Field(default=None, max_length=64)
-    raw: str | None = Field(default=None, sa_column=Column(Text))
+    confirmed_at: datetime | None = _utc(nullable=False)
+    raw_zlib: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
 
 
 class Conflict(SQLModel, table=True):
@@ -146,7 +157,8 @@ class Conflict(SQLModel, table=True):
 
 class SyncRun(SQLModel, table=True):
     __tablename__ = "sync_run"
-    __table_args__ = (Index("ix_sync_run_started", "kind", "started_at"),)
+    __table_args__ = (Index("ix_sync_run_started", "kind", "started_at"),
+                      Index("ix_sync_run_started_at", "started_at"))
 
     id: int | None = Field(default=None, primary_key=True)
     run_id: str = Field(max_length=64, unique=True)
@@ -166,6 +178,7 @@ class SyncRun(SQLModel, table=True):
 
 class WebhookEvent(SQLModel, table=True):
     __tablename__ = "webhook_event"
+    __table_args__ = (Index("ix_webhook_event_received_at", "received_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     event_id: str = Field(max_length=128, unique=True)
@@ -180,7 +193,8 @@ class NotificationDelivery(SQLModel, table=True):
     """One outbound change notification to one subscriber, with its attempts and outcome."""
 
     __tablename__ = "notification_delivery"
-    __table_args__ = (Index("ix_notification_delivery_status", "status", "created_at"),)
+    __table_args__ = (Index("ix_notification_delivery_status", "status", "created_at"),
+                      Index("ix_notification_delivery_created_at", "created_at"))
 
     id: int | None = Field(default=None, primary_key=True)
     message_id: str = Field(max_length=64)          # webhook-id sent to the subscriber
@@ -253,5 +267,21 @@ class FlightAwareAlert(SQLModel, table=True):
     removed_at: datetime | None = _utc()
 
 
+class PruneMark(SQLModel, table=True):
+    """Retention's progress per horizon (store/_prune.py), written in each chunk's own
+    transaction: the pass in progress (its ``horizon``, what it removed so far) survives a
+    killed process and the next prune carries on; ``done_through`` is the horizon of the last
+    pass that completed (everything before it is gone: the next pass starts there)."""
+
+    __tablename__ = "prune_mark"
+
+    name: str = Field(sa_column=Column(String(32), primary_key=True))
+    horizon: datetime | None = _utc()
+    done_through: datetime | None = _utc()
+    removed: int = 0
+    started_at: datetime | None = _utc()
+    finished_at: datetime | None = _utc()
+
+
 ALL_TABLES = (Flight, FlightChange, SourceObservation, Conflict, SyncRun, WebhookEvent,
-              NotificationDelivery, SourceScore, SourceDependence, FlightAwareAlert)
+              NotificationDelivery, SourceScore, SourceDependence, FlightAwareAlert, PruneMark)
