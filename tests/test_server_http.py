@@ -313,3 +313,27 @@ def test_slow_clients_do_not_starve_good_ones(server: Server) -> None:
     finally:
         for sock in slow:
             sock.close()
+
+
+def test_oversized_headers_refused_by_the_http_layer(server: Server) -> None:
+    """A header block past 16 KiB is refused (431, JSON) and nothing is applied; the server
+    goes on serving."""
+    body = event(1030)
+    response = post(server, body, {**headers(body, "evt-huge-header"), "x-pad": "a" * 20_000})
+    assert response.status_code == 431
+    assert error_of(response)["code"] == "headers_too_large"
+    assert rows(db(server), "SELECT count(*) FROM flight WHERE flight_number = 1030") == [(0,)]
+    assert httpx.get(server.url + "/healthz", timeout=5).status_code == 200
+
+
+def test_switched_off_refuses_events_with_503(tmp_path: Path) -> None:
+    """FLIGHT_SYNC_ENABLED=false: events are refused (503, so senders retry), not taken and
+    dropped; /healthz still answers."""
+    env = {"FLIGHTSYNC_STATE_DIR": str(tmp_path / "state"), "FLIGHT_SYNC_ENABLED": "false",
+           "FLIGHTSYNC_WEBHOOK_SECRET": SECRET}
+    with running(env, tmp_path / "server.log") as off:
+        body = event(1031)
+        response = post(off, body, headers(body, "evt-off"))
+        assert response.status_code == 503
+        assert error_of(response)["code"] == "disabled"
+        assert httpx.get(off.url + "/healthz", timeout=10).status_code == 200

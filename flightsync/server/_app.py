@@ -83,13 +83,20 @@ def create_app(settings: Settings, *, run_id: str) -> ASGIApp:
     def intake() -> Intake:
         return holder["intake"]
 
+    def accepting() -> None:
+        if not settings.enabled:  # FLIGHT_SYNC_ENABLED=false: refuse, so senders retry later
+            raise _Refused(503, "disabled", "flightsync is switched off (FLIGHT_SYNC_ENABLED="
+                           "false or enabled: false): events are not taken; retry later")
+
     async def flightsync_event(request: Request) -> Response:
+        accepting()
         body = await _body(request, server.max_body_bytes, server.request_timeout_seconds)
         headers = {k: v for k, v in request.headers.items()}
         return _json(await _work(lambda: intake().flightsync_event(body, headers)))
 
     async def flightaware(request: Request) -> Response:
         token = settings.flightaware_alert_token
+        accepting()
         if not token:
             raise _Refused(404, "not_enabled", "FlightAware deliveries are not enabled here "
                            "(FLIGHTSYNC_FLIGHTAWARE_ALERT_TOKEN is not set)")
