@@ -337,3 +337,17 @@ def test_switched_off_refuses_events_with_503(tmp_path: Path) -> None:
         assert response.status_code == 503
         assert error_of(response)["code"] == "disabled"
         assert httpx.get(off.url + "/healthz", timeout=10).status_code == 200
+
+
+def test_two_workers_share_the_port_and_stop_cleanly(tmp_path: Path) -> None:
+    """--workers 2: both processes serve the one announced port (events applied once each),
+    and SIGTERM stops them all with exit 0."""
+    env = {"FLIGHTSYNC_STATE_DIR": str(tmp_path / "state"), "FLIGHTSYNC_WEBHOOK_SECRET": SECRET}
+    with running(env, tmp_path / "server.log", "--workers", "2") as pair:
+        for n in range(6):
+            body = event(1040 + n)
+            assert post(pair, body, headers(body, f"evt-w{n}")).status_code == 200
+        code = pair.stop()
+    assert code == 0
+    assert rows(tmp_path / "state" / "flightsync.db",
+                "SELECT count(*) FROM webhook_event WHERE event_id LIKE 'evt-w%'") == [(6,)]

@@ -66,6 +66,13 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, run_id: str
         announce(f"listening on http://{shown}:{actual}")
         server.run(sockets=[sock])
         return
+    # The default SQLite database is created (and migrated) here, once, not by two workers
+    # racing to do it.
+    from flightsync import config as _config  # noqa: PLC0415
+    from flightsync.store import Database  # noqa: PLC0415
+
+    Database.open(_config.database_url(settings),
+                  create_default=settings.database_url is None).close()
     # Worker processes are spawned: they read the settings this process loaded (a private
     # file, removed when the server stops), so secrets never go through the environment.
     handle, name = tempfile.mkstemp(prefix="flightsync-serve-", suffix=".settings")
