@@ -351,3 +351,18 @@ def test_two_workers_share_the_port_and_stop_cleanly(tmp_path: Path) -> None:
     assert code == 0
     assert rows(tmp_path / "state" / "flightsync.db",
                 "SELECT count(*) FROM webhook_event WHERE event_id LIKE 'evt-w%'") == [(6,)]
+
+
+def test_a_database_behind_its_schema_is_one_line_before_listening(tmp_path: Path) -> None:
+    """A database that is not migrated: `serve` prints the usual one-line error and exits 4
+    without listening, and no traceback."""
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    done = subprocess.run(
+        [sys.executable, "-m", "flightsync", "serve", "--port", "0"],
+        env={**os.environ, "FLIGHTSYNC_STATE_DIR": str(tmp_path / "state"),
+             "FLIGHTSYNC_DATABASE_URL": f"sqlite:///{empty}"},
+        capture_output=True, timeout=60, check=False)
+    assert done.returncode == 4
+    assert b"listening" not in done.stdout
+    assert b"flightsync migrate" in done.stderr and b"Traceback" not in done.stderr

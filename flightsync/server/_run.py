@@ -47,6 +47,15 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, run_id: str
     """Serve until SIGINT or SIGTERM (then requests in progress finish)."""
     import uvicorn  # noqa: PLC0415
 
+    from flightsync.engine import open_engine  # noqa: PLC0415
+
+    # Everything the app opens at its start, opened once here first: a database that cannot
+    # be reached or is behind its schema, a bad policy file, is the command's one-line error
+    # (and its exit code) before anything listens; and the default SQLite database is created
+    # once, not by workers racing to do it.
+    with open_engine(settings, run_kind="serve", run_id=run_id,
+                     lock_wait_seconds=settings.server.lock_wait_seconds):
+        pass
     sock = bind(host, port)
     actual = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
@@ -66,13 +75,6 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, run_id: str
         announce(f"listening on http://{shown}:{actual}")
         server.run(sockets=[sock])
         return
-    # The default SQLite database is created (and migrated) here, once, not by two workers
-    # racing to do it.
-    from flightsync import config as _config  # noqa: PLC0415
-    from flightsync.store import Database  # noqa: PLC0415
-
-    Database.open(_config.database_url(settings),
-                  create_default=settings.database_url is None).close()
     # Worker processes are spawned: they read the settings this process loaded (a private
     # file, removed when the server stops), so secrets never go through the environment.
     handle, name = tempfile.mkstemp(prefix="flightsync-serve-", suffix=".settings")
