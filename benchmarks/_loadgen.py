@@ -1,7 +1,8 @@
 """An open-loop load generator for `flightsync serve`: ``clients`` threads, each with its own
 keep-alive httpx client, sending signed Standard Webhooks events on a fixed schedule so that
-together they offer ``rate`` events a second. A client that falls behind sends at once (no
-events are dropped to catch up), so the offered rate is an upper bound of what is sent.
+together they offer ``rate`` events a second for ``seconds``. A client that falls behind
+sends its next event at once (none is skipped to catch up), and stops at the end of the
+time: the offered rate is an upper bound of what is sent.
 
 Used by benchmarks/_server.py and tests/test_server_load.py.
 """
@@ -92,7 +93,7 @@ def run_load(url: str | Callable[[], str], *, clients: int, rate: float, seconds
             n = 0
             while not halt.is_set():
                 due = start + (c / clients) * every + n * every
-                if due - start >= seconds:
+                if due - start >= seconds or time.monotonic() - start >= seconds:
                     break
                 wait = due - time.monotonic()
                 if wait > 0 and halt.wait(wait):

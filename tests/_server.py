@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 
 START_SECONDS = 30.0
+DRAIN_SECONDS = 60.0
 
 
 @dataclass
@@ -96,3 +97,13 @@ def running(env: Mapping[str, str], log: Path, *args: str) -> Iterator[Server]:
         yield server
     finally:
         server.stop()
+
+
+def wait_drained(server: Server) -> None:
+    """Until /healthz counts no event in the spool (at most DRAIN_SECONDS)."""
+    deadline = time.monotonic() + DRAIN_SECONDS
+    while time.monotonic() < deadline:
+        if httpx.get(f"{server.url}/healthz", timeout=10).json()["spool_pending"] == 0:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the spool was not drained in time")

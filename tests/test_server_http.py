@@ -8,7 +8,10 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -270,3 +273,96 @@ def test_healthz_and_metrics(server: Server) -> None:
     assert metrics.status_code == 200
     assert "flightsync_syncs_total" in metrics.text
     assert metrics.headers["content-type"].startswith("text/plain")
+
+
+def test_healthz_503_names_the_alerts_status_check_names(tmp_path: Path) -> None:
+    """With an alert condition holding, /healthz is 503 with the very alert lines
+    `status --check` prints (and exits 3 on)."""
+    config = tmp_path / "alerting.yaml"
+    config.write_text("alerts:\n  open_conflicts_max: -1\n", encoding="utf-8")
+    env = {"FLIGHTSYNC_STATE_DIR": str(tmp_path / "state"), "FLIGHTSYNC_CONFIG": str(config)}
+    with running(env, tmp_path / "server.log") as alerting:
+        health = httpx.get(alerting.url + "/healthz", timeout=10)
+        check = subprocess.run([sys.executable, "-m", "flightsync", "status", "--check"],
+                               env={**os.environ, **env}, capture_output=True, timeout=60,
+                               check=False)
+    assert health.status_code == 503
+    assert health.json()["status"] == "alert"
+    assert check.returncode == 3
+    printed = [line.removeprefix("alert: ") for line in check.stderr.decode().splitlines()
+               if line.startswith("alert: ")]
+    assert health.json()["alerts"] == printed != []
+
+
+def test_slow_clients_do_not_starve_good_ones(server: Server) -> None:
+    """Ten connections that send half a body and stall: a good request meanwhile is still
+    answered at once, and each stalled one gets its 408."""
+    host, port = server.url.removeprefix("http://").split(":")
+    slow = []
+    for _ in range(10):
+        sock = socket.create_connection((host, int(port)), timeout=10)
+        sock.sendall(b"POST /webhooks/flightsync HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+        slow.append(sock)
+    try:
+        body = event(1020, "S1")
+        good = post(server, body, headers(body, "evt-amid-slow"))
+        assert good.status_code == 200
+        for sock in slow:
+            assert sock.recv(4096).startswith(b"HTTP/1.1 408")
+    finally:
+        for sock in slow:
+            sock.close()
+
+
+def test_oversized_headers_refused_by_the_http_layer(server: Server) -> None:
+    """A header block past 16 KiB is refused (431, JSON) and nothing is applied; the server
+    goes on serving."""
+    body = event(1030)
+    response = post(server, body, {**headers(body, "evt-huge-header"), "x-pad": "a" * 20_000})
+    assert response.status_code == 431
+    assert error_of(response)["code"] == "headers_too_large"
+    assert rows(db(server), "SELECT count(*) FROM flight WHERE flight_number = 1030") == [(0,)]
+    assert httpx.get(server.url + "/healthz", timeout=5).status_code == 200
+
+
+def test_switched_off_refuses_events_with_503(tmp_path: Path) -> None:
+    """FLIGHT_SYNC_ENABLED=false: events are refused (503, so senders retry), not taken and
+    dropped; /healthz still answers."""
+    env = {"FLIGHTSYNC_STATE_DIR": str(tmp_path / "state"), "FLIGHT_SYNC_ENABLED": "false",
+           "FLIGHTSYNC_WEBHOOK_SECRET": SECRET}
+    with running(env, tmp_path / "server.log") as off:
+        body = event(1031)
+        response = post(off, body, headers(body, "evt-off"))
+        assert response.status_code == 503
+        assert error_of(response)["code"] == "disabled"
+        assert httpx.get(off.url + "/healthz", timeout=10).status_code == 200
+
+
+def test_two_workers_share_the_port_and_stop_cleanly(tmp_path: Path) -> None:
+    """--workers 2: both processes serve the one announced port (events applied once each),
+    and SIGTERM stops them all with exit 0."""
+    env = {"FLIGHTSYNC_STATE_DIR": str(tmp_path / "state"), "FLIGHTSYNC_WEBHOOK_SECRET": SECRET}
+    with running(env, tmp_path / "server.log", "--workers", "2") as pair:
+        for n in range(6):
+            body = event(1040 + n)
+            assert post(pair, body, headers(body, f"evt-w{n}")).status_code == 200
+        code = pair.stop()
+    assert code == 0
+    assert rows(tmp_path / "state" / "flightsync.db",
+                "SELECT count(*) FROM webhook_event WHERE event_id LIKE 'evt-w%'") == [(6,)]
+
+
+def test_a_database_behind_its_schema_is_one_line_before_listening(tmp_path: Path) -> None:
+    """A database that is not migrated: `serve` prints the usual one-line error and exits 4
+    without listening, and no traceback."""
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    done = subprocess.run(
+        [sys.executable, "-m", "flightsync", "serve", "--port", "0"],
+        env={**os.environ, "FLIGHTSYNC_STATE_DIR": str(tmp_path / "state"),
+             "FLIGHTSYNC_DATABASE_URL": f"sqlite:///{empty}"},
+        capture_output=True, timeout=60, check=False)
+    assert done.returncode == 4
+    assert b"listening" not in done.stdout
+    assert b"flightsync migrate" in done.stderr and b"Traceback" not in done.stderr

@@ -23,11 +23,10 @@ import pytest
 import sqlalchemy as sa
 
 from benchmarks._loadgen import SECRET, event_body, run_load, signed
-from tests._server import Server, running, start
+from tests._server import running, start, wait_drained
 
 DAY = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
 CLIENTS, RATE = 8, 200.0
-DRAIN_SECONDS = 60.0
 
 
 @pytest.fixture
@@ -56,15 +55,6 @@ def stored_ids(db: Path) -> list[str]:
 def gate_changes(db: Path) -> int:
     return int(rows(db, "SELECT count(*) FROM flight_change WHERE field = 'departure_gate'"
                     )[0][0])
-
-
-def wait_drained(server: Server) -> None:
-    deadline = time.monotonic() + DRAIN_SECONDS
-    while time.monotonic() < deadline:
-        if httpx.get(f"{server.url}/healthz", timeout=10).json()["spool_pending"] == 0:
-            return
-        time.sleep(0.1)
-    raise AssertionError("the spool was not drained in time")
 
 
 class Locker:

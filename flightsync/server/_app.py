@@ -31,6 +31,7 @@ from starlette.routing import Route
 
 from flightsync import config
 from flightsync.errors import (
+    ConfigError,
     InputError,
     StoreError,
     WebhookError,
@@ -82,13 +83,20 @@ def create_app(settings: Settings, *, run_id: str) -> ASGIApp:
     def intake() -> Intake:
         return holder["intake"]
 
+    def accepting() -> None:
+        if not settings.enabled:  # FLIGHT_SYNC_ENABLED=false: refuse, so senders retry later
+            raise _Refused(503, "disabled", "flightsync is switched off (FLIGHT_SYNC_ENABLED="
+                           "false or enabled: false): events are not taken; retry later")
+
     async def flightsync_event(request: Request) -> Response:
+        accepting()
         body = await _body(request, server.max_body_bytes, server.request_timeout_seconds)
         headers = {k: v for k, v in request.headers.items()}
         return _json(await _work(lambda: intake().flightsync_event(body, headers)))
 
     async def flightaware(request: Request) -> Response:
         token = settings.flightaware_alert_token
+        accepting()
         if not token:
             raise _Refused(404, "not_enabled", "FlightAware deliveries are not enabled here "
                            "(FLIGHTSYNC_FLIGHTAWARE_ALERT_TOKEN is not set)")
@@ -191,6 +199,9 @@ async def _work(call: Callable[[], Any]) -> Any:
         raise _Refused(400, exc.code, exc.message) from None
     except StoreError as exc:
         raise _Refused(503, exc.code, exc.message) from None
+    except ConfigError as exc:  # the server's own set-up (a malformed secret): not the client's
+        log.warning("server.config_error", error=exc.message)
+        raise _Refused(500, exc.code, exc.message) from None
 
 
 def _json(answer: Answer) -> Response:

@@ -186,8 +186,8 @@ class _SlotTimeout(Exception):
 @contextlib.contextmanager
 def _drain_lock(spool: Path) -> Iterator[bool]:
     """An exclusive, non-blocking lock on ``spool/.drain.lock``: one drainer at a time
-    across the server's worker processes (and an `ingest-webhook --spool` run that takes
-    it too)."""
+    across the server's worker processes. (`ingest-webhook --spool` does not take it: run it
+    on the server's spool only while the server is stopped.)"""
     spool.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(spool / ".drain.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:

@@ -1,5 +1,6 @@
 """Request limits and JSON errors around the whole app (pure ASGI, outermost).
 
+- Request headers of at most 16 KiB (431 past that).
 - At most ``max_concurrency`` requests in the app at once; one more gets 503 at once (with
   ``Retry-After``), so a flood queues nowhere. uvicorn bounds connections and header size.
 - Every failure is answered as one JSON object ``{"error": {"code", "message"}}``; an
@@ -19,6 +20,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = structlog.get_logger(__name__)
 
+MAX_HEADER_BYTES = 16 * 1024
+
 
 def error_body(code: str, message: str) -> bytes:
     return json.dumps({"error": {"code": code, "message": message}}).encode()
@@ -37,15 +40,24 @@ async def send_error(send: Send, status: int, code: str, message: str,
 class Limits:
     """The outermost layer: the concurrency limit and the last-resort error answer."""
 
-    def __init__(self, app: ASGIApp, *, max_concurrency: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_concurrency: int,
+                 max_header_bytes: int = MAX_HEADER_BYTES) -> None:
         self.app = app
         self.max_concurrency = max_concurrency
+        self.max_header_bytes = max_header_bytes
         self._busy = 0
         self._lock = threading.Lock()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        size = sum(len(name) + len(value) + 4 for name, value in scope.get("headers", ()))
+        if size > self.max_header_bytes:
+            # uvicorn (h11) bounds a header block that arrives slowly; one that arrives whole
+            # is measured here.
+            await send_error(send, 431, "headers_too_large",
+                             f"the request headers exceed {self.max_header_bytes} bytes")
             return
         with self._lock:
             full = self._busy >= self.max_concurrency

@@ -18,12 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from flightsync.server._limits import MAX_HEADER_BYTES
+
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
     from flightsync.config import Settings
 
-MAX_HEADER_BYTES = 16 * 1024
 KEEP_ALIVE_SECONDS = 5
 _SETTINGS_FILE = "FLIGHTSYNC_SERVE_SETTINGS_FILE"  # worker processes read their settings here
 _RUN_ID = "FLIGHTSYNC_SERVE_RUN_ID"
@@ -46,11 +47,22 @@ def serve(settings: Settings, *, host: str, port: int, workers: int, run_id: str
     """Serve until SIGINT or SIGTERM (then requests in progress finish)."""
     import uvicorn  # noqa: PLC0415
 
+    from flightsync.engine import open_engine  # noqa: PLC0415
+
+    # Everything the app opens at its start, opened once here first: a database that cannot
+    # be reached or is behind its schema, a bad policy file, is the command's one-line error
+    # (and its exit code) before anything listens; and the default SQLite database is created
+    # once, not by workers racing to do it.
+    with open_engine(settings, run_kind="serve", run_id=run_id,
+                     lock_wait_seconds=settings.server.lock_wait_seconds):
+        pass
     sock = bind(host, port)
     actual = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     limits = settings.server
-    options = {"log_config": None, "access_log": False, "lifespan": "on",
+    # h11 (pure Python, uvicorn's own dependency) whatever else is installed: its incomplete-
+    # event limit is what bounds the request line and headers.
+    options = {"http": "h11", "log_config": None, "access_log": False, "lifespan": "on",
                "timeout_keep_alive": KEEP_ALIVE_SECONDS,
                "limit_concurrency": limits.max_concurrency * 2 + 16,
                "h11_max_incomplete_event_size": MAX_HEADER_BYTES,

@@ -5,13 +5,15 @@ The cursor is a ``flight_change`` row id. On SQLite ids are handed out under the
 lock and committed in that order, so "every row after the cursor" is complete. On PostgreSQL a
 sequence value is taken when a row is inserted, not when its transaction commits: a row with a
 lower id can commit after a higher one was read, and a reader that moved its cursor past it
-would never see it. So when the rows read leave a hole below the highest one, the reader takes
-a snapshot after reading, waits (bounded) for every transaction that snapshot shows in
-progress to end, and reads that range again: whatever fills a hole must belong to one of
-those transactions (its writer held a transaction id before it took the sequence value, since
-every write of a flight writes the flight row first), so after the wait the range is final;
-a hole that stays is a rolled-back insert. If the wait runs out, only the rows before the
-first hole are returned, and the next read starts there.
+would never see it. So when the rows read leave a hole below the highest one, the reader
+notes, after reading, every transaction of this database that holds a transaction id
+(``pg_stat_activity.backend_xid``, read live from the server's process table), waits (bounded)
+until each has ended, and reads that range again: whatever fills a hole must belong to one of
+them (its writer held a transaction id before it took the sequence value, since every write
+of a flight writes the flight row first), so after the wait the range is final; a hole that
+stays is a rolled-back insert or a deleted flight's change. Transactions of other databases on
+the same server are not waited for. If the wait runs out, only the rows before the first hole
+are returned, and the next read starts there.
 """
 
 from __future__ import annotations
@@ -42,14 +44,13 @@ def changes_after(session: Session, cursor: int, *, limit: int,
     highest = rows[-1]["cursor"]
     if _complete(rows, cursor, key):
         return rows
-    snapshot = session.execute(text("SELECT pg_current_snapshot()::text")).scalar_one()
-    session.commit()  # the next statements see what commits meanwhile
+    writers = _writers(session)
     deadline = time.monotonic() + SETTLE_SECONDS
-    while _in_progress(session, snapshot):
+    while writers:
         if time.monotonic() > deadline:
             return _before_first_hole(rows, cursor)
         time.sleep(_POLL_SECONDS)
-        session.commit()
+        writers &= _writers(session)
     return _read(session, cursor, limit=limit, key=key, up_to=highest)
 
 
@@ -89,11 +90,18 @@ def _before_first_hole(rows: list[dict[str, Any]], cursor: int) -> list[dict[str
     return out
 
 
-def _in_progress(session: Session, snapshot: str) -> bool:
-    found = session.execute(text(
-        "SELECT bool_or(pg_xact_status(x) = 'in progress') "
-        "FROM pg_snapshot_xip(CAST(:snap AS pg_snapshot)) AS x"), {"snap": snapshot}).scalar()
-    return bool(found)
+def _writers(session: Session) -> set[tuple[int, str]]:
+    """(pid, transaction id) of every other session of this database holding a transaction
+    id now. The statistics views are read once per transaction: the commit after makes the
+    next call see the present."""
+    found = session.execute(_WRITERS).all()
+    session.commit()
+    return {(int(pid), str(xid)) for pid, xid in found}
+
+
+_WRITERS = text("SELECT pid, backend_xid::text FROM pg_stat_activity "
+                "WHERE datname = current_database() AND backend_xid IS NOT NULL "
+                "AND pid <> pg_backend_pid()")
 
 
 def _row(r: Any) -> dict[str, Any]:
