@@ -67,18 +67,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="also write the JSON result to FILE")
     parser.add_argument("--compare", type=Path, default=None, metavar="FILE",
                         help="an earlier run saved with --save: show its values and the change")
-    # The scale benchmark (issue 17): heavy, PostgreSQL and Redis on 127.0.0.1, run alone.
-    parser.add_argument("--scale", action="store_true",
-                        help="only the scale benchmark: a million flights on PostgreSQL, "
-                        "batch --due on one host and on 1, 2 and 4 workers (benchmarks/_scale.py)")
-    parser.add_argument("--scale-flights", type=int, default=1_000_000, metavar="N",
-                        help="tracked flights seeded (default 1000000)")
-    parser.add_argument("--scale-due", type=int, default=10_000, metavar="N",
-                        help="due flights of the one-host run (default 10000)")
-    parser.add_argument("--scale-workers-due", type=int, default=40_000, metavar="N",
-                        help="due flights of each workers run (default 40000)")
-    parser.add_argument("--scale-workers", default="1,2,4", metavar="N,N,...",
-                        help="worker counts (default 1,2,4)")
     # The storage scenario (benchmarks/_storage.py, issue 16): simulated days of batch --due.
     parser.add_argument("--storage", action="store_true",
                         help="only the storage scenario: simulated days of batch --due rounds")
@@ -93,6 +81,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--new-per-day", type=int, default=250,
                         help="storage: flights entering each simulated day (about 2.5 days "
                         "tracked each)")
+    # The scale benchmark (issue 17): heavy, PostgreSQL and Redis on 127.0.0.1, run alone.
+    parser.add_argument("--scale", action="store_true",
+                        help="only the scale benchmark: a million flights on PostgreSQL, "
+                        "batch --due on one host and on 1, 2 and 4 workers (benchmarks/_scale.py)")
+    parser.add_argument("--scale-flights", type=int, default=1_000_000, metavar="N",
+                        help="tracked flights seeded (default 1000000)")
+    parser.add_argument("--scale-due", type=int, default=10_000, metavar="N",
+                        help="due flights of the one-host run (default 10000)")
+    parser.add_argument("--scale-workers-due", type=int, default=40_000, metavar="N",
+                        help="due flights of each workers run (default 40000)")
+    parser.add_argument("--scale-workers", default="1,2,4", metavar="N,N,...",
+                        help="worker counts (default 1,2,4)")
     return parser.parse_args(argv)
 
 

@@ -238,6 +238,40 @@ class FlightAwareAlertSettings(_Frozen):
         return tuple(dict.fromkeys(value))
 
 
+class ServerSettings(_Frozen):
+    """``server:``: `flightsync serve` (README, "Webhook server")."""
+
+    host: str = Field(default="127.0.0.1", min_length=1, max_length=255)
+    port: int = Field(default=8080, ge=0, le=65535)
+    # Larger bodies get 413 before they are read whole.
+    max_body_bytes: int = Field(default=65536, gt=0, le=16 * 1024 * 1024)
+    # A request whose body has not arrived whole by then gets 408.
+    request_timeout_seconds: float = Field(default=10, gt=0, le=3600)
+    # Requests handled at once; more get 503 at once (uvicorn's limit_concurrency).
+    max_concurrency: int = Field(default=64, ge=1, le=10000)
+    # Source networks allowed to post FlightAware deliveries (CIDR); empty: any.
+    allowed_networks: tuple[str, ...] = ()
+    # Where events go when the database is unavailable; None: <state_dir>/spool.
+    spool_dir: Path | None = None
+    # How long a request waits for the database (SQLite's lock, PostgreSQL's connection)
+    # before its event is spooled instead.
+    lock_wait_seconds: float = Field(default=2, gt=0, le=60)
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import ipaddress  # noqa: PLC0415
+
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise PydanticCustomError(
+                    "allowed_networks", "expected CIDR networks such as 192.0.2.0/24, "
+                    "got {item}", {"item": item[:40]}) from None
+        return value
+
+
 class Settings(_Frozen):
     database_url: str | None = None   # None: sqlite:///<state_dir>/flightsync.db
     state_dir: Path | None = None     # None: $XDG_STATE_HOME/flightsync
@@ -265,6 +299,7 @@ class Settings(_Frozen):
     flightaware_alerts: FlightAwareAlertSettings = FlightAwareAlertSettings()
     # FLIGHTSYNC_FLIGHTAWARE_ALERT_TOKEN: the secret path segment of the alert URL.
     flightaware_alert_token: str | None = Field(default=None, repr=False, exclude=True)
+    server: ServerSettings = ServerSettings()  # `flightsync serve` (issue 15)
 
     @field_validator("state_url")
     @classmethod
@@ -326,7 +361,8 @@ ENV_VARS: tuple[str, ...] = (
     "FLIGHTSYNC_FLIGHTAWARE_ALERT_TOKEN",
 )
 # YAML paths holding file names, resolved against the YAML file's folder.
-_RELATIVE_PATHS: tuple[KeyPath, ...] = (("policy",), ("state_dir",), ("metrics", "textfile"))
+_RELATIVE_PATHS: tuple[KeyPath, ...] = (("policy",), ("state_dir",), ("metrics", "textfile"),
+                                        ("server", "spool_dir"))
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 

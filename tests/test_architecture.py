@@ -24,6 +24,11 @@ FORBIDDEN: dict[str, set[str]] = {
     "engine": {"cli", "sandbox"},
     **{part: {"engine", "cli", "sandbox"} | MIDDLE for part in FOUNDATION},
 }
+# server/ is a leaf beside cli/ (issue 15): it calls the engine as a command does, imports no
+# command, and nothing below it imports it.
+FORBIDDEN["server"] = {"cli", "sandbox"}
+for _part in (*MIDDLE, *FOUNDATION, "engine", "sandbox"):
+    FORBIDDEN[_part] = FORBIDDEN[_part] | {"server"}
 
 
 def part_of(path: Path) -> str:

@@ -80,3 +80,22 @@ def test_compare_shows_an_earlier_runs_values_and_the_change(tmp_path: Path) -> 
     assert done.returncode == 2
     assert "not a saved benchmark result" in done.stderr
     assert "benchmarks:" not in done.stderr  # no step ran
+
+
+def test_storage_run_reports_both_modes_per_day(tmp_path: Path) -> None:
+    """`python -m benchmarks --storage` with a tiny scenario (one simulated day, two rounds,
+    three flights) saves JSON with a before and an after run, each with a figure per day;
+    the after run stores fewer observations than the before run for the same syncs."""
+    saved = tmp_path / "storage.json"
+    env = {k: v for k, v in os.environ.items() if k != "FLIGHTSYNC_STATE_DIR"}
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--storage", "--days", "1", "--before-days", "1",
+         "--round-minutes", "720", "--new-per-day", "3", "--save", str(saved)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = {run["mode"]: run for run in json.loads(saved.read_text(encoding="utf-8"))["runs"]}
+    assert set(runs) == {"before", "after"}
+    before, after = runs["before"]["per_day"][0], runs["after"]["per_day"][0]
+    assert before["syncs"] == after["syncs"] > 0
+    assert after["rows"]["source_observation"] < before["rows"]["source_observation"]
+    assert "before:" in done.stdout and "after:" in done.stdout

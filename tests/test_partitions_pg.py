@@ -22,6 +22,7 @@ from flightsync.store._partitions import (
     ensure_partitions,
     existing,
 )
+from flightsync.store._write import compress_raw
 
 BEFORE = "0005_storage_retention"
 NOW = datetime.now(UTC)
@@ -52,7 +53,8 @@ def _populate(engine: Engine) -> None:
                 conn.execute(text(
                     "INSERT INTO source_observation (flight_id, source, \"values\", "
                     "observed_at, confirmed_at, run_id, raw_zlib) VALUES (:n, 'lufthansa', "
-                    "'{\"gate\": \"B\\u00e9\"}', :at, :at, 'r', 'raw')"), {"n": n, "at": at})
+                    "'{\"gate\": \"B\\u00e9\"}', :at, :at, 'r', :raw)"),
+                    {"n": n, "at": at, "raw": compress_raw("raw")})
                 conn.execute(text(
                     "INSERT INTO flight_change (flight_id, field, old, new, source, rule, "
                     "run_id, version, at) VALUES (:n, 'departure_gate', '\"A\"', '\"B\"', "
@@ -196,35 +198,30 @@ def test_migrate_at_head_creates_the_months_ahead(pg_url: str, engine: Engine) -
         assert existing(conn, "source_observation")[-1] == last
 
 
-def test_prune_drops_whole_months_of_audit_rows(pg_url: str, engine: Engine) -> None:
-    """Retention's audit-row horizon on PostgreSQL drops each month wholly before its cutoff
-    as a partition (counting its rows as removed) and deletes the rest row by row: what
-    is left is exactly the rows at or after the cutoff."""
+def test_prune_drops_whole_months_of_changes_and_trims_the_rest(pg_url: str,
+                                                                 engine: Engine) -> None:
+    """`prune` on PostgreSQL (store/_prune.py's DropPartitions): the audit rows past the
+    changes horizon go, the months wholly before it as dropped partitions and the straddling
+    month row by row; the report counts every row; newer rows and their months stay."""
     from flightsync.config import RetentionSettings  # noqa: PLC0415
     from flightsync.store import Database  # noqa: PLC0415
-    from flightsync.store._prune import horizons, prune  # noqa: PLC0415
+    from flightsync.store import _prune as store_prune  # noqa: PLC0415
 
     migrate.upgrade(pg_url, BEFORE)
     _populate(engine)
     migrate.upgrade(pg_url)
-    cutoff_days = 50  # inside the month of PAST[1] (64 days back) or later
-    found = [h for h in horizons(RetentionSettings(changes_days=cutoff_days), NOW)
-             if h.name == "changes"]
-    cutoff = NOW - timedelta(days=cutoff_days)
-    with engine.connect() as conn:
-        expected = conn.execute(text("SELECT count(*) FROM flight_change WHERE at < :c"),
-                                {"c": cutoff}).scalar()
-        months_before = [m for m in existing(conn, "flight_change")
-                         if m.next().start <= cutoff]
-    database = Database.open(pg_url)
+    retention = RetentionSettings(changes_days=50)
+    changes = [h for h in store_prune.horizons(retention, NOW) if h.name == "changes"]
+    db = Database.open(pg_url)
     try:
-        report = prune(database, found, now=NOW, chunk_rows=500)
+        report = store_prune.prune(db, changes, now=NOW, chunk_rows=1)
     finally:
-        database.close()
-    assert report.removed["changes"] == expected == 4
+        db.close()
+    assert report.removed["changes"] == 4  # two flights, 95 and 64 days ago
+    cutoff = NOW - timedelta(days=50)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM flight_change WHERE at < :c"),
-                            {"c": cutoff}).scalar() == 0
-        assert conn.execute(text("SELECT count(*) FROM flight_change")).scalar() == 4
-        left = existing(conn, "flight_change")
-    assert months_before and all(m not in left for m in months_before)
+        left = sorted(conn.execute(text("SELECT at FROM flight_change")).scalars())
+        months = existing(conn, "flight_change")
+    assert left == sorted([PAST[2], PAST[3]] * 2)
+    assert Month.of(PAST[0]) not in months
+    assert all(m.next().start > cutoff for m in months)

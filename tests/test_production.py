@@ -261,18 +261,26 @@ def _unit(path: Path) -> configparser.ConfigParser:
 def test_systemd_units_are_wired_to_the_production_layout() -> None:
     """Each service runs as flightsync with the README's environment file and a private
     state directory, the due service migrates before `batch --due` and treats the SIGTERM
-    exit (130) as a clean stop, and each timer starts its service on a calendar."""
+    exit (130) as a clean stop, each timer starts its service on a calendar, and the
+    webhook server is a long-running service restarted on failure."""
     services = {p.stem: _unit(p) for p in UNITS.glob("*.service")}
     timers = {p.stem: _unit(p) for p in UNITS.glob("*.timer")}
-    assert set(services) == set(timers) == {"flightsync-due", "flightsync-check"}
+    assert set(services) == {"flightsync-due", "flightsync-check", "flightsync-serve"}
+    assert set(timers) == {"flightsync-due", "flightsync-check"}
     for name, unit in services.items():
         service = unit["Service"]
-        assert service["User"] == "flightsync" and service["Type"] == "oneshot"
+        assert service["User"] == "flightsync"
+        assert service["Type"] == ("simple" if name == "flightsync-serve" else "oneshot")
         assert service["EnvironmentFile"] == ENV_FILE
         assert service["StateDirectory"] == "flightsync"
         assert service["StateDirectoryMode"] == "0700"
-        assert "OnCalendar" in timers[name]["Timer"]
-        assert timers[name]["Install"]["WantedBy"] == "timers.target"
+        if name in timers:
+            assert "OnCalendar" in timers[name]["Timer"]
+            assert timers[name]["Install"]["WantedBy"] == "timers.target"
+    serve = services["flightsync-serve"]
+    assert serve["Service"]["ExecStart"].split()[1] == "serve"
+    assert serve["Service"]["Restart"] == "on-failure"
+    assert serve["Install"]["WantedBy"] == "multi-user.target"
     due = services["flightsync-due"]["Service"]
     assert due["ExecStartPre"].endswith("flightsync -q migrate")
     assert due["ExecStart"].endswith("flightsync batch --due")

@@ -15,12 +15,14 @@ import typer
 
 from flightsync.cli import (
     _alerts,
+    _changes,
     _config,
     _flights,
     _migrate,
     _operate,
     _prune,
     _sandbox,
+    _serve,
     _status,
     _sync,
     _webhook,
@@ -75,7 +77,7 @@ def root(
 
 
 for _module in (_sync, _webhook, _status, _migrate, _operate, _sandbox, _flights, _config,
-                _alerts, _prune):
+                _alerts, _prune, _serve, _changes):
     _module.register(app)
 
 

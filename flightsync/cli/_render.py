@@ -209,8 +209,12 @@ def status(console: Console, data: Mapping[str, Any], *, alerts: bool = True) ->
     records(console, breakers, "breakers")
     records(console, tokens, "tokens")
     budget_table(console, data.get("budgets") or {})
-    generic(console, {"cache": data.get("cache"), "database": data.get("database"),
+    database = dict(data.get("database") or {})
+    rows = database.pop("rows", None) or {}  # rows per table: a table of its own
+    generic(console, {"cache": data.get("cache"), "database": database,
                       "last_run": data.get("last_run")})
+    records(console, [{"table": name, **count} for name, count in rows.items()],
+            "rows per table (estimate: PostgreSQL's statistics)")
     for alert in data.get("alerts", []) if alerts else ():
         console.print(f"[red]alert:[/red] {escape_markup(str(alert))}")
 

@@ -8,8 +8,9 @@ flight).
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -201,6 +202,26 @@ class Engine:
 
     def delete_flight(self, query: FlightQuery) -> dict[str, Any]:
         return _flights.delete(self.database, self.cache, query)
+
+    # -- the change feed (flightsync.engine._changes) -----------------------------------------
+    def changes(self, since: int, *, query: FlightQuery | None = None,
+                limit: int | None = None) -> Iterator[dict[str, Any]]:
+        from flightsync.engine import _changes  # noqa: PLC0415
+
+        return _changes.changes(self.database, since, query=query, limit=limit)
+
+    def follow_changes(self, since: int, *, interval: float, stop: threading.Event,
+                       emit: Callable[[dict[str, Any]], None],
+                       query: FlightQuery | None = None) -> int:
+        from flightsync.engine import _changes  # noqa: PLC0415
+
+        return _changes.follow(self.database, since, interval=interval, stop=stop,
+                               emit=emit, query=query)
+
+    def last_change(self) -> int:
+        from flightsync.engine import _changes  # noqa: PLC0415
+
+        return _changes.last_cursor(self.database)
 
     # -- FlightAware alerts for tracked flights (flightsync.engine._fa_alerts_registry) -----
     def alert_desk(self) -> AlertDesk:

@@ -10,8 +10,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 
 from flightsync.engine._killpoint import reached
+from flightsync.errors import FlightsyncError
 from flightsync.models import to_json_value
 from flightsync.store import _prune as store_prune
 
@@ -22,9 +24,10 @@ log = structlog.get_logger(__name__)
 
 
 def prune(engine: Engine, *, dry_run: bool = False, full: bool = False,
-          budget_seconds: float | None = None,
-          clock: Callable[[], float] | None = None) -> dict[str, Any]:
-    """Remove (``dry_run``: count) what is past each retention horizon now."""
+          budget_seconds: float | None = None, clock: Callable[[], float] | None = None,
+          tokens: bool = True) -> dict[str, Any]:
+    """Remove (``dry_run``: count) what is past each retention horizon now; ``tokens``: also
+    drop the cached tokens of providers no longer configured."""
     retention = engine.settings.retention
     now = engine.clock.now()
     found = store_prune.horizons(retention, now)
@@ -35,7 +38,7 @@ def prune(engine: Engine, *, dry_run: bool = False, full: bool = False,
             engine.database, found, now=now, chunk_rows=retention.chunk_rows,
             budget_seconds=budget_seconds, clock=clock or time.monotonic, hook=reached,
             full=full)
-    tokens = 0 if dry_run else drop_removed_tokens(engine)
+    dropped = drop_removed_tokens(engine) if tokens and not dry_run else 0
     out = {
         "dry_run": dry_run,
         "complete": report.complete,
@@ -44,7 +47,7 @@ def prune(engine: Engine, *, dry_run: bool = False, full: bool = False,
         "chunks": report.chunks,
         "resumed": report.resumed,
         "vacuumed_pages": report.vacuumed_pages,
-        "tokens_dropped": tokens,
+        "tokens_dropped": dropped,
     }
     if not dry_run:
         log.info("prune.done", complete=report.complete, chunks=report.chunks,
@@ -69,11 +72,22 @@ def drop_removed_tokens(engine: Engine) -> int:
 def after_batch(engine: Engine) -> dict[str, Any] | None:
     """The pruning slice of a ``batch --due`` run: within ``retention.batch_budget_seconds``
     (0: none), a transaction of ``retention.chunk_rows`` rows at a time; what is left waits
-    for the next run."""
+    for the next run. The database only: the state store (Redis perhaps, lost mid-run) is
+    `flightsync prune`'s to tidy, never a reason to fail a batch whose work is done."""
     budget = engine.settings.retention.batch_budget_seconds
     if budget <= 0:
         return None
-    return prune(engine, budget_seconds=budget, clock=engine.clock.monotonic)
+    try:
+        return prune(engine, budget_seconds=budget, clock=engine.clock.monotonic,
+                     tokens=False)
+    except (FlightsyncError, SQLAlchemyError) as exc:
+        # Housekeeping never fails the run whose flights are already written: each chunk
+        # is its own transaction, so what was removed stays removed and the next run (or
+        # `flightsync prune`) carries on; a state store lost mid-run fails the flights it
+        # touched, not the run's summary.
+        log.warning("prune.slice.failed", error=str(exc).splitlines()[0] if str(exc) else
+                    type(exc).__name__)
+        return None
 
 
 __all__ = ["after_batch", "drop_removed_tokens", "prune"]

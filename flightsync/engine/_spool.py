@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -49,6 +51,10 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
+FORMAT_HEADER = "x-flightsync-format"
+FLIGHTAWARE = "flightaware"
+_SEQUENCE = 0
+_SEQUENCE_LOCK = threading.Lock()
 DONE = "done"
 FAILED = "failed"
 MAX_HEADERS_BYTES = 16 * 1024  # three Standard Webhooks headers take ~200 bytes
@@ -97,17 +103,23 @@ def parse_headers(lines: list[str], *, where: str) -> dict[str, str]:
 
 
 def ingest_spool(engine: Engine, folder: Path, *, insecure: bool,
-                 notify: bool) -> SpoolResult:
-    """Apply each ``*.json`` of ``folder`` (oldest first) and move it to done/ or failed/."""
+                 notify: bool, record_run: bool = True) -> SpoolResult:
+    """Apply each ``*.json`` of ``folder`` (oldest first) and move it to done/ or failed/.
+
+    A file whose ``.headers`` say ``X-Flightsync-Format: flightaware`` is a FlightAware alert
+    delivery `flightsync serve` spooled (no signature: its token was checked on arrival).
+    """
     if not folder.is_dir():
         raise InputError(f"{folder}: not a folder", code="invalid_spool")
-    _check_secret(engine, insecure)
+    if any(_format_of(p) != FLIGHTAWARE for p in folder.glob("*.json")):
+        _check_secret(engine, insecure)
     _sweep_linked_headers(folder)
     files = sorted((p for p in folder.glob("*.json") if p.is_file()),
                    key=lambda p: (p.stat().st_mtime, p.name))
     entries = []
     for path in files:
-        outcome = _one(engine, path, insecure=insecure, notify=notify)
+        outcome = _one(engine, path, insecure=insecure, notify=notify,
+                       record_run=record_run)
         target = DONE if outcome.status != "rejected" else FAILED
         entries.append(SpoolEntry(file=path.name, outcome=outcome,
                                   moved_to=str(_move(path, folder / target, outcome.error))))
@@ -167,9 +179,11 @@ def _sweep_linked_headers(folder: Path) -> None:
             continue
 
 
-def _one(engine: Engine, path: Path, *, insecure: bool, notify: bool) -> WebhookOutcome:
+def _one(engine: Engine, path: Path, *, insecure: bool, notify: bool,
+         record_run: bool = True) -> WebhookOutcome:
     try:
-        return _apply_file(engine, path, insecure=insecure, notify=notify)
+        return _apply_file(engine, path, insecure=insecure, notify=notify,
+                           record_run=record_run)
     except (WebhookError, InputError) as exc:
         log.warning("webhook.rejected", file=path.name, code=exc.code, reason=exc.message)
         event_id = exc.context.get("event_id")
@@ -192,7 +206,7 @@ def _one(engine: Engine, path: Path, *, insecure: bool, notify: bool) -> Webhook
 
 
 def _apply_file(engine: Engine, path: Path, *, insecure: bool,
-                notify: bool) -> WebhookOutcome:
+                notify: bool, record_run: bool = True) -> WebhookOutcome:
     max_bytes = engine.settings.webhooks.max_bytes
     received = datetime.fromtimestamp(path.stat().st_mtime, UTC)
     body = read_at_most(path, max_bytes)  # ingest refuses more than max_bytes
@@ -209,7 +223,60 @@ def _apply_file(engine: Engine, path: Path, *, insecure: bool,
             f"{headers_path.name} is missing: a signed event needs its webhook-id, "
             "webhook-timestamp and webhook-signature headers in that file beside it")
     reached("spool.read")
-    return ingest(engine, body, headers, insecure=insecure, notify=notify, received=received)
+    if {k.lower(): v for k, v in headers.items()}.get(FORMAT_HEADER) == FLIGHTAWARE:
+        from flightsync.engine._fa_intake import Ignored, ingest_delivery  # noqa: PLC0415
+
+        done = ingest_delivery(engine, body, notify=notify, record_run=record_run)
+        return (WebhookOutcome(event_id=None, status="duplicate", provider="flightaware")
+                if isinstance(done, Ignored) else done)
+    return ingest(engine, body, headers, insecure=insecure, notify=notify, received=received,
+                  record_run=record_run)
+
+
+def _format_of(path: Path) -> str | None:
+    try:
+        raw = read_at_most(path.with_suffix(".headers"), MAX_HEADERS_BYTES)
+        headers = parse_headers(raw.decode("utf-8").splitlines(), where=path.name)
+    except (OSError, UnicodeDecodeError, InputError):
+        return None
+    return {k.lower(): v for k, v in headers.items()}.get(FORMAT_HEADER)
+
+
+def write_event(folder: Path, body: bytes, headers: Mapping[str, str]) -> Path:
+    """Spool one event durably: ``<name>.headers`` then ``<name>.json``, each written to a
+    temporary name, fsynced and renamed, then the folder fsynced, so that once this returns
+    the event survives a crash or a power cut. Names sort in arrival order."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    global _SEQUENCE  # noqa: PLW0603 - one counter per process, under its lock
+    with _SEQUENCE_LOCK:
+        _SEQUENCE += 1
+        stem = f"{time.time_ns():020d}-{os.getpid()}-{_SEQUENCE:08d}"
+    lines = "".join(f"{name}: {value}\n" for name, value in headers.items()
+                    if "\n" not in name + value and "\r" not in name + value)
+    _write_synced(folder / f"{stem}.headers", lines.encode())
+    path = _write_synced(folder / f"{stem}.json", body)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return path
+
+
+def _write_synced(path: Path, content: bytes) -> Path:
+    temp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temp, path)
+    return path
+
+
+def pending(folder: Path) -> int:
+    """How many events wait in ``folder``."""
+    return sum(1 for p in folder.glob("*.json") if p.is_file()) if folder.is_dir() else 0
 
 
 def _rejected(event_id: str | None, code: str, message: str) -> WebhookOutcome:

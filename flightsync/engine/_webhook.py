@@ -90,13 +90,15 @@ class WebhookOutcome:
 
 def ingest(engine: Engine, body: bytes, headers: Mapping[str, str], *, insecure: bool,
            notify: bool, now: datetime | None = None,
-           received: datetime | None = None) -> WebhookOutcome:
+           received: datetime | None = None, record_run: bool = True) -> WebhookOutcome:
     """Recognise, verify, validate and apply one event; raise WebhookError when it is rejected.
 
     An event already applied is recognised by its id before anything else is checked (its
     signature may have expired since: a spool drained late, or again after a crash): it is a
     duplicate when its body is the one applied, WebhookIdReusedError otherwise. ``received``
     is when the event arrived (the signature's tolerance is measured from it; default now).
+    ``record_run`` False leaves the engine's run row alone (`flightsync serve`: one long-lived
+    engine serving concurrent requests records no run per event).
     """
     when = now or datetime.now(UTC)
     webhooks = engine.settings.webhooks
@@ -107,7 +109,19 @@ def ingest(engine: Engine, body: bytes, headers: Mapping[str, str], *, insecure:
                            tolerance_seconds=webhooks.tolerance_seconds,
                            max_bytes=webhooks.max_bytes, insecure=insecure,
                            known_providers=registry.names(), now=received or when)
-        outcome = _apply_once(engine, event, when)
+        outcome = apply_once(engine, event, when)
+    return finish(engine, outcome, notify=notify, record_run=record_run)
+
+
+def finish(engine: Engine, outcome: WebhookOutcome, *, notify: bool,
+           record_run: bool = True) -> WebhookOutcome:
+    """After the commit: the run row, the log line, the cache and the subscribers."""
+    if not record_run:
+        if outcome.result is None or outcome.query is None:
+            log.info("webhook.duplicate", event_id=outcome.event_id, provider=outcome.provider)
+            return outcome
+        _after_change(engine, outcome, notify=notify)
+        return outcome
     # The engine's own run row (one per command), shared with sync and batch.
     engine.runbook.start(1)
     if outcome.result is None or outcome.query is None:
@@ -116,6 +130,13 @@ def ingest(engine: Engine, body: bytes, headers: Mapping[str, str], *, insecure:
         reached("webhook.recorded")
         return outcome
     engine.runbook.finish([outcome.result])
+    _after_change(engine, outcome, notify=notify)
+    reached("webhook.recorded")
+    return outcome
+
+
+def _after_change(engine: Engine, outcome: WebhookOutcome, *, notify: bool) -> None:
+    assert outcome.result is not None and outcome.query is not None
     changed = outcome.result.changed_fields
     log.info("webhook.applied", event_id=outcome.event_id, provider=outcome.provider,
              flight=outcome.query.key, changed=list(changed),
@@ -124,8 +145,6 @@ def ingest(engine: Engine, body: bytes, headers: Mapping[str, str], *, insecure:
         engine.cache.drop(outcome.query)
         if notify and engine.notifier is not None:
             engine.notifier.notify([outcome.result], run_id=engine.run_id)
-    reached("webhook.recorded")
-    return outcome
 
 
 def _known(engine: Engine, event_id: str, body: bytes) -> WebhookOutcome | None:
@@ -148,7 +167,9 @@ def _reused(event_id: str) -> WebhookIdReusedError:
         "replay of that event and not applied; a new event needs a new id", event_id=event_id)
 
 
-def _apply_once(engine: Engine, event: InboundEvent, now: datetime) -> WebhookOutcome:
+def apply_once(engine: Engine, event: InboundEvent, now: datetime) -> WebhookOutcome:
+    """Apply ``event`` in one transaction with its ``webhook_event`` row: applied once, a
+    duplicate after (WebhookIdReusedError for the same id with another body)."""
     duplicate = WebhookOutcome(event_id=event.event_id, status="duplicate",
                                provider=event.provider, query=event.query, origin=event.origin)
     for attempt in range(2):

@@ -25,14 +25,17 @@ def new_run_id() -> str:
 
 @contextmanager
 def open_engine(settings: config.Settings, *, run_kind: str = "sync",
-                run_id: str | None = None) -> Iterator[Engine]:
-    """An Engine for one command; the database must be at head (SchemaBehindError otherwise)."""
+                run_id: str | None = None,
+                lock_wait_seconds: float | None = None) -> Iterator[Engine]:
+    """An Engine for one command; the database must be at head (SchemaBehindError otherwise).
+    ``lock_wait_seconds``: how long a write waits for the database (default 30 s)."""
     state_path = config.state_dir(settings)
     with ExitStack() as stack:
         state = open_state(settings)  # the state directory, or Redis with state_url
         stack.callback(state.close)
         url = config.database_url(settings)
-        database = Database.open(url, create_default=settings.database_url is None)
+        database = Database.open(url, create_default=settings.database_url is None,
+                                 lock_wait_seconds=lock_wait_seconds)
         stack.callback(database.close)
         database.check_schema()
         # Runs a cached `sync` recorded without the database (engine/_fast.py) go into

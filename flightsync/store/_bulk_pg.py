@@ -180,7 +180,7 @@ def _type(kind: Any) -> str:
     if isinstance(kind, Integer):
         return "int4"
     if isinstance(kind, LargeBinary):
-        return "bytea"
+        return "bytea"  # compressed raw answers (issue 16)
     return "text"  # strings, text, JSON
 
 

@@ -45,7 +45,8 @@ class Database:
         self._url = url
 
     @classmethod
-    def open(cls, url: str, *, create_default: bool = False) -> Database:
+    def open(cls, url: str, *, create_default: bool = False,
+             lock_wait_seconds: float | None = None) -> Database:
         """Open ``url``. With ``create_default``, a SQLite file that does not exist yet is
         created and migrated to head, so a first run needs no ``flightsync migrate``."""
         parsed = parse_url(url)
@@ -58,7 +59,7 @@ class Database:
                                     "`flightsync migrate` to create it", current=None,
                                     expected=None)
         ensure_sqlite_folder(parsed)
-        engine = make_engine(parsed)
+        engine = make_engine(parsed, lock_wait_seconds=lock_wait_seconds)
         database = cls(engine, parsed)
         try:
             with store_errors(parsed, "cannot open database"), engine.connect():

@@ -46,7 +46,7 @@ def claim_due(session: Session, *, now: datetime, limit: int, owner: str,
         # the planner walks that index from the earliest departure, past every flight a run
         # has already synced (no longer due), and a claim late in a run reads most of the
         # table. First a window of the earliest due flights, from ix_flight_claim alone
-        # (migration 0006: due time, departure and id, tracked first legs only: no table
+        # (migration 0008: due time, departure and id, tracked first legs only: no table
         # read); then the leases, locks and alert checks on that window only. One
         # statement: lock, lease and read back in one round trip.
         left = (free, ~polled_recently(now, alerted_every))  # checked on the window's rows

@@ -87,23 +87,35 @@ def ensure_sqlite_folder(url: URL) -> None:
                          f"{exc.strerror or type(exc).__name__}", url=display(url)) from exc
 
 
-def make_engine(url: URL, *, foreign_keys: bool = True) -> Engine:
+def make_engine(url: URL, *, foreign_keys: bool = True,
+                lock_wait_seconds: float | None = None) -> Engine:
     """An engine for ``url``. On SQLite every connection gets WAL, a 30 s busy timeout,
     ``synchronous=NORMAL`` and (unless ``foreign_keys`` is False, as migrations need while
-    batch mode copies tables) enforced foreign keys, and transactions begin IMMEDIATE."""
+    batch mode copies tables) enforced foreign keys, and transactions begin IMMEDIATE.
+
+    ``lock_wait_seconds`` replaces the 30 s (SQLite's busy timeout; PostgreSQL's connect and
+    lock timeouts): `flightsync serve` waits briefly, then spools the event instead."""
     if url.get_backend_name() != "sqlite":
-        return _guard(lambda: create_engine(url, pool_pre_ping=True), url)
+        args: dict[str, Any] = {}
+        if lock_wait_seconds is not None:
+            wait_ms = max(1, int(lock_wait_seconds * 1000))
+            args = {"connect_timeout": max(1, round(lock_wait_seconds)),
+                    "options": f"-c lock_timeout={wait_ms}"}
+        return _guard(lambda: create_engine(url, pool_pre_ping=True, connect_args=args), url)
+    busy_ms = BUSY_TIMEOUT_MS if lock_wait_seconds is None else max(
+        1, int(lock_wait_seconds * 1000))
     if sqlite_path(url) is None:
         engine = _guard(lambda: create_engine(
             url, poolclass=StaticPool, connect_args={"check_same_thread": False}), url)
     else:
         engine = _guard(lambda: create_engine(
-            url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}), url)
-    _configure_sqlite(engine, foreign_keys=foreign_keys)
+            url, connect_args={"timeout": busy_ms / 1000}), url)
+    _configure_sqlite(engine, foreign_keys=foreign_keys, busy_ms=busy_ms)
     return engine
 
 
-def _configure_sqlite(engine: Engine, *, foreign_keys: bool) -> None:
+def _configure_sqlite(engine: Engine, *, foreign_keys: bool,
+                      busy_ms: int = BUSY_TIMEOUT_MS) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # sqlite3's own transaction handling skips BEGIN before SELECT, DDL and SAVEPOINT;
@@ -112,7 +124,7 @@ def _configure_sqlite(engine: Engine, *, foreign_keys: bool) -> None:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
         finally:

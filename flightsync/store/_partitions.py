@@ -15,6 +15,7 @@ rows meanwhile). On SQLite, and on a PostgreSQL database not partitioned, both d
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +29,7 @@ log = structlog.get_logger(__name__)
 PARTITIONED = {"source_observation": "observed_at", "flight_change": "at"}
 """Each partitioned table and its partition key."""
 PG_ONLY_INDEXES = frozenset({"ix_flight_claim"})
-"""Indexes migration 0006 makes on PostgreSQL only (partial, INCLUDE): not in the models."""
+"""Indexes made on PostgreSQL only (partial, INCLUDE; migration 0008): not in the models."""
 MONTHS_AHEAD = 3
 LOCK_TIMEOUT = "5s"
 _MONTH = re.compile(r"^(?P<table>[a-z_]+)_p(?P<year>\d{4})(?P<month>\d{2})$")
@@ -169,12 +170,13 @@ def try_ensure_partitions(conn: Connection, *, now: datetime) -> list[str]:
         return []
 
 
-def drop_partitions_before(conn: Connection, cutoff: datetime) -> list[str]:
-    """Drop every monthly partition whose whole month lies before ``cutoff`` (its rows go
-    with it, at the cost of a catalogue change instead of a DELETE per row); the
+def drop_partitions_before(conn: Connection, cutoff: datetime,
+                           tables: Iterable[str] = PARTITIONED) -> list[str]:
+    """Drop every monthly partition of ``tables`` whose whole month lies before ``cutoff``
+    (its rows go with it, at the cost of a catalogue change instead of a DELETE per row); the
     partitions dropped. A month that straddles the cutoff stays: row retention trims it."""
     dropped: list[str] = []
-    for table in PARTITIONED:
+    for table in tables:
         if not partitioned(conn, table):
             continue
         for month in existing(conn, table):
@@ -187,38 +189,11 @@ def drop_partitions_before(conn: Connection, cutoff: datetime) -> list[str]:
     return dropped
 
 
-def drop_months_before(conn: Connection, table: str, column: str, cutoff: datetime) -> int:
-    """Drop the months of ``table`` wholly before ``cutoff`` when it is partitioned by
-    ``column``; the rows they held (0 when none, or when the table is not partitioned so).
-    A month whose lock is not granted within LOCK_TIMEOUT stays (rows go one by one)."""
-    if PARTITIONED.get(table) != column or not partitioned(conn, table):
-        return 0
-    removed = 0
-    for month in existing(conn, table):
-        if month.next().start > cutoff:
-            break
-        name = month.name(table)
-        try:
-            with conn.begin_nested():
-                conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
-                rows = int(conn.execute(text(f'SELECT count(*) FROM "{name}"')).scalar_one())  # noqa: S608
-                conn.execute(text(f'DROP TABLE "{name}"'))
-        except OperationalError as exc:
-            log.warning("store.partitions.kept", partition=name,
-                        error=str(exc.orig).splitlines()[0])
-            break
-        log.info("store.partitions.dropped", partitions=[name], rows=rows,
-                 before=cutoff.isoformat())
-        removed += rows
-    return removed
-
-
 def _exists(conn: Connection, name: str) -> bool:
     return conn.execute(text("SELECT to_regclass(:name) IS NOT NULL"),
                         {"name": name}).scalar() is True
 
 
-__all__ = ["MONTHS_AHEAD", "PARTITIONED", "Month", "create_month", "drop_months_before",
-           "drop_partitions_before",
+__all__ = ["MONTHS_AHEAD", "PARTITIONED", "Month", "create_month", "drop_partitions_before",
            "ensure_partitions", "existing", "include_object", "is_partition", "months",
            "partitioned", "try_ensure_partitions"]

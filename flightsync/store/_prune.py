@@ -27,15 +27,15 @@ from datetime import UTC, datetime, timedelta
 from datetime import time as day_start
 from typing import Any, Protocol
 
-from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy import Table, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Select
 
 from flightsync.config import RetentionSettings
+from flightsync.store import _partitions
 from flightsync.store._db import Database
-from flightsync.store._partitions import drop_months_before
 from flightsync.store.tables import (
     Conflict,
     Flight,
@@ -202,18 +202,28 @@ class DeleteFlights(DeleteRows):
         return len(found), len(found) < legs
 
 
-class DropMonths(DeleteRows):
-    """``delete`` on PostgreSQL: where the horizon's table is partitioned by month on the
-    horizon's column (``flight_change`` by ``at``, migration 0006_pg_partitions), each month
-    wholly before the cutoff goes as a whole partition (a catalogue change: no row deleted
-    one by one, no dead rows left for vacuum); the rest row by row as DeleteRows does."""
+class DropPartitions(DeleteRows):
+    """PostgreSQL: a table range-partitioned by month on the horizon's own column
+    (``flight_change.at``, store._partitions) loses each month wholly past the cutoff by
+    dropping its partition (rows counted first, for the report); the straddling month and any
+    other table go row by row. ``source_observation`` is partitioned by ``observed_at`` but
+    kept by its flight's day, so its months are never dropped whole: a tracked flight's early
+    observations can be older than the month its day falls in."""
 
     def chunk(self, conn: Connection, horizon: TableHorizon, since: datetime | None,
               limit: int) -> tuple[int, bool]:
-        dropped = drop_months_before(conn, horizon.table.name, horizon.column, horizon.cutoff)
-        if dropped:
-            return dropped, False  # a chunk of its own: the loop comes back for the rest
-        return super().chunk(conn, horizon, since, limit)
+        table = horizon.table.name
+        if _partitions.PARTITIONED.get(table) != horizon.column \
+                or not _partitions.partitioned(conn, table):
+            return super().chunk(conn, horizon, since, limit)
+        whole = [m for m in _partitions.existing(conn, table)
+                 if m.next().start <= horizon.cutoff]
+        if not whole:
+            return super().chunk(conn, horizon, since, limit)
+        rows = sum(int(conn.execute(select(func.count()).select_from(
+            text(f'"{m.name(table)}"'))).scalar_one()) for m in whole)
+        _partitions.drop_partitions_before(conn, horizon.cutoff, tables=(table,))
+        return rows, False  # the straddling month's rows, if any, in the next chunks
 
 
 REMOVERS: dict[str, Remover] = {
@@ -222,8 +232,8 @@ REMOVERS: dict[str, Remover] = {
     "delete_by_flight_day": DeleteByFlightDay(),
     "delete_flights": DeleteFlights(),
 }
-# A backend's own way for a kind, ahead of REMOVERS: {("postgresql", "delete"): ...}.
-DIALECT_REMOVERS: dict[tuple[str, str], Remover] = {("postgresql", "delete"): DropMonths()}
+# A backend's own way for a kind, ahead of REMOVERS.
+DIALECT_REMOVERS: dict[tuple[str, str], Remover] = {("postgresql", "delete"): DropPartitions()}
 
 
 def remover_for(dialect: str, kind: str) -> Remover:

@@ -272,9 +272,8 @@ class GroupWriter:
             self._clear()
 
     def _flush_postgres(self, conn: Connection) -> None:
-        """``flush`` on PostgreSQL: one pipelined UPDATE and INSERT for the flights, the
-        confirmations, one COPY per child table (store._bulk_pg), all in the session's
-        transaction."""
+        """``flush`` on PostgreSQL: one UPDATE and one INSERT for the flights, one COPY per
+        child table (store._bulk_pg), all in the session's transaction."""
         bulk = PostgresRows()
         try:
             if self._updates:
@@ -283,7 +282,8 @@ class GroupWriter:
                     raise ConcurrentUpdateError(self._stale_message(), flight=self._stale_key())
             if self._inserts:
                 self._adopt(bulk.insert(conn, _F, self._inserts))
-            for same in _by_keys(self._confirms):  # pipelined by the driver
+            # Unchanged re-fetches only move their observation's confirmed_at (issue 16).
+            for same in _by_keys(self._confirms):
                 conn.execute(_CONFIRM_OBS, same)
             for table, rows in ((_CHANGE, self._changes), (_OBS, self._observations),
                                 (_CONFLICT, self._conflicts)):

@@ -26,6 +26,7 @@ from flightsync.store import _partitions
 from flightsync.store._bulk import select_rows
 from flightsync.store._bulk_pg import any_of
 from flightsync.store._bulk_pg import select_rows as select_rows_pg
+from flightsync.store._changes import changes_after, last_cursor
 from flightsync.store._columns import FlightKey
 from flightsync.store._due import claim_due, defer_leased, due_flights, release_leases
 from flightsync.store._fa_alerts import (
@@ -112,6 +113,7 @@ __all__ = [
     "unsynced_departing", "webhook_event_hash", "webhook_event_seen", "write_flight",
 ]
 # _flights: the flights an operator lists, tracks, untracks and deletes (issue 20)
+__all__ += ["changes_after", "last_cursor"]  # _changes: the change feed (issue 15)
 __all__ += ["delete_flight", "last_origin", "list_flights", "set_tracked", "tracking_of"]
 # _size: the database's size and rows per table, for status (issue 16)
 __all__ += ["storage_figures"]

@@ -93,8 +93,10 @@ class FlightChange(SQLModel, table=True):
     """Audit trail: one row per changed field."""
 
     __tablename__ = "flight_change"
+    # AUTOINCREMENT on SQLite: an id is never handed out twice, even after the newest rows
+    # are deleted, so the change feed's cursor never passes a change (migration 0007).
     __table_args__ = (Index("ix_flight_change_flight", "flight_id", "at"),
-                      Index("ix_flight_change_at", "at"))
+                      Index("ix_flight_change_at", "at"), {"sqlite_autoincrement": True})
 
     id: int | None = Field(default=None, primary_key=True)
     flight_id: int = Field(foreign_key="flight.id", ondelete="CASCADE")

@@ -50,11 +50,6 @@ def upgrade() -> None:
     # Room on each page of flight for the claim's lease update to stay on its page (a HOT
     # update: no index touched); pages written from now on keep it.
     conn.execute(text("ALTER TABLE flight SET (fillfactor = 85)"))
-    # The claim's window (store/_due.py): the due flights in departure order from the index
-    # alone. PostgreSQL only (INCLUDE, partial): the models leave it out.
-    conn.execute(text(
-        "CREATE INDEX ix_flight_claim ON flight (next_sync_due_at) "
-        "INCLUDE (scheduled_departure, id) WHERE tracked AND leg_index = 0"))
 
 
 def downgrade() -> None:
@@ -64,7 +59,6 @@ def downgrade() -> None:
     for table in PARTITIONED:
         _to_plain(conn, table)
     conn.execute(text("ALTER TABLE flight RESET (fillfactor)"))
-    conn.execute(text("DROP INDEX IF EXISTS ix_flight_claim"))
 
 
 def _to_partitioned(conn: Connection, table: str, key: str) -> None:
