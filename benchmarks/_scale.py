@@ -259,31 +259,33 @@ def scale_rows(latency_ms: float, sizes: ScaleSizes,
     rows: list[Row] = []
     prefix = f"fs_scale_{uuid.uuid4().hex[:8]}"
     latency = latency_ms / 1000
-    with _database() as url:
-        migrate.upgrade(url)
-        import psycopg  # noqa: PLC0415
+    try:
+        with _database() as url:
+            migrate.upgrade(url)
+            import psycopg  # noqa: PLC0415
 
-        note(f"scale: seeding {sizes.flights:,} flights")
-        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
-            seeded = seed(conn, flights=sizes.flights, due=sizes.due, now=datetime.now(UTC),
-                          carriers=("LH",), first_day=datetime.now(UTC).date()
-                          + timedelta(days=1))
-            due_ids = [r[0] for r in conn.execute(
-                "SELECT id FROM flight WHERE next_sync_due_at <= now()")]
-        _align_origins(url, due_ids)
-        rows.append(Row("scale_seed", f"seed {sizes.flights:,} tracked flights (PostgreSQL)",
-                        "seconds (server-side generate_series, then VACUUM ANALYZE)", "s",
-                        None, at_most=True, value=seeded.seconds,
-                        detail={"flights": sizes.flights, "due": seeded.due,
-                                "per_s": sizes.flights / seeded.seconds}))
-        with _Bench(latency_ms=latency_ms, url=url) as bench:
-            bench.config_path.write_text(_CONFIG, encoding="utf-8")
-            concurrency = bench.settings().http.max_workers
-            note(f"scale: one host, {sizes.due:,} due")
-            rows += _one_host(bench, url, sizes, latency, concurrency)
-            note("scale: workers")
-            rows += _workers(bench, url, sizes, latency, concurrency, prefix, note)
-    _drop_redis_keys(prefix)
+            note(f"scale: seeding {sizes.flights:,} flights")
+            with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+                seeded = seed(conn, flights=sizes.flights, due=sizes.due, now=datetime.now(UTC),
+                              carriers=("LH",), first_day=datetime.now(UTC).date()
+                              + timedelta(days=1))
+                due_ids = [r[0] for r in conn.execute(
+                    "SELECT id FROM flight WHERE next_sync_due_at <= now()")]
+            _align_origins(url, due_ids)
+            rows.append(Row("scale_seed", f"seed {sizes.flights:,} tracked flights (PostgreSQL)",
+                            "seconds (server-side generate_series, then VACUUM ANALYZE)", "s",
+                            None, at_most=True, value=seeded.seconds,
+                            detail={"flights": sizes.flights, "due": seeded.due,
+                                    "per_s": sizes.flights / seeded.seconds}))
+            with _Bench(latency_ms=latency_ms, url=url) as bench:
+                bench.config_path.write_text(_CONFIG, encoding="utf-8")
+                concurrency = bench.settings().http.max_workers
+                note(f"scale: one host, {sizes.due:,} due")
+                rows += _one_host(bench, url, sizes, latency, concurrency)
+                note("scale: workers")
+                rows += _workers(bench, url, sizes, latency, concurrency, prefix, note)
+    finally:  # an interrupted run leaves no keys behind either
+        _drop_redis_keys(prefix)
     return rows
 
 

@@ -157,3 +157,24 @@ def write_rows(root: Path, *, flights: int) -> list[Row]:
                     value=pg["changed_per_s"] / pg_floor if pg and pg_floor else None,
                     note="" if pg else "PostgreSQL at 127.0.0.1:5432 not reachable"))
     return rows
+
+
+def main() -> None:  # pragma: no cover - `python -m benchmarks._writes [FLIGHTS]`
+    """The write rows alone (both backends with their floors), as JSON lines."""
+    import os  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+
+    from flightsync import logs  # noqa: PLC0415
+
+    logs.configure_logging(verbosity=-1, json=True, run_id=None)
+    flights = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
+    print(json.dumps({"load_avg_1m": round(os.getloadavg()[0], 2)}))
+    with tempfile.TemporaryDirectory() as folder:
+        for row in write_rows(Path(folder), flights=flights):
+            print(json.dumps(row.to_json()))
+    print(json.dumps({"load_avg_1m_end": round(os.getloadavg()[0], 2)}))
+
+
+if __name__ == "__main__":
+    main()

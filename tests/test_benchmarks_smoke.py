@@ -16,7 +16,8 @@ from flightsync.store._heads import script_heads
 REPO = Path(__file__).resolve().parents[1]
 SCENARIOS = ("fresh_sync", "cached_sync", "cli_sync_cached", "cli_help", "cli_status",
              "batch_4", "batch_8", "batch_8_rss", "conflict_resolution", "db_writes_sqlite",
-             "db_writes_postgres", "state_redis_get_floor", "state_breaker_disk",
+             "db_writes_sqlite_floor", "db_writes_postgres", "db_writes_postgres_floor",
+             "state_redis_get_floor", "state_breaker_disk",
              "state_breaker_redis", "state_cache_hit_disk", "state_cache_hit_redis")
 
 

@@ -22,6 +22,9 @@ from flightsync.store import repository as repo
 FLIGHTS = 200_000
 DUE = 2_000
 NOW = datetime.now(UTC).replace(microsecond=0)
+# Flights from two days ago on (four days of them): as at a steady state where retention runs
+# every batch, few rows are past any horizon.
+FIRST_DAY = (NOW - timedelta(days=2)).date()
 LARGE = {"flight", "flight_change", "source_observation", "conflict"}
 
 
@@ -42,7 +45,7 @@ def big_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     try:
         migrate.upgrade(url)
         with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
-            seed(conn, flights=FLIGHTS, due=DUE, now=NOW)
+            seed(conn, flights=FLIGHTS, due=DUE, now=NOW, first_day=FIRST_DAY)
         database = Database.open(url)
         yield database
         database.close()
@@ -92,7 +95,20 @@ def _seq_scans(database: Database, statement: str, parameters: Any) -> list[str]
             and parent != "Limit"]
 
 
-KEYS = [key_of(n) for n in (1, 777, 150_001)]
+KEYS = [key_of(n, first_day=FIRST_DAY) for n in (1, 777, 150_001)]
+
+
+def _pruning(session: Session) -> None:
+    """Retention's queries (store/_prune.py): each horizon's count and one chunk of its
+    removal (rolled back by the caller), flights past their day included."""
+    from flightsync.config import RetentionSettings  # noqa: PLC0415
+    from flightsync.store._prune import horizons, remover_for  # noqa: PLC0415
+
+    conn = session.connection()
+    for horizon in horizons(RetentionSettings(flights_days=400), NOW):
+        remover = remover_for("postgresql", horizon.kind)
+        remover.count(conn, horizon, None)
+        remover.chunk(conn, horizon, None, 500)
 
 HOT: dict[str, Callable[[Session], Any]] = {
     "claim due (batch --due)": lambda s: repo.claim_due(
@@ -115,6 +131,7 @@ HOT: dict[str, Callable[[Session], Any]] = {
         s, now=NOW, tracked_only=True, due_only=False, limit=50),
     "flights list --due": lambda s: repo.list_flights(
         s, now=NOW, tracked_only=False, due_only=True, limit=50, alerted_every=300.0),
+    "pruning (prune, batch --due's slice)": _pruning,
 }
 
 
@@ -167,7 +184,7 @@ def test_status_counts_a_small_table_exactly(pg_url: str) -> None:
     """Below the threshold the flights figure is an exact count and nothing is estimated."""
     migrate.upgrade(pg_url)
     with psycopg.connect(pg_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
-        seed(conn, flights=500, due=10, now=NOW)
+        seed(conn, flights=500, due=10, now=NOW, first_day=FIRST_DAY)
     database = Database.open(pg_url)
     try:
         with database.session() as session:

@@ -228,7 +228,7 @@ def test_naive_instant_is_refused_and_nothing_stored(db: Database) -> None:
         flight_id = repo.leg_id(session, repo.key_of(_query(1)))
     with pytest.raises(ValueError, match="naive"), db.session() as session:
         PostgresRows().copy(session.connection(), _OBS, [{
-            "flight_id": flight_id, "source": "x", "values": {},
+            "flight_id": flight_id, "source": "x", "values": {}, "confirmed_at": NOW,
             "observed_at": datetime(2026, 3, 1)}])  # naive: the value under test
     with db.engine.connect() as conn:
         count = conn.execute(text("SELECT count(*) FROM source_observation")).scalar_one()
@@ -242,4 +242,5 @@ def test_driver_errors_come_out_as_sqlalchemy_errors(db: Database) -> None:
 
     with pytest.raises(IntegrityError), db.session() as session:
         PostgresRows().copy(session.connection(), _OBS, [{
-            "flight_id": 12345, "source": "x", "values": {}, "observed_at": NOW}])
+            "flight_id": 12345, "source": "x", "values": {}, "observed_at": NOW,
+            "confirmed_at": NOW}])

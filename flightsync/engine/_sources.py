@@ -31,6 +31,9 @@ log = structlog.get_logger(__name__)
 # Observations older than this do not count: providers change (a feed is fixed, an airline
 # moves gates to a new system), and the estimate stays fast as the history grows.
 HISTORY_DAYS = 30
+# The newest (leg, source) observations learned from: at a million tracked flights the whole
+# history held in memory took 1.8 GB in a batch's relearn (benchmarks/RESULTS.md, issue 17).
+LEARN_FROM = 20_000
 ACCURACY_RULE = "accuracy"
 _TIME_FIELDS = frozenset(TIME_FIELDS)
 _DIGITS = 4
@@ -148,7 +151,7 @@ def recompute(database: Database, policy: Policy, *, now: datetime | None = None
     now = now or datetime.now(UTC)
     since = now - timedelta(days=HISTORY_DAYS)
     with database.session() as session:
-        rows = repo.latest_observation_values(session, since=since)
+        rows = repo.latest_observation_values(session, since=since, limit=LEARN_FROM)
     claims = list(claims_of(rows))
     legs = len({leg for leg, _, _ in rows})
     tolerance = policy.time_tolerance_minutes

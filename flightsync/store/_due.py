@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, literal_column, or_, select, update
 from sqlalchemy.orm import Session
@@ -44,15 +45,16 @@ def claim_due(session: Session, *, now: datetime, limit: int, owner: str,
         # The same order as on SQLite, in a form the departure index cannot give: otherwise
         # the planner walks that index from the earliest departure, past every flight a run
         # has already synced (no longer due), and a claim late in a run reads most of the
-        # table. This way it reads only the flights due now (ix_flight_due) and sorts those.
-        # One statement: lock, lease and read back in one round trip.
-        first = func.coalesce(_F.c.scheduled_departure, literal_column("'infinity'::timestamptz"))
-        chosen = (select(_F.c.id).where(*due).order_by(first, _F.c.id).limit(limit)
-                  .with_for_update(skip_locked=True).scalar_subquery())
-        leased = list(session.execute(
-            update(_F).where(_F.c.id.in_(chosen)).values(**lease)
-            .returning(_F.c.carrier, _F.c.flight_number, _F.c.suffix, _F.c.departure_date,
-                       _F.c.scheduled_departure, _F.c.id)).all())
+        # table. First a window of the earliest due flights, from ix_flight_claim alone
+        # (migration 0008: due time, departure and id, tracked first legs only: no table
+        # read); then the leases, locks and alert checks on that window only. One
+        # statement: lock, lease and read back in one round trip.
+        left = (free, ~polled_recently(now, alerted_every))  # checked on the window's rows
+        leased = _claim_window(session, due=due, left=left, due_by=due_by or now, lease=lease,
+                               limit=limit, window=limit * CLAIM_WINDOW)
+        if len(leased) < limit:  # the window crowded with leased flights: all the due ones
+            leased += _claim_window(session, due=due, left=left, due_by=due_by or now,
+                                    lease=lease, limit=limit - len(leased), window=None)
         leased.sort(key=lambda r: (r[4] is None, r[4] or now, r[5]))
         return [FlightQuery(carrier=r[0], number=r[1], suffix=r[2], departure_date=r[3])
                 for r in leased]
@@ -69,6 +71,36 @@ def claim_due(session: Session, *, now: datetime, limit: int, owner: str,
     ).all()
     return [FlightQuery(carrier=r[0], number=r[1], suffix=r[2], departure_date=r[3])
             for r in rows]
+
+
+CLAIM_WINDOW = 20
+"""A PostgreSQL claim of N first looks at the N x CLAIM_WINDOW earliest-departing due flights:
+room for every other worker's leased ones (each holds one claim, batch.size, at a time)."""
+
+
+def _claim_window(session: Session, *, due: tuple[Any, ...], left: tuple[Any, ...],
+                  due_by: datetime, lease: dict[str, Any], limit: int,
+                  window: int | None) -> list[Any]:
+    """Lease up to ``limit`` of the ``window`` earliest-departing due flights (None: of all
+    the due ones) that pass ``left``; their identity, departure and id."""
+    first = func.coalesce(_F.c.scheduled_departure, literal_column("'infinity'::timestamptz"))
+    if window is None:
+        chosen = select(_F.c.id).where(*due).order_by(first, _F.c.id)
+    else:
+        # Literals, not parameters: the partial index's predicate must be provable from
+        # them in every plan, a prepared statement's generic one included.
+        earliest = (select(_F.c.id, first.label("first"))
+                    .where(_F.c.leg_index == literal_column("0"),
+                           _F.c.tracked == literal_column("true"),
+                           _F.c.next_sync_due_at <= due_by)
+                    .order_by(first, _F.c.id).limit(window).cte("earliest"))
+        chosen = (select(_F.c.id).join(earliest, earliest.c.id == _F.c.id)
+                  .where(*left).order_by(earliest.c.first, _F.c.id))
+    picked = chosen.limit(limit).with_for_update(of=_F, skip_locked=True).scalar_subquery()
+    return list(session.execute(
+        update(_F).where(_F.c.id.in_(picked)).values(**lease)
+        .returning(_F.c.carrier, _F.c.flight_number, _F.c.suffix, _F.c.departure_date,
+                   _F.c.scheduled_departure, _F.c.id)).all())
 
 
 def due_flights(session: Session, *, now: datetime, limit: int,

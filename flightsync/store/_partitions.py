@@ -28,6 +28,8 @@ log = structlog.get_logger(__name__)
 
 PARTITIONED = {"source_observation": "observed_at", "flight_change": "at"}
 """Each partitioned table and its partition key."""
+PG_ONLY_INDEXES = frozenset({"ix_flight_claim"})
+"""Indexes made on PostgreSQL only (partial, INCLUDE; migration 0008): not in the models."""
 MONTHS_AHEAD = 3
 LOCK_TIMEOUT = "5s"
 _MONTH = re.compile(r"^(?P<table>[a-z_]+)_p(?P<year>\d{4})(?P<month>\d{2})$")
@@ -69,6 +71,8 @@ def include_object(obj: Any, name: str | None, kind: str, reflected: bool,
     comparison of the models with the database."""
     if kind == "table":
         return not (reflected and name is not None and is_partition(name))
+    if kind == "index" and reflected and name in PG_ONLY_INDEXES:
+        return False
     table = getattr(obj, "table", None)
     return table is None or not is_partition(str(table.name))
 

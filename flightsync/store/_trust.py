@@ -21,16 +21,20 @@ _DEPENDENCE = SourceDependence.__table__  # type: ignore[attr-defined]
 
 
 def latest_observation_values(session: Session, *, since: datetime | None = None,
+                              limit: int | None = None,
                               ) -> list[tuple[int, str, dict[str, Any]]]:
     """(leg id, source, JSON values) of each source's latest observation of each leg, among
     the observations made or confirmed at or after ``since`` (None: the whole history).
 
     One claim per provider per leg: an unchanged re-fetch confirms the stored row instead of
     adding one, and a changed one supersedes it, so how often a provider was asked weighs
-    nothing in what is learned."""
+    nothing in what is learned. ``limit``: only the newest that many (leg, source) pairs, so
+    that what is held in memory stays bounded at a million tracked flights."""
     latest = select(func.max(_OBS.c.id)).group_by(_OBS.c.flight_id, _OBS.c.source)
     if since is not None:
         latest = latest.where(_OBS.c.confirmed_at >= since)
+    if limit is not None:
+        latest = latest.order_by(func.max(_OBS.c.id).desc()).limit(limit)
     rows = session.execute(
         select(_OBS.c.flight_id, _OBS.c.source, _OBS.c["values"])
         .where(_OBS.c.id.in_(latest)).order_by(_OBS.c.flight_id, _OBS.c.source)).all()
