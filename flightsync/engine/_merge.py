@@ -18,6 +18,7 @@ from flightsync.models import (
     to_json_value,
 )
 from flightsync.policy import Dependence, Policy, Trust, resolve_leg
+from flightsync.store import repository as repo
 from flightsync.store.repository import REJECTED_KEY, LegWrite, StoredLeg
 
 log = structlog.get_logger(__name__)
@@ -55,7 +56,6 @@ def merge(
     dependence: Dependence | None = None,
 ) -> Merged:
     """Resolve each leg; fields no provider reported keep their stored value."""
-    stored_by_origin = {leg.origin: leg for leg in stored}
     updated_at: dict[str, datetime] = {
         obs.provider: obs.updated_at or obs.fetched_at for obs in observations}
     raw_by_source = {obs.provider: obs.raw for obs in observations}
@@ -67,7 +67,9 @@ def merge(
     conflicts: list[FieldConflict] = []
     flight = observations[0].query.key if observations else None
     top_source: str | None = None
-    for index, (origin, by_source) in enumerate(align_legs(observations)):
+    aligned = align_legs(observations)
+    stored_by_origin = repo.match_stored_legs(stored, [origin for origin, _ in aligned])
+    for index, (origin, by_source) in enumerate(aligned):
         observed = {source: leg.values() for source, leg in by_source.items()}
         current = stored_by_origin[origin].values if origin in stored_by_origin else None
         resolution = resolve_leg(policy, observed, current, updated_at=updated_at, ranks=ranks,

@@ -80,7 +80,7 @@ def keep_settled(session: Session,
     for stored, merged in flights:
         if merged is None or not any(c.escalated for c in merged.conflicts):
             continue
-        by_origin = {leg.origin: leg for leg in stored}
+        by_origin = repo.match_stored_legs(stored, [leg.origin for leg in merged.legs])
         # A new leg has no history; a field with an open conflict is still the operator's.
         waiting.extend((merged, leg, old) for leg in merged.legs
                        if (old := by_origin.get(leg.origin)) is not None

@@ -100,6 +100,28 @@ class StoredLeg:
     observation_hashes: Mapping[str, str] = field(default_factory=dict)
 
 
+def match_stored_legs(stored: Sequence[StoredLeg],
+                      origins: Sequence[str]) -> dict[str, StoredLeg]:
+    """The stored leg each resolved leg updates, by its origin (``origins[i]`` is leg ``i``'s):
+    the stored leg from the same airport; else the stored leg at the same index when no
+    resolved leg departs from that one's airport any more (the providers now name another
+    origin: the route changed, or the stored one was wrong), so the leg is updated with its
+    new origin instead of a second leg taking its place."""
+    by_origin = {leg.origin: leg for leg in stored}
+    by_index = {leg.leg_index: leg for leg in stored}
+    reported = set(origins)
+    matched: dict[str, StoredLeg] = {}
+    for index, origin in enumerate(origins):
+        old = by_origin.get(origin)
+        if old is None:
+            moved = by_index.get(index)
+            if moved is not None and moved.origin not in reported:
+                old = moved
+        if old is not None:
+            matched[origin] = old
+    return matched
+
+
 @dataclass(slots=True)
 class LegWrite:
     """What the engine resolved for one leg, ready to store."""
@@ -147,7 +169,7 @@ class GroupWriter:
             source_of_truth: str | None) -> WriteOutcome:
         """Queue a flight's legs with their audit rows, observations and conflicts."""
         now, run_id = self._now, self._run_id
-        by_origin = {leg.origin: leg for leg in stored}
+        by_origin = match_stored_legs(stored, [leg.origin for leg in legs])
         records: list[FlightRecord] = []
         changed: list[tuple[int, str]] = []
         opened = 0
@@ -183,8 +205,9 @@ class GroupWriter:
                     has_open_conflict=bool(conflict_fields), created_at=now, updated_at=now,
                 ))
                 self._waiting.append(children)
-                diffs = [(name, None, value) for name, value in leg.values.items()
-                         if value is not None]
+                diffs: list[tuple[str, Any, Any]] = [
+                    (name, None, value) for name, value in leg.values.items()
+                    if value is not None]
             else:
                 flight_id = old.id
                 get = old.values.get
@@ -193,10 +216,13 @@ class GroupWriter:
                          if (before := get(name)) is not value
                          and not (type(before) is type(value) and before == value)
                          and _differs(before, value)]
+                moved = {"origin": leg.origin} if old.origin != leg.origin else {}
+                if moved:  # match_stored_legs: the providers name another origin now
+                    diffs.append(("origin", old.origin, leg.origin))
                 version = old.version + (1 if diffs else 0)
                 self._updates.append(dict(
                     b_id=flight_id, b_version=old.version,
-                    **(row_values if diffs else {}), leg_index=leg.leg_index,
+                    **(row_values if diffs else {}), **moved, leg_index=leg.leg_index,
                     sync_status=sync_status, tracked=tracked, last_synced_at=now,
                     last_attempt_at=now, next_sync_due_at=next_due, consecutive_failures=0,
                     last_error=None, source_of_truth=source_of_truth, content_hash=new_hash,
