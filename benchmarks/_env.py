@@ -16,6 +16,9 @@ import subprocess
 import sys
 import tempfile
 import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -142,3 +145,22 @@ class Bench:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
         self.stop()
+
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@contextmanager
+def private_postgres(prefix: str) -> Iterator[str]:
+    """A database of its own on the local PostgreSQL (``<prefix>_<random>``), dropped on exit
+    (WITH FORCE: a benchmark's killed workers may leave sessions behind); its SQLAlchemy URL."""
+    import psycopg  # noqa: PLC0415 - only the PostgreSQL scenarios need the driver
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -29,19 +29,17 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from benchmarks._env import Bench
+from benchmarks._env import Bench, private_postgres
 from benchmarks._report import Row
 from benchmarks._seed import seed
 from flightsync.providers import registry
 from flightsync.store import migrate
 
-_PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 _REDIS = "redis://127.0.0.1:6379/11"
 _TICK = os.sysconf("SC_CLK_TCK")
 _CONFIG = "providers:\n" + "".join(
@@ -78,20 +76,6 @@ class _Bench(Bench):
     @property
     def database_url(self) -> str:
         return self._url
-
-
-@contextmanager
-def _database() -> Iterator[str]:
-    import psycopg  # noqa: PLC0415 - only this scenario needs the driver
-
-    name = f"fs_scale_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(_PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 class _BackendCpu:
@@ -260,7 +244,7 @@ def scale_rows(latency_ms: float, sizes: ScaleSizes,
     prefix = f"fs_scale_{uuid.uuid4().hex[:8]}"
     latency = latency_ms / 1000
     try:
-        with _database() as url:
+        with private_postgres("fs_scale") as url:
             migrate.upgrade(url)
             import psycopg  # noqa: PLC0415
 

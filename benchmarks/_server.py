@@ -21,16 +21,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from benchmarks._env import private_postgres
 from benchmarks._loadgen import SECRET, LoadResult, run_load
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 OFFERED = 5000.0  # events a second offered: far above what any server here takes
 
 FLOOR_APP = """
@@ -90,20 +89,6 @@ def measure(url: str, *, clients: int, seconds: float, day: str, prefix: str) ->
                     prefix=prefix, flights=200)
 
 
-@contextmanager
-def pg_database() -> Iterator[str]:
-    import psycopg  # noqa: PLC0415
-
-    name = f"fs_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks._server", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -123,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(("flightsync serve, SQLite", measure(
                 url, clients=args.clients, seconds=args.seconds, day=day, prefix="sqlite")))
         if not args.no_postgres:
-            with pg_database() as pg_url:
+            with private_postgres("fs_bench") as pg_url:
                 subprocess.run([sys.executable, "-m", "flightsync", "migrate"], check=True,
                                env={**os.environ, "FLIGHTSYNC_DATABASE_URL": pg_url},
                                capture_output=True, timeout=120)
