@@ -62,21 +62,27 @@ def _flights(count: int) -> list[FlightQuery]:
 
 
 def _write_all(database: Database, flights: list[FlightQuery], *, changed: bool) -> float:
-    """Seconds to write every flight, ``WRITE_GROUP`` per transaction, as the engine does."""
-    started = time.perf_counter()
+    """Seconds to write every flight, ``WRITE_GROUP`` per transaction, as the engine does.
+
+    The resolved legs (the engine's output, the write path's input) are built before each
+    group's clock starts, as the floors' rows are: the figure is the write path's time alone."""
+    elapsed = 0.0
     for at in range(0, len(flights), WRITE_GROUP):
         group = flights[at:at + WRITE_GROUP]
         now = datetime.now(UTC)
+        legs = [[_leg(at + index, changed, now)] for index in range(len(group))]
+        started = time.perf_counter()
         with database.session() as session:
             stored = repo.load_legs(session, [repo.key_of(q) for q in group])
             writer = repo.GroupWriter(session, run_id="bench", now=now)
-            for index, query in enumerate(group):
+            for query, leg in zip(group, legs, strict=True):
                 writer.add(
-                    query, [_leg(at + index, changed, now)], stored.get(repo.key_of(query), []),
+                    query, leg, stored.get(repo.key_of(query), []),
                     sync_status="synced", next_due=now + timedelta(minutes=15), tracked=True,
                     source_of_truth="lufthansa")
             writer.flush()
-    return time.perf_counter() - started
+        elapsed += time.perf_counter() - started
+    return elapsed
 
 
 def _measure(url: str, count: int) -> dict[str, float]:

@@ -156,7 +156,9 @@ class GroupWriter:
         self._inserts: list[dict[str, Any]] = []
         # Child rows of each new leg (parallel to _inserts) wait for its id.
         self._waiting: list[list[dict[str, Any]]] = []
-        self._updates: list[dict[str, Any]] = []
+        # Updates by their set of keys (whether the values and the origin change): each set
+        # is one executemany, found without comparing every row's keys.
+        self._updates: dict[tuple[bool, bool], list[dict[str, Any]]] = {}
         self._changes: list[dict[str, Any]] = []
         self._observations: list[dict[str, Any]] = []
         self._confirms: list[dict[str, Any]] = []
@@ -220,7 +222,7 @@ class GroupWriter:
                 if moved:  # match_stored_legs: the providers name another origin now
                     diffs.append(("origin", old.origin, leg.origin))
                 version = old.version + (1 if diffs else 0)
-                self._updates.append(dict(
+                self._updates.setdefault((bool(diffs), bool(moved)), []).append(dict(
                     b_id=flight_id, b_version=old.version,
                     **(row_values if diffs else {}), **moved, leg_index=leg.leg_index,
                     sync_status=sync_status, tracked=tracked, last_synced_at=now,
@@ -272,11 +274,11 @@ class GroupWriter:
         bulk = SQLiteRows() if dialect == "sqlite" else None
         try:
             if self._updates:
-                expected = len(self._updates)
+                expected = sum(len(rows) for rows in self._updates.values())
                 written = sum(
                     bulk.update(conn, _F, rows) if bulk is not None
                     else int(conn.execute(_UPDATE_FLIGHT, rows).rowcount)
-                    for rows in _by_keys(self._updates))
+                    for rows in self._updates.values())
                 if written != expected:
                     raise ConcurrentUpdateError(self._stale_message(), flight=self._stale_key())
             if self._inserts:
@@ -284,16 +286,18 @@ class GroupWriter:
                 self._adopt(ids)
             if bulk is None:
                 self._plain_values(self._observations)
-            for same in _by_keys(self._confirms):
-                conn.execute(_CONFIRM_OBS, same)
+            if self._confirms:
+                conn.execute(_CONFIRM_OBS, self._confirms)
+            # Each table's rows are built in one place, all with the same keys.
             for statement, rows in ((_INSERT_CHANGE, self._changes),
                                     (_INSERT_OBS, self._observations),
                                     (_INSERT_CONFLICT, self._conflicts)):
-                for same in _by_keys(rows):
-                    if bulk is not None:
-                        bulk.insert(conn, statement.table, same)
-                    else:
-                        conn.execute(statement, same)
+                if not rows:
+                    continue
+                if bulk is not None:
+                    bulk.insert(conn, statement.table, rows)
+                else:
+                    conn.execute(statement, rows)
         finally:
             self._clear()
 
@@ -303,18 +307,19 @@ class GroupWriter:
         bulk = PostgresRows()
         try:
             if self._updates:
-                written = sum(bulk.update(conn, _F, rows) for rows in _by_keys(self._updates))
-                if written != len(self._updates):
+                written = sum(bulk.update(conn, _F, rows) for rows in self._updates.values())
+                if written != sum(len(rows) for rows in self._updates.values()):
                     raise ConcurrentUpdateError(self._stale_message(), flight=self._stale_key())
             if self._inserts:
                 self._adopt(bulk.insert(conn, _F, self._inserts))
             # Unchanged re-fetches only move their observation's confirmed_at (issue 16).
-            for same in _by_keys(self._confirms):
-                conn.execute(_CONFIRM_OBS, same)
+            if self._confirms:
+                conn.execute(_CONFIRM_OBS, self._confirms)
+            # Each table's rows are built in one place, all with the same keys.
             for table, rows in ((_CHANGE, self._changes), (_OBS, self._observations),
                                 (_CONFLICT, self._conflicts)):
-                for same in _by_keys(rows):
-                    bulk.copy(conn, table, same)
+                if rows:
+                    bulk.copy(conn, table, rows)
         finally:
             self._clear()
 
@@ -337,9 +342,10 @@ class GroupWriter:
                 self._conflicts.append(row)
 
     def _clear(self) -> None:
-        for rows in (self._inserts, self._waiting, self._updates, self._changes,
-                     self._observations, self._confirms, self._conflicts, self._keys):
+        for rows in (self._inserts, self._waiting, self._changes, self._observations,
+                     self._confirms, self._conflicts, self._keys):
             rows.clear()
+        self._updates.clear()
 
     def _stale_message(self) -> str:
         keys = self._keys
@@ -385,19 +391,6 @@ def write_flight(
                          tracked=tracked, source_of_truth=source_of_truth)
     writer.flush()
     return outcome
-
-
-def _by_keys(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """Rows split by their set of keys (in first-seen order): an executemany binds one."""
-    if not rows:
-        return []
-    first = rows[0].keys()
-    if all(row.keys() == first for row in rows):
-        return [rows]
-    groups: dict[frozenset[str], list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(frozenset(row), []).append(row)
-    return list(groups.values())
 
 
 def _differs(old: Any, new: Any) -> bool:
