@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import socket
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -22,13 +21,13 @@ from typing import Any
 
 from benchmarks import _floors as floors
 from benchmarks._env import FOUR as PROVIDERS
+from benchmarks._env import private_postgres
 from benchmarks._report import Row
 from flightsync.engine._engine import WRITE_GROUP
 from flightsync.models import OBSERVED_FIELDS, FlightQuery, FlightStatus
 from flightsync.store import Database, migrate
 from flightsync.store import repository as repo
 
-_PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 _RAW = json.dumps({"payload": "x" * 600})  # a provider answer's size, kept for the audit
 
 
@@ -111,16 +110,8 @@ def _postgres_database() -> Iterator[str | None]:
     except OSError:
         yield None
         return
-    import psycopg  # noqa: PLC0415 - only this scenario needs the driver
-
-    name = f"fs_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(_PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with private_postgres("fs_bench") as url:
+        yield url
 
 
 def write_rows(root: Path, *, flights: int) -> list[Row]:
