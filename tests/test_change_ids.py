@@ -32,6 +32,14 @@ def _change(conn: Connection, flight: int) -> int:
         {"f": flight, "now": NOW}).scalar_one())
 
 
+def _two_flights_three_changes(conn: Connection) -> None:
+    """Flights 1 and 2; changes 1 (flight 1), 2 and 3 (flight 2, the newest)."""
+    _flight(conn, 1)
+    _flight(conn, 2)
+    for flight in (1, 2, 2):
+        _change(conn, flight)
+
+
 def _delete_newest_flight_then_change_again(url: str) -> tuple[int, int, list[int]]:
     engine = create_engine(url)
     try:
@@ -59,10 +67,7 @@ def test_a_deleted_newest_change_id_is_never_handed_out_again(tmp_path: Path) ->
     migrate.upgrade(url)
     engine = create_engine(url)
     with engine.begin() as conn:
-        _flight(conn, 1)
-        _flight(conn, 2)
-        for flight in (1, 2, 2):
-            _change(conn, flight)
+        _two_flights_three_changes(conn)
     engine.dispose()
 
     newest, again, seen = _delete_newest_flight_then_change_again(url)
@@ -79,10 +84,7 @@ def test_the_upgrade_keeps_the_rows_and_starts_after_the_highest_id(tmp_path: Pa
     migrate.upgrade(url, "0006_pg_partitions")
     engine = create_engine(url)
     with engine.begin() as conn:
-        _flight(conn, 1)
-        _flight(conn, 2)
-        for flight in (1, 2, 2):
-            _change(conn, flight)
+        _two_flights_three_changes(conn)
         before = conn.execute(text("SELECT * FROM flight_change ORDER BY id")).all()
     migrate.upgrade(url)
     with engine.connect() as conn:
