@@ -170,23 +170,32 @@ def try_ensure_partitions(conn: Connection, *, now: datetime) -> list[str]:
         return []
 
 
-def drop_partitions_before(conn: Connection, cutoff: datetime,
-                           tables: Iterable[str] = PARTITIONED) -> list[str]:
-    """Drop every monthly partition of ``tables`` whose whole month lies before ``cutoff``
-    (its rows go with it, at the cost of a catalogue change instead of a DELETE per row); the
-    partitions dropped. A month that straddles the cutoff stays: row retention trims it."""
+def months_before(conn: Connection, table: str, cutoff: datetime) -> list[Month]:
+    """The monthly partitions of ``table`` whose whole month lies before ``cutoff`` (none when
+    ``table`` is not partitioned)."""
+    if not partitioned(conn, table):
+        return []
+    return [month for month in existing(conn, table) if month.next().start <= cutoff]
+
+
+def drop_months(conn: Connection, table: str, found: Iterable[Month]) -> list[str]:
+    """Drop these monthly partitions of ``table`` (their rows go with them, at the cost of a
+    catalogue change instead of a DELETE per row); the partitions dropped."""
     dropped: list[str] = []
-    for table in tables:
-        if not partitioned(conn, table):
-            continue
-        for month in existing(conn, table):
-            if month.next().start <= cutoff:
-                conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
-                conn.execute(text(f'DROP TABLE "{month.name(table)}"'))
-                dropped.append(month.name(table))
+    for month in found:
+        conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
+        conn.execute(text(f'DROP TABLE "{month.name(table)}"'))
+        dropped.append(month.name(table))
     if dropped:
-        log.info("store.partitions.dropped", partitions=dropped, before=cutoff.isoformat())
+        log.info("store.partitions.dropped", partitions=dropped)
     return dropped
+
+
+def drop_partitions_before(conn: Connection, cutoff: datetime) -> list[str]:
+    """Drop every monthly partition whose whole month lies before ``cutoff``; the partitions
+    dropped. A month that straddles the cutoff stays: row retention trims it."""
+    return [name for table in PARTITIONED
+            for name in drop_months(conn, table, months_before(conn, table, cutoff))]
 
 
 def _exists(conn: Connection, name: str) -> bool:
@@ -194,6 +203,19 @@ def _exists(conn: Connection, name: str) -> bool:
                         {"name": name}).scalar() is True
 
 
-__all__ = ["MONTHS_AHEAD", "PARTITIONED", "Month", "create_month", "drop_partitions_before",
-           "ensure_partitions", "existing", "include_object", "is_partition", "months",
-           "partitioned", "try_ensure_partitions"]
+__all__ = [
+    "MONTHS_AHEAD",
+    "PARTITIONED",
+    "Month",
+    "create_month",
+    "drop_months",
+    "drop_partitions_before",
+    "ensure_partitions",
+    "existing",
+    "include_object",
+    "is_partition",
+    "months",
+    "months_before",
+    "partitioned",
+    "try_ensure_partitions",
+]

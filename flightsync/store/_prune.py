@@ -213,16 +213,13 @@ class DropPartitions(DeleteRows):
     def chunk(self, conn: Connection, horizon: TableHorizon, since: datetime | None,
               limit: int) -> tuple[int, bool]:
         table = horizon.table.name
-        if _partitions.PARTITIONED.get(table) != horizon.column \
-                or not _partitions.partitioned(conn, table):
-            return super().chunk(conn, horizon, since, limit)
-        whole = [m for m in _partitions.existing(conn, table)
-                 if m.next().start <= horizon.cutoff]
+        whole = (_partitions.months_before(conn, table, horizon.cutoff)
+                 if _partitions.PARTITIONED.get(table) == horizon.column else [])
         if not whole:
             return super().chunk(conn, horizon, since, limit)
         rows = sum(int(conn.execute(select(func.count()).select_from(
             text(f'"{m.name(table)}"'))).scalar_one()) for m in whole)
-        _partitions.drop_partitions_before(conn, horizon.cutoff, tables=(table,))
+        _partitions.drop_months(conn, table, whole)
         return rows, False  # the straddling month's rows, if any, in the next chunks
 
 

@@ -155,7 +155,7 @@ __all__ += ["delete_flight", "last_origin", "list_flights", "set_tracked", "trac
 # _size: the database's size and rows per table, for status (issue 16)
 __all__ += ["storage_figures"]
 # _partitions: monthly partitions of the audit tables on PostgreSQL (issue 17)
-__all__ += ["drop_partitions_before", "ensure_partitions"]
+__all__ += ["ensure_partitions"]
 # _fa_alerts: FlightAware alerts registered for tracked flights (issue 15)
 __all__ += ["add_alert", "alert_by_id", "alerted_keys", "close_alert", "finished_alerts",
             "list_alerts", "tracked_without_alert"]
@@ -166,12 +166,6 @@ def ensure_partitions(session: Session, *, now: datetime) -> list[str]:
     SQLite or an unpartitioned database); a lock not granted within seconds is left to a
     later run. The partitions made."""
     return _partitions.try_ensure_partitions(session.connection(), now=now)
-
-
-def drop_partitions_before(session: Session, cutoff: datetime) -> list[str]:
-    """Drop the audit tables' monthly partitions that end before ``cutoff`` (retention by
-    the month on PostgreSQL); the partitions dropped."""
-    return _partitions.drop_partitions_before(session.connection(), cutoff)
 
 
 def key_of(query: FlightQuery) -> FlightKey:
