@@ -204,3 +204,11 @@ class Interrupted(FlightsyncError):
 
     exit_code = 130
     code = "interrupted"
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of ``exc``'s text, at most ``limit`` characters ("" for none): what a
+    log field or a one-line error shows of an exception whose text may run to a traceback or
+    a statement."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else ""

@@ -13,7 +13,7 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from flightsync.engine._killpoint import reached
-from flightsync.errors import FlightsyncError
+from flightsync.errors import FlightsyncError, first_line
 from flightsync.models import to_json_value
 from flightsync.store import _prune as store_prune
 
@@ -85,8 +85,7 @@ def after_batch(engine: Engine) -> dict[str, Any] | None:
         # is its own transaction, so what was removed stays removed and the next run (or
         # `flightsync prune`) carries on; a state store lost mid-run fails the flights it
         # touched, not the run's summary.
-        log.warning("prune.slice.failed", error=str(exc).splitlines()[0] if str(exc) else
-                    type(exc).__name__)
+        log.warning("prune.slice.failed", error=first_line(exc) or type(exc).__name__)
         return None
 
 

@@ -44,6 +44,7 @@ from flightsync.errors import (
     StoreError,
     WebhookError,
     WebhookSignatureError,
+    first_line,
 )
 
 if TYPE_CHECKING:
@@ -199,7 +200,7 @@ def _one(engine: Engine, path: Path, *, insecure: bool, notify: bool,
             raise
         log.error("webhook.spool.internal_error", file=path.name,
                   error_type=type(exc).__name__, exc_info=exc)
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        first = first_line(exc)
         return _rejected(None, "internal_error",
                          f"internal error ({type(exc).__name__}{': ' + first if first else ''}"
                          f"); details in the log (run_id {engine.run_id})")

@@ -33,7 +33,7 @@ from flightsync.engine._fa_intake import Ignored, check_delivery, ingest_deliver
 from flightsync.engine._inbound import read_event
 from flightsync.engine._spool import FLIGHTAWARE, FORMAT_HEADER, ingest_spool, pending, write_event
 from flightsync.engine._webhook import ingest
-from flightsync.errors import SchemaBehindError, StoreError
+from flightsync.errors import SchemaBehindError, StoreError, first_line
 from flightsync.providers import registry
 
 if TYPE_CHECKING:
@@ -205,8 +205,7 @@ def _drain_lock(spool: Path) -> Iterator[bool]:
 
 
 def _first(exc: BaseException) -> str:
-    text = getattr(exc, "message", None) or str(exc)
-    return text.strip().splitlines()[0][:200] if text.strip() else type(exc).__name__
+    return first_line(exc) or type(exc).__name__
 
 
 __all__ = ["Answer", "Ignored", "Intake"]

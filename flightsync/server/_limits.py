@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from flightsync.errors import first_line
 
 log = structlog.get_logger(__name__)
 
@@ -80,7 +81,7 @@ class Limits:
             await self.app(scope, receive, tracking)
         except Exception as exc:  # the answer of last resort
             log.warning("server.internal_error", path=_path(scope),
-                        error_type=type(exc).__name__, error=_first(exc))
+                        error_type=type(exc).__name__, error=first_line(exc))
             if not started:
                 await send_error(send, 500, "internal_error",
                                  "internal error; details in the server's log")
@@ -94,11 +95,6 @@ def _path(scope: Scope) -> str:
     # The FlightAware path carries the secret token: never logged.
     head, found, _ = path.partition("/webhooks/flightaware/")
     return f"{head}/webhooks/flightaware/***" if found else path[:100]
-
-
-def _first(exc: BaseException) -> str:
-    text: Any = str(exc).strip()
-    return text.splitlines()[0][:200] if text else ""
 
 
 __all__ = ["Limits", "error_body", "send_error"]
