@@ -89,14 +89,22 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return migrated_template(tmp_path_factory.mktemp("template"))
 
 
+# Only the hang case waits for the timeout; the others keep a timeout no loaded machine reaches,
+# so a healthy provider's slow answer is never mistaken for the fault under test.
+HANG_TIMEOUT = 0.25
+TIMEOUT = 5.0
+
+
 @pytest.fixture
-def env(tmp_path: Path, sandbox: SandboxProcess, template: Path, state_dir: Path
-        ) -> dict[str, str]:
-    """The sandbox's environment plus a config with a short timeout and 3 attempts, and a
-    migrated database in the state directory."""
+def env(request: pytest.FixtureRequest, tmp_path: Path, sandbox: SandboxProcess,
+        template: Path, state_dir: Path) -> dict[str, str]:
+    """The sandbox's environment plus a config with 3 attempts (a short timeout for the hang
+    case), and a migrated database in the state directory."""
     seed_database(template, state_dir)
+    case = getattr(request.node, "callspec", None)
+    hang = case is not None and getattr(case.params.get("case"), "name", "") == "hang"
     config = write_config(tmp_path / "flightsync.yaml",
-                          http={"timeout_seconds": 0.25},
+                          http={"timeout_seconds": HANG_TIMEOUT if hang else TIMEOUT},
                           retry={"attempts": ATTEMPTS, "backoff_initial_seconds": 0,
                                  "backoff_max_seconds": 0},
                           breaker={"failure_threshold": 2, "reset_timeout_seconds": 600})
