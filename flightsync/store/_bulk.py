@@ -3,7 +3,7 @@
 SQLAlchemy processes every bound value of an executemany in Python (22 datetimes per flight
 through UTCDateTime and SQLite's DATETIME, JSON for observations): about half of a changed
 flight's write time. Here each value is converted once by the store's own rules
-(``_types.sqlite_text`` for instants, ``_types.json_text`` for JSON columns, dates in ISO
+(``_types.sqlite_text`` for instants, ``_types.json_column`` for JSON columns, dates in ISO
 form) and the rows go to sqlite3 as tuples, inside the session's transaction.
 tests/test_write_bulk.py holds the stored rows equal to the generic path's.
 """
@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Date, Table
 from sqlalchemy.engine import Connection
 
-from flightsync.store._types import UTCDateTime, from_sqlite_text, json_text, sqlite_text
+from flightsync.store._types import UTCDateTime, from_sqlite_text, json_column, sqlite_text
 
 _Convert = Callable[[Any], Any]
 _WHERE = ("b_id", "b_version")  # the UPDATE's optimistic-check parameters
@@ -129,7 +129,7 @@ def _kinds(table: Table, names: tuple[str, ...]
         if isinstance(column_type, UTCDateTime):
             times.append(i)
         elif isinstance(column_type, JSON):
-            others.append((i, json_text))
+            others.append((i, json_column))
         elif isinstance(column_type, Date):
             others.append((i, _iso_date))
     found = _KINDS[(table.name, names)] = (tuple(times), tuple(others))

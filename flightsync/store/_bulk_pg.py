@@ -13,7 +13,7 @@ server): about 1,400 changed flights a second. Here a group's rows go out as few
 - new ``flight`` rows: one ``INSERT ... SELECT FROM unnest(arrays) RETURNING`` the ids with
   the identity, so each child row finds its flight whatever order the server returns.
 
-Each value is rendered by the store's own rules (``_types.json_text`` for JSON, instants
+Each value is rendered by the store's own rules (``_types.json_column`` for JSON, instants
 normalised to aware UTC with naive ones refused as UTCDateTime does), inside the session's
 transaction: a group is still all-or-nothing. tests/test_write_bulk_pg.py holds the stored
 rows equal to the generic path's.
@@ -30,7 +30,7 @@ from sqlalchemy import JSON, Boolean, Date, Integer, LargeBinary, Table
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from flightsync.store._types import UTCDateTime, json_text, stored_utc
+from flightsync.store._types import UTCDateTime, json_column, stored_utc
 
 _WHERE = ("b_id", "b_version")  # the UPDATE's optimistic-check parameters
 
@@ -94,7 +94,7 @@ class PostgresRows:
             columns[i] = [None if v is None else cache.get(v) or convert(v)
                           for v in columns[i]]
         for i in texts:
-            columns[i] = [None if v is None else json_text(v) for v in columns[i]]
+            columns[i] = [None if v is None else json_column(v) for v in columns[i]]
         return columns
 
     def _time(self, value: datetime) -> datetime:

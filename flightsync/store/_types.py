@@ -76,6 +76,20 @@ json_text = json_encoder()
 SQLAlchemy's JSON type writes for the value made plain, and the audit trail's form."""
 
 
+class JsonText(str):
+    """JSON already rendered by the store's encoder, which the bulk statements store as it is
+    instead of encoding again: an observation's values are encoded once, in sorted key order,
+    for both its hash and its row (benchmarks/RESULTS.md)."""
+
+    __slots__ = ()
+
+
+def json_column(value: Any) -> str:
+    """The text a JSON column stores for ``value`` (not None): ``json_text``, unless it is
+    already rendered (JsonText)."""
+    return value if type(value) is JsonText else json_text(value)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp stored in UTC and always read back timezone-aware in UTC.
 
