@@ -18,7 +18,7 @@ from flightsync.models import OBSERVED_FIELDS, FlightQuery, FlightStatus, to_jso
 from flightsync.store import Database, migrate
 from flightsync.store import repository as repo
 from flightsync.store._bulk import SQLiteRows, select_rows
-from flightsync.store._types import json_column, json_text
+from flightsync.store._types import json_column, json_text, json_value
 from flightsync.store._write import (
     _INSERT_CONFLICT,
     _INSERT_OBS,
@@ -178,6 +178,16 @@ def test_observation_text_is_the_hashed_and_stored_form() -> None:
         json.dumps(plain, sort_keys=True).encode(), digest_size=16).hexdigest()
     assert json_column(text) == text
     assert json_column(str(text)) == json.dumps(str(text))  # a plain str is a JSON string
+
+
+def test_json_value_reads_as_json_loads() -> None:
+    """The stored JSON's decoder gives what json.loads gives, for the store's own text and
+    for text with whitespace around it, and refuses what json.loads refuses."""
+    for good in ('["UA1", "AC9"]', '{"amadeus": "ab", "x": null}', " [1] ", '"B\\u00e9"', "[]"):
+        assert json_value(good) == json.loads(good)
+    for bad in ("", "[1] x", "{", "nope"):
+        with pytest.raises(json.JSONDecodeError):
+            json_value(bad)
 
 
 def test_group_rows_written_in_one_transaction_roll_back_together(db: Database) -> None:

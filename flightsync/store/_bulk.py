@@ -10,7 +10,6 @@ tests/test_write_bulk.py holds the stored rows equal to the generic path's.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from operator import itemgetter
@@ -19,7 +18,13 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Date, Table
 from sqlalchemy.engine import Connection
 
-from flightsync.store._types import UTCDateTime, from_sqlite_text, json_column, sqlite_text
+from flightsync.store._types import (
+    UTCDateTime,
+    from_sqlite_text,
+    json_column,
+    json_value,
+    sqlite_text,
+)
 
 _Convert = Callable[[Any], Any]
 _WHERE = ("b_id", "b_version")  # the UPDATE's optimistic-check parameters
@@ -83,7 +88,7 @@ def select_rows(conn: Connection, table: Table, columns: Sequence[str], where: s
     types = [table.c[name].type for name in columns]
     times = [i for i, t in enumerate(types) if isinstance(t, UTCDateTime)]
     others: list[tuple[int, _Convert]] = [
-        (i, json.loads if isinstance(t, JSON) else date.fromisoformat if isinstance(t, Date)
+        (i, json_value if isinstance(t, JSON) else date.fromisoformat if isinstance(t, Date)
          else bool) for i, t in enumerate(types) if isinstance(t, JSON | Date | Boolean)]
     sql = (f"SELECT {', '.join(_q(table, n) for n in columns)} "  # noqa: S608 - see _q
            f'FROM "{table.name}" WHERE {where}')
