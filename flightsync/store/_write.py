@@ -84,9 +84,15 @@ def observation_hash(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
+# zlib's fastest level: on the providers' answers in tests/fixtures (0.8-9.4 KB) it takes half
+# the time of level 6 (12 vs 25 us an answer, 4 answers a flight) for 12% more bytes, kept
+# only raw_days (7); any level decompresses alike (benchmarks/RESULTS.md, issue 17).
+_RAW_LEVEL = 1
+
+
 def compress_raw(raw: str) -> bytes | None:
     """A raw answer as ``source_observation.raw_zlib`` keeps it (None for none)."""
-    return zlib.compress(raw.encode("utf-8"), 6) if raw else None
+    return zlib.compress(raw.encode("utf-8"), _RAW_LEVEL) if raw else None
 
 
 def decompress_raw(blob: bytes | None) -> str | None:
