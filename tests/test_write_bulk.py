@@ -18,8 +18,15 @@ from flightsync.models import OBSERVED_FIELDS, FlightQuery, FlightStatus, to_jso
 from flightsync.store import Database, migrate
 from flightsync.store import repository as repo
 from flightsync.store._bulk import SQLiteRows, select_rows
-from flightsync.store._types import json_text
-from flightsync.store._write import _INSERT_CONFLICT, _INSERT_OBS, _UPDATE_FLIGHT, compress_raw
+from flightsync.store._types import json_column, json_text, json_value
+from flightsync.store._write import (
+    _INSERT_CONFLICT,
+    _INSERT_OBS,
+    _UPDATE_FLIGHT,
+    compress_raw,
+    observation_hash,
+    observation_text,
+)
 from flightsync.store.tables import Conflict, Flight, SourceObservation
 
 NOW = datetime(2026, 3, 1, 5, 6, 7, 890, tzinfo=UTC)
@@ -155,6 +162,32 @@ def test_json_text_and_content_hash_match_json_dumps_of_plain_values() -> None:
     assert repo.content_hash(values) == expected
     with pytest.raises(TypeError):
         json_text({"x": object()})
+
+
+def test_observation_text_is_the_hashed_and_stored_form() -> None:
+    """An observation is encoded once: its text is json.dumps of its plain values with keys
+    sorted, its hash is the one stored before this text was also the stored one (so stored
+    hashes still recognise unchanged answers), and the bulk path stores the text as it is."""
+    values: dict[str, Any] = {"status": FlightStatus.LANDED, "codeshares": ("UA1",),
+                              "scheduled_departure": ODD_TIMES[0], "departure_gate": "B\u00e9",
+                              "_rejected": [{"field": "x"}]}
+    plain = {k: to_json_value(v) for k, v in values.items()}
+    text = observation_text(values)
+    assert text == json.dumps(plain, sort_keys=True)
+    assert observation_hash(text) == hashlib.blake2b(
+        json.dumps(plain, sort_keys=True).encode(), digest_size=16).hexdigest()
+    assert json_column(text) == text
+    assert json_column(str(text)) == json.dumps(str(text))  # a plain str is a JSON string
+
+
+def test_json_value_reads_as_json_loads() -> None:
+    """The stored JSON's decoder gives what json.loads gives, for the store's own text and
+    for text with whitespace around it, and refuses what json.loads refuses."""
+    for good in ('["UA1", "AC9"]', '{"amadeus": "ab", "x": null}', " [1] ", '"B\\u00e9"', "[]"):
+        assert json_value(good) == json.loads(good)
+    for bad in ("", "[1] x", "{", "nope"):
+        with pytest.raises(json.JSONDecodeError):
+            json_value(bad)
 
 
 def test_group_rows_written_in_one_transaction_roll_back_together(db: Database) -> None:

@@ -3,14 +3,13 @@
 SQLAlchemy processes every bound value of an executemany in Python (22 datetimes per flight
 through UTCDateTime and SQLite's DATETIME, JSON for observations): about half of a changed
 flight's write time. Here each value is converted once by the store's own rules
-(``_types.sqlite_text`` for instants, ``_types.json_text`` for JSON columns, dates in ISO
+(``_types.sqlite_text`` for instants, ``_types.json_column`` for JSON columns, dates in ISO
 form) and the rows go to sqlite3 as tuples, inside the session's transaction.
 tests/test_write_bulk.py holds the stored rows equal to the generic path's.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from operator import itemgetter
@@ -19,7 +18,13 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Date, Table
 from sqlalchemy.engine import Connection
 
-from flightsync.store._types import UTCDateTime, from_sqlite_text, json_text, sqlite_text
+from flightsync.store._types import (
+    UTCDateTime,
+    from_sqlite_text,
+    json_column,
+    json_value,
+    sqlite_text,
+)
 
 _Convert = Callable[[Any], Any]
 _WHERE = ("b_id", "b_version")  # the UPDATE's optimistic-check parameters
@@ -83,7 +88,7 @@ def select_rows(conn: Connection, table: Table, columns: Sequence[str], where: s
     types = [table.c[name].type for name in columns]
     times = [i for i, t in enumerate(types) if isinstance(t, UTCDateTime)]
     others: list[tuple[int, _Convert]] = [
-        (i, json.loads if isinstance(t, JSON) else date.fromisoformat if isinstance(t, Date)
+        (i, json_value if isinstance(t, JSON) else date.fromisoformat if isinstance(t, Date)
          else bool) for i, t in enumerate(types) if isinstance(t, JSON | Date | Boolean)]
     sql = (f"SELECT {', '.join(_q(table, n) for n in columns)} "  # noqa: S608 - see _q
            f'FROM "{table.name}" WHERE {where}')
@@ -129,7 +134,7 @@ def _kinds(table: Table, names: tuple[str, ...]
         if isinstance(column_type, UTCDateTime):
             times.append(i)
         elif isinstance(column_type, JSON):
-            others.append((i, json_text))
+            others.append((i, json_column))
         elif isinstance(column_type, Date):
             others.append((i, _iso_date))
     found = _KINDS[(table.name, names)] = (tuple(times), tuple(others))

@@ -13,7 +13,7 @@ server): about 1,400 changed flights a second. Here a group's rows go out as few
 - new ``flight`` rows: one ``INSERT ... SELECT FROM unnest(arrays) RETURNING`` the ids with
   the identity, so each child row finds its flight whatever order the server returns.
 
-Each value is rendered by the store's own rules (``_types.json_text`` for JSON, instants
+Each value is rendered by the store's own rules (``_types.json_column`` for JSON, instants
 normalised to aware UTC with naive ones refused as UTCDateTime does), inside the session's
 transaction: a group is still all-or-nothing. tests/test_write_bulk_pg.py holds the stored
 rows equal to the generic path's.
@@ -30,7 +30,7 @@ from sqlalchemy import JSON, Boolean, Date, Integer, LargeBinary, Table
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from flightsync.store._types import UTCDateTime, json_text, stored_utc
+from flightsync.store._types import UTCDateTime, json_column, json_value, stored_utc
 
 _WHERE = ("b_id", "b_version")  # the UPDATE's optimistic-check parameters
 
@@ -94,7 +94,7 @@ class PostgresRows:
             columns[i] = [None if v is None else cache.get(v) or convert(v)
                           for v in columns[i]]
         for i in texts:
-            columns[i] = [None if v is None else json_text(v) for v in columns[i]]
+            columns[i] = [None if v is None else json_column(v) for v in columns[i]]
         return columns
 
     def _time(self, value: datetime) -> datetime:
@@ -105,10 +105,15 @@ class PostgresRows:
 def select_rows(conn: Connection, table: Table, columns: Sequence[str], where: str,
                 params: Sequence[Any]) -> list[list[Any]]:
     """``SELECT columns FROM table WHERE where`` through the driver, each value read back as
-    SQLAlchemy reads it (instants aware in UTC; psycopg gives JSON, dates and bools as they
-    are); ``where`` uses ``%s`` placeholders."""
-    times = [i for i, name in enumerate(columns) if isinstance(table.c[name].type, UTCDateTime)]
-    sql = (f"SELECT {_names(table, tuple(columns))} "  # noqa: S608 - see _q
+    SQLAlchemy reads it (instants aware in UTC; psycopg gives dates and bools as they are;
+    JSON is read as text and decoded by ``json_value``, cheaper than the driver's loader);
+    ``where`` uses ``%s`` placeholders."""
+    kinds = [table.c[name].type for name in columns]
+    times = [i for i, kind in enumerate(kinds) if isinstance(kind, UTCDateTime)]
+    texts = [i for i, kind in enumerate(kinds) if isinstance(kind, JSON)]
+    selected = ", ".join(_q(table, n) + ("::text" if isinstance(kind, JSON) else "")
+                         for n, kind in zip(columns, kinds, strict=True))
+    sql = (f"SELECT {selected} "  # noqa: S608 - see _q
            f'FROM "{table.name}" WHERE {where}')
     # Through SQLAlchemy's driver-level call (no per-value processing): its events see the
     # statement as they see every other (tests/test_hot_queries_pg.py EXPLAINs it).
@@ -124,6 +129,9 @@ def select_rows(conn: Connection, table: Table, columns: Sequence[str], where: s
                 if utc is None:
                     utc = cache[value] = value.astimezone(UTC)
                 values[i] = utc
+        for i in texts:
+            if values[i] is not None:
+                values[i] = json_value(values[i])
         out.append(values)
     return out
 

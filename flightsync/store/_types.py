@@ -76,6 +76,35 @@ json_text = json_encoder()
 SQLAlchemy's JSON type writes for the value made plain, and the audit trail's form."""
 
 
+_scan_json = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # set in __init__, not in typeshed
+
+
+def json_value(text: str) -> Any:
+    """``json.loads`` for a JSON column's stored text: the decoder's scanner alone when the
+    text is one value with nothing around it, as the store writes it (a third of json.loads's
+    time on a load_legs row's small lists and dicts); anything else goes to json.loads, which
+    also words the errors."""
+    try:
+        value, end = _scan_json(text, 0)
+    except StopIteration:
+        return json.loads(text)
+    return value if end == len(text) else json.loads(text)
+
+
+class JsonText(str):
+    """JSON already rendered by the store's encoder, which the bulk statements store as it is
+    instead of encoding again: an observation's values are encoded once, in sorted key order,
+    for both its hash and its row (benchmarks/RESULTS.md)."""
+
+    __slots__ = ()
+
+
+def json_column(value: Any) -> str:
+    """The text a JSON column stores for ``value`` (not None): ``json_text``, unless it is
+    already rendered (JsonText)."""
+    return value if type(value) is JsonText else json_text(value)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp stored in UTC and always read back timezone-aware in UTC.
 

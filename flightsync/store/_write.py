@@ -11,6 +11,7 @@ total rowcount, and any shortfall fails the whole group (the engine redoes it fl
 from __future__ import annotations
 
 import hashlib
+import json
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from flightsync.models import (
 )
 from flightsync.store._bulk import SQLiteRows
 from flightsync.store._bulk_pg import PostgresRows
-from flightsync.store._types import json_encoder, json_text
+from flightsync.store._types import JsonText, json_encoder, json_text
 from flightsync.store.tables import Conflict, Flight, FlightChange, SourceObservation
 
 _F = Flight.__table__  # type: ignore[attr-defined]
@@ -69,15 +70,29 @@ def content_hash(values: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def observation_hash(values: Mapping[str, Any]) -> str:
-    """What recognises a provider's unchanged answer: a hash of everything it reported for a
-    leg (its values and the rejections), not of its raw text or its own update time."""
-    return hashlib.blake2b(_json_sorted(values).encode(), digest_size=16).hexdigest()
+def observation_text(values: Mapping[str, Any]) -> JsonText:
+    """The JSON text of everything a provider reported for a leg (its values and the
+    rejections), keys sorted: what ``source_observation.values`` stores and what its hash is
+    taken of, so that each observation is encoded once (readers decode it; key order is no
+    part of what it means)."""
+    return JsonText(_json_sorted(values))
+
+
+def observation_hash(text: str) -> str:
+    """What recognises a provider's unchanged answer: a hash of its ``observation_text``, not
+    of its raw text or its own update time."""
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+# zlib's fastest level: on the providers' answers in tests/fixtures (0.8-9.4 KB) it takes half
+# the time of level 6 (12 vs 25 us an answer, 4 answers a flight) for 12% more bytes, kept
+# only raw_days (7); any level decompresses alike (benchmarks/RESULTS.md, issue 17).
+_RAW_LEVEL = 1
 
 
 def compress_raw(raw: str) -> bytes | None:
     """A raw answer as ``source_observation.raw_zlib`` keeps it (None for none)."""
-    return zlib.compress(raw.encode("utf-8"), 6) if raw else None
+    return zlib.compress(raw.encode("utf-8"), _RAW_LEVEL) if raw else None
 
 
 def decompress_raw(blob: bytes | None) -> str | None:
@@ -182,18 +197,7 @@ class GroupWriter:
             new_hash = content_hash(leg.values)
             conflict_fields = {c.field for c in leg.conflicts if c.escalated}
             children: list[dict[str, Any]] = []
-            before_hashes = old.observation_hashes if old is not None else {}
-            hashes = dict(before_hashes)
-            fresh: list[str] = []  # the sources whose observation differs from their last
-            for provider, (values, updated_at, _raw) in leg.observations.items():
-                said = observation_hash(values)
-                if before_hashes.get(provider) == said and old is not None:
-                    self._confirms.append({"b_flight": old.id, "b_source": provider,
-                                           "confirmed_at": now,
-                                           "provider_updated_at": updated_at})
-                else:
-                    hashes[provider] = said
-                    fresh.append(provider)
+            hashes, fresh = self._observed(leg, old)
             flight_id: int | None
             if old is None:
                 flight_id, version = None, 1
@@ -241,11 +245,11 @@ class GroupWriter:
                     "run_id": run_id, "version": version, "at": now, "_table": _CHANGE})
             changed.extend((leg.leg_index, name) for name, _, _ in diffs)
             observations = leg.observations
-            for provider in fresh:
-                values, updated_at, raw = observations[provider]
-                # Domain values as they are: flush renders them for the path it takes.
+            for provider, said_text in fresh:
+                _, updated_at, raw = observations[provider]
+                # The values' text as hashed: the bulk paths store it as it is.
                 children.append({
-                    "flight_id": flight_id, "source": provider, "values": values,
+                    "flight_id": flight_id, "source": provider, "values": said_text,
                     "provider_updated_at": updated_at, "observed_at": now,
                     "confirmed_at": now, "run_id": run_id, "raw_zlib": compress_raw(raw),
                     "_table": _OBS})
@@ -263,6 +267,25 @@ class GroupWriter:
             records.append(_record_from_values(query, leg, version, now))
         return WriteOutcome(records=tuple(records), changed=tuple(changed),
                             opened_conflicts=opened)
+
+    def _observed(self, leg: LegWrite, old: StoredLeg | None
+                  ) -> tuple[dict[str, str], list[tuple[str, JsonText]]]:
+        """The leg's observation hashes after this write, and the sources whose observation
+        differs from their last, with its text; an unchanged one is queued as a confirmation."""
+        before = old.observation_hashes if old is not None else {}
+        hashes = dict(before)
+        fresh: list[tuple[str, JsonText]] = []
+        for provider, (values, updated_at, _raw) in leg.observations.items():
+            text = observation_text(values)
+            said = observation_hash(text)
+            if old is not None and before.get(provider) == said:
+                self._confirms.append({"b_flight": old.id, "b_source": provider,
+                                       "confirmed_at": self._now,
+                                       "provider_updated_at": updated_at})
+            else:
+                hashes[provider] = said
+                fresh.append((provider, text))
+        return hashes, fresh
 
     def flush(self) -> None:
         """Write everything added since the last flush, one statement per table."""
@@ -370,10 +393,12 @@ class GroupWriter:
         return to_json_value(value)
 
     def _plain_values(self, rows: list[dict[str, Any]]) -> None:
+        """The observations' values as SQLAlchemy's JSON type takes them (the generic path)."""
         plain = self._plain
         for row in rows:
-            row["values"] = {k: v if type(v) in _PLAIN else plain(v)
-                             for k, v in row["values"].items()}
+            values = row["values"]
+            row["values"] = (json.loads(values) if type(values) is JsonText else
+                             {k: v if type(v) in _PLAIN else plain(v) for k, v in values.items()})
 
 
 def write_flight(
@@ -422,4 +447,5 @@ def _record_from_values(query: FlightQuery, leg: LegWrite, version: int,
 
 
 __all__ = ["GroupWriter", "LegWrite", "StoredLeg", "WriteOutcome", "compress_raw",
-           "content_hash", "decompress_raw", "encode", "observation_hash", "write_flight"]
+           "content_hash", "decompress_raw", "encode", "observation_hash", "observation_text",
+           "write_flight"]
