@@ -23,7 +23,8 @@ translates them into the exit codes of docs/CONTRACTS.md section 2 in exactly on
     ├── NoProviderError                  2   no usable provider configured
     ├── StoreError                       5   database unreachable, state dir not writable
     │   ├── SchemaBehindError            4   run `flightsync migrate`
-    │   └── ConcurrentUpdateError            optimistic version check lost
+    │   ├── ConcurrentUpdateError            optimistic version check lost
+    │   └── SpoolBusyError               5   another drainer held the spool past the wait
     ├── WebhookError                     2
     │   ├── WebhookSignatureError
     │   ├── WebhookPayloadError          (a replayed event is an outcome, "duplicate", exit 0)
@@ -176,6 +177,13 @@ class SchemaBehindError(StoreError):
 class ConcurrentUpdateError(StoreError):
     exit_code = 70
     code = "concurrent_update"
+
+
+class SpoolBusyError(StoreError):
+    """Another process (`flightsync serve`, another `ingest-webhook --spool`) held the spool's
+    drain lock for longer than the run would wait: nothing was applied."""
+
+    code = "spool_busy"
 
 
 class WebhookError(FlightsyncError):

@@ -145,7 +145,7 @@ def _recover_after_kill(tmp_path: Path, state_dir: Path, template: Path, step: s
 
     assert _applied(db) == [f"msg_{name}" for name in GOOD]
     assert _gates(db) == {900 + int(n[1:]): f"G{n}" for n in GOOD}
-    assert _names(spool) == ["done", "failed"]
+    assert _names(spool) == [".drain.lock", "done", "failed"]
     assert _names(spool / "done") == sorted(f"{n}.{ext}" for n in GOOD
                                             for ext in ("headers", "json"))
     assert _names(spool / "failed") == ["forged.headers", "forged.json", "forged.reason"]
@@ -170,5 +170,5 @@ def test_only_a_linked_leftover_is_swept(tmp_path: Path, state_dir: Path,
     outcome = run(["-q", "ingest-webhook", "--spool", str(spool)],
                   {"FLIGHTSYNC_STATE_DIR": str(state_dir), "FLIGHTSYNC_WEBHOOK_SECRET": SECRET})
     assert outcome.exit_code == 0, outcome.stderr
-    assert _names(spool) == ["arriving.headers", "done"]
+    assert _names(spool) == [".drain.lock", "arriving.headers", "done"]
     assert _names(spool / "done") == ["left.headers", "left.json"]

@@ -98,7 +98,7 @@ def test_a_mixed_spool_is_applied_oldest_first_and_sorted_out(env: Path, tmp_pat
         ("d-forged.json", "rejected"), ("e-broken.json", "rejected")]
     assert out["summary"] == {"applied": 2, "duplicate": 1, "rejected": 3, "files": 6}
     assert stored_gate(env) == "B2"   # the newer of the two applied events
-    assert sorted(p.name for p in spool.iterdir()) == ["done", "failed"]
+    assert sorted(p.name for p in spool.iterdir()) == [".drain.lock", "done", "failed"]
     assert sorted(p.name for p in (spool / "done").iterdir()) == [
         "a-first.headers", "a-first.json", "b-second.headers", "b-second.json",
         "c-replay.headers", "c-replay.json"]
@@ -153,3 +153,73 @@ def test_an_event_without_its_headers_file_names_the_missing_file(env: Path,
     assert entry["status"] == "rejected"
     assert "lonely.headers is missing" in (spool / "failed" / "lonely.reason").read_text()
     assert stored_gate(env) != "L1"
+
+
+def test_a_drain_while_another_drainer_holds_the_spool_waits_then_exits_5(
+        env: Path, tmp_path: Path) -> None:
+    """`ingest-webhook --spool` while another drainer (here: the lock `flightsync serve`
+    takes, held by this test) has the spool: it waits --wait seconds, then one error line
+    naming the problem and the holder, exit 5, and nothing applied or moved."""
+    from flightsync.engine._lock import file_lock  # noqa: PLC0415
+
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    drop(spool, "evt", gate_event("Q7"), "evt_q", age=5)
+    before = stored_gate(env)
+    with file_lock(spool / ".drain.lock", owner="run_id=the-server"):
+        busy = runner.invoke(app, ["ingest-webhook", "--spool", str(spool), "--wait", "0.2"])
+        busy_json = runner.invoke(app, ["--json", "ingest-webhook", "--spool", str(spool),
+                                        "--wait", "0"])
+    assert busy.exit_code == 5
+    assert busy.stderr.strip().splitlines() == [
+        f"error: the spool {spool} is being drained by another process (pid={os.getpid()} "
+        "run_id=the-server; waited 0.2 s): nothing applied; run again once it is done"]
+    assert busy_json.exit_code == 5
+    assert json.loads(busy_json.stdout)["error"]["code"] == "spool_busy"
+    assert stored_gate(env) == before
+    assert sorted(p.name for p in spool.iterdir()) == [".drain.lock", "evt.headers",
+                                                       "evt.json"]
+    after = runner.invoke(app, ["ingest-webhook", "--spool", str(spool)])  # lock released
+    assert after.exit_code == 0, after.stderr
+    assert stored_gate(env) == "Q7"
+
+
+def test_wait_without_spool_is_a_usage_error(env: Path) -> None:
+    """--wait only means something for --spool."""
+    assert runner.invoke(app, ["ingest-webhook", "-", "--wait", "1"], input="{}").exit_code == 2
+
+
+def test_two_drainers_at_once_apply_each_event_once_and_in_order(
+        env: Path, tmp_path: Path) -> None:
+    """Two `ingest-webhook --spool` processes started together on one spool (a cron job and
+    an operator; the server's drainer takes the same lock): every event is applied exactly
+    once, by one of them, oldest first, and the flight's gate history is the events' order."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    gates = [f"T{n:02d}" for n in range(1, 13)]
+    for n, gate in enumerate(gates):
+        drop(spool, f"evt{n:02d}", gate_event(gate), f"evt_t{n:02d}", age=60 - n)
+    command = [sys.executable, "-m", "flightsync", "--json", "ingest-webhook", "--spool",
+               str(spool), "--wait", "60"]
+    drainers = [subprocess.Popen(command, text=True, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE) for _ in range(2)]
+    outputs = [d.communicate(timeout=120) for d in drainers]
+    assert [d.returncode for d in drainers] == [0, 0], [err[-2000:] for _, err in outputs]
+    files = [f for out, _ in outputs for f in json.loads(out)["files"]]
+    assert sorted((f["file"], f["status"]) for f in files) == [
+        (f"evt{n:02d}.json", "applied") for n in range(len(gates))]
+    for out, _ in outputs:  # whoever drained, drained oldest first
+        names = [f["file"] for f in json.loads(out)["files"]]
+        assert names == sorted(names)
+    assert stored_gate(env) == gates[-1]
+    engine = sa.create_engine(f"sqlite:///{env}")
+    try:
+        with engine.connect() as conn:
+            history = [json.loads(row[0]) for row in conn.execute(sa.text(
+                "SELECT new FROM flight_change WHERE field = 'departure_gate' ORDER BY id"))]
+    finally:
+        engine.dispose()
+    assert history[-len(gates):] == gates

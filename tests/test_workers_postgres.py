@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
 
 from flightsync.sandbox import Sandbox, SandboxConfig, sandbox_environment
 from flightsync.store import Database, migrate
@@ -146,3 +147,32 @@ def test_a_crashed_workers_lease_is_taken_over_once_it_expires(
     owners = per_flight(pg_url, "SELECT carrier, flight_number, lease_owner FROM flight "
                                 "WHERE leg_index = 0 AND lease_owner IS NOT NULL")
     assert set(owners.values()) == {"alive:1"}
+
+
+def test_only_the_claims_own_transaction_skips_the_wal_flush(pg_url: str) -> None:
+    """A claim turns synchronous_commit off for its own transaction (a lease is soft state,
+    store/_due.py): off right after the claim, back on for the connection's next
+    transaction, which a durable write may use."""
+    import psycopg  # noqa: PLC0415
+
+    from benchmarks._seed import seed as seed_flights  # noqa: PLC0415
+
+    migrate.upgrade(pg_url)
+    with psycopg.connect(pg_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        seed_flights(conn, flights=20, due=10, now=datetime.now(UTC))
+    database = Database.open(pg_url)
+    try:
+        with database.engine.connect() as conn:
+            before = conn.execute(text("SHOW synchronous_commit")).scalar()
+            conn.rollback()
+            with Session(bind=conn) as session:
+                claimed = repo.claim_due(session, now=datetime.now(UTC), limit=5,
+                                         owner="w:1", lease_seconds=60, postgres=True)
+                during = conn.execute(text("SHOW synchronous_commit")).scalar()
+                session.commit()
+            after = conn.execute(text("SHOW synchronous_commit")).scalar()
+            conn.rollback()
+    finally:
+        database.close()
+    assert len(claimed) == 5
+    assert (before, during, after) == ("on", "off", "on")

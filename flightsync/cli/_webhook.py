@@ -29,6 +29,10 @@ def ingest_webhook(
         "--spool", metavar="DIR", show_default=False,
         help="Apply every *.json event in this folder (headers from <name>.headers), oldest "
         "first; each moves to DIR/done or DIR/failed (reason in <name>.reason).")] = None,
+    wait: Annotated[float | None, typer.Option(
+        "--wait", min=0, metavar="SECONDS", show_default=False,
+        help="With --spool: seconds to wait for another drainer (the server's) to finish "
+        "(default 10); still busy: exit 5, nothing applied.")] = None,
     insecure: Annotated[bool, typer.Option(
         "--insecure", help="Accept events without a valid signature (testing only).")] = False,
     no_notify: NoNotifyOption = False,
@@ -37,7 +41,8 @@ def ingest_webhook(
     """Apply one pushed flight-status event, or every event in a spool folder.
 
     Signed per Standard Webhooks; idempotent by event id. Exit 0 when applied or a
-    duplicate, 2 when rejected; with --spool, 1 when some file failed.
+    duplicate, 2 when rejected; with --spool, 1 when some file failed, 5 when another
+    drainer kept the spool past --wait.
     """
     state = begin(ctx, json_out)
     if (file is None) == (spool is None):
@@ -45,12 +50,16 @@ def ingest_webhook(
                                  ctx=ctx, param_hint="FILE / --spool")
     settings = state.settings(ctx)
     require_enabled(state, settings, "ingest-webhook")
+    if wait is not None and spool is None:
+        raise typer.BadParameter("--wait applies to --spool only", ctx=ctx,
+                                 param_hint="--wait")
     if spool is not None:
         if header:
             raise typer.BadParameter("--spool reads each event's headers from <name>.headers",
                                      ctx=ctx, param_hint="--header")
         with engine_for(ctx, state, "webhook") as engine:
-            result = engine.ingest_spool(Path(spool), insecure=insecure, notify=not no_notify)
+            result = engine.ingest_spool(Path(spool), insecure=insecure, notify=not no_notify,
+                                         wait_seconds=wait)
         _render.emit(state, result.to_json(), _spool_table)
         raise typer.Exit(result.exit_code)
     from flightsync.engine import parse_headers  # noqa: PLC0415 - keeps --help fast

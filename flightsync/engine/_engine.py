@@ -168,12 +168,15 @@ class Engine:
 
         return ingest(self, body, headers, insecure=insecure, notify=notify)
 
-    def ingest_spool(self, folder: Path, *, insecure: bool = False,
-                     notify: bool = True) -> SpoolResult:
-        """Apply every event file of ``folder``, oldest first, moving each to done/failed."""
-        from flightsync.engine._spool import ingest_spool  # noqa: PLC0415
+    def ingest_spool(self, folder: Path, *, insecure: bool = False, notify: bool = True,
+                     wait_seconds: float | None = None) -> SpoolResult:
+        """Apply every event file of ``folder``, oldest first, moving each to done/failed,
+        waiting up to ``wait_seconds`` (None: 10) for another drainer to finish."""
+        from flightsync.engine._spool import DRAIN_WAIT_SECONDS, ingest_spool  # noqa: PLC0415
 
-        return ingest_spool(self, folder, insecure=insecure, notify=notify)
+        return ingest_spool(self, folder, insecure=insecure, notify=notify,
+                            wait_seconds=DRAIN_WAIT_SECONDS if wait_seconds is None
+                            else wait_seconds)
 
     def reset_breaker(self, name: str | None = None) -> list[str]:
         known = {*self.provider_set.adapters, *self.provider_set.skipped}

@@ -1,4 +1,5 @@
-"""The per-host run lock of ``batch --due`` (docs/CONTRACTS.md section 7).
+"""The per-host run lock of ``batch --due`` (docs/CONTRACTS.md section 7), and the lock file
+it is made of, which the spool's drainers share (engine/_spool.py).
 
 An OS file lock (``fcntl.flock``) on a file in the state directory: the kernel drops it when
 the holding process exits, however it exits (SIGKILL, OOM killer, reboot), so a lock left by
@@ -28,13 +29,17 @@ BUSY_MESSAGE = "another run is in progress"
 _POLL_SECONDS = 0.1
 
 
-class RunLockBusy(Exception):
-    """Another process on this host holds the run lock (after waiting, if asked to)."""
+class LockBusy(Exception):
+    """Another process holds a lock file (after waiting, if asked to)."""
 
-    def __init__(self, path: Path, holder: str) -> None:
-        super().__init__(f"{BUSY_MESSAGE} ({holder or 'unknown holder'}, lock {path})")
+    def __init__(self, path: Path, holder: str, what: str = BUSY_MESSAGE) -> None:
+        super().__init__(f"{what} ({holder or 'unknown holder'}, lock {path})")
         self.path = path
         self.holder = holder
+
+
+class RunLockBusy(LockBusy):
+    """Another process on this host holds the run lock (after waiting, if asked to)."""
 
 
 def lock_path(state_dir: Path) -> Path:
@@ -49,18 +54,36 @@ def run_lock(state_dir: Path, *, wait_seconds: float | None = None,
     Raises :class:`RunLockBusy` at once when another process holds it, or after
     ``wait_seconds`` of polling; StoreError (exit 5) when the file cannot be opened.
     """
-    path = lock_path(state_dir)
     try:
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise StoreError(f"cannot open the run lock {lock_path(state_dir)}: "
+                         f"{exc.strerror}") from exc
+    with file_lock(lock_path(state_dir), wait_seconds=wait_seconds, owner=owner,
+                   busy=RunLockBusy) as path:
+        yield path
+
+
+@contextmanager
+def file_lock(path: Path, *, wait_seconds: float | None = None, owner: str = "",
+              busy: type[LockBusy] = LockBusy) -> Iterator[Path]:
+    """Hold the exclusive lock on ``path`` (made if missing) for the block, its holder
+    (pid and ``owner``) written in it for the busy message.
+
+    Raises ``busy`` at once when another process (or another open of the file in this one)
+    holds it, or after ``wait_seconds`` of polling; StoreError (exit 5) when the file cannot
+    be opened.
+    """
+    try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
-        raise StoreError(f"cannot open the run lock {path}: {exc.strerror}") from exc
+        raise StoreError(f"cannot open the lock {path}: {exc.strerror}") from exc
     try:
-        _acquire(fd, path, wait_seconds)
+        _acquire(fd, path, wait_seconds, busy)
         # Who holds it, for the operator and the busy message; the lock itself is the flock.
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid={os.getpid()} {owner}\n".encode(), 0)
-        log.debug("runlock.acquired", path=str(path))
+        log.debug("lock.acquired", path=str(path))
         try:
             yield path
         finally:
@@ -70,7 +93,8 @@ def run_lock(state_dir: Path, *, wait_seconds: float | None = None,
         os.close(fd)
 
 
-def _acquire(fd: int, path: Path, wait_seconds: float | None) -> None:
+def _acquire(fd: int, path: Path, wait_seconds: float | None,
+             busy: type[LockBusy]) -> None:
     deadline = time.monotonic() + (wait_seconds or 0)
     while True:
         try:
@@ -78,7 +102,7 @@ def _acquire(fd: int, path: Path, wait_seconds: float | None) -> None:
             return
         except BlockingIOError:
             if time.monotonic() >= deadline:
-                raise RunLockBusy(path, _holder(path)) from None
+                raise busy(path, _holder(path)) from None
         time.sleep(_POLL_SECONDS)
 
 

@@ -17,6 +17,10 @@ pair of steps):
   (two links) behind, which the next run removes;
 - one bad file goes to failed/ with its reason and never stops the others. Only a store
   failure (database down) stops the run, leaving the files where they are.
+
+One drainer at a time: every run holds ``DIR/.drain.lock`` (an flock, engine/_lock.py), the
+server's drain thread and a manual run alike, so two never apply the same files side by side
+or out of order.
 """
 
 from __future__ import annotations
@@ -36,11 +40,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from flightsync._read import mebibytes, read_at_most
 from flightsync.engine._killpoint import reached
+from flightsync.engine._lock import LockBusy, file_lock
 from flightsync.engine._signing import parse_secret
 from flightsync.engine._webhook import WebhookOutcome, ingest
 from flightsync.errors import (
     ConfigError,
     InputError,
+    SpoolBusyError,
     StoreError,
     WebhookError,
     WebhookSignatureError,
@@ -59,6 +65,8 @@ _SEQUENCE_LOCK = threading.Lock()
 DONE = "done"
 FAILED = "failed"
 MAX_HEADERS_BYTES = 16 * 1024  # three Standard Webhooks headers take ~200 bytes
+DRAIN_LOCK = ".drain.lock"  # in the spool folder; `flightsync serve` has always used it
+DRAIN_WAIT_SECONDS = 10.0  # how long `ingest-webhook --spool` waits for another drainer
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +112,16 @@ def parse_headers(lines: list[str], *, where: str) -> dict[str, str]:
 
 
 def ingest_spool(engine: Engine, folder: Path, *, insecure: bool,
-                 notify: bool, record_run: bool = True) -> SpoolResult:
-    """Apply each ``*.json`` of ``folder`` (oldest first) and move it to done/ or failed/.
+                 notify: bool, record_run: bool = True,
+                 wait_seconds: float | None = DRAIN_WAIT_SECONDS) -> SpoolResult:
+    """Apply each ``*.json`` of ``folder`` (oldest first) and move it to done/ or failed/,
+    under the folder's drain lock.
+
+    One drainer at a time, whoever it is (`flightsync serve`'s background thread in any of
+    its worker processes, `ingest-webhook --spool`): two at once would list the same files
+    and apply them side by side, a later event possibly before an earlier one. The lock is
+    waited for up to ``wait_seconds`` (None: not at all), then SpoolBusyError (exit 5) and
+    nothing is applied.
 
     A file whose ``.headers`` say ``X-Flightsync-Format: flightaware`` is a FlightAware alert
     delivery `flightsync serve` spooled (no signature: its token was checked on arrival).
@@ -113,7 +129,22 @@ def ingest_spool(engine: Engine, folder: Path, *, insecure: bool,
     if not folder.is_dir():
         raise InputError(f"{folder}: not a folder", code="invalid_spool")
     if any(_format_of(p) != FLIGHTAWARE for p in folder.glob("*.json")):
-        _check_secret(engine, insecure)
+        _check_secret(engine, insecure)  # refused before the lock: the spool left untouched
+    try:
+        with file_lock(folder / DRAIN_LOCK, wait_seconds=wait_seconds,
+                       owner=f"run_id={engine.run_id}"):
+            return _drain(engine, folder, insecure=insecure, notify=notify,
+                          record_run=record_run)
+    except LockBusy as exc:
+        waited = f"waited {wait_seconds:g} s" if wait_seconds else "no wait"
+        raise SpoolBusyError(
+            f"the spool {folder} is being drained by another process "
+            f"({exc.holder or 'unknown holder'}; {waited}): nothing applied; run again once "
+            "it is done", folder=str(folder), holder=exc.holder) from None
+
+
+def _drain(engine: Engine, folder: Path, *, insecure: bool, notify: bool,
+           record_run: bool) -> SpoolResult:
     _sweep_linked_headers(folder)
     files = sorted((p for p in folder.glob("*.json") if p.is_file()),
                    key=lambda p: (p.stat().st_mtime, p.name))

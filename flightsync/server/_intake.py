@@ -18,8 +18,6 @@ can make one wait; on PostgreSQL they run side by side.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -33,7 +31,7 @@ from flightsync.engine._fa_intake import Ignored, check_delivery, ingest_deliver
 from flightsync.engine._inbound import read_event
 from flightsync.engine._spool import FLIGHTAWARE, FORMAT_HEADER, ingest_spool, pending, write_event
 from flightsync.engine._webhook import ingest
-from flightsync.errors import SchemaBehindError, StoreError, first_line
+from flightsync.errors import SchemaBehindError, SpoolBusyError, StoreError, first_line
 from flightsync.providers import registry
 
 if TYPE_CHECKING:
@@ -155,20 +153,21 @@ class Intake:
                 if pending(self.spool) == 0:
                     self._backlog = False
                     return True
-        with _drain_lock(self.spool) as mine:
-            if not mine:
-                return True  # another worker process drains it
-            try:
-                with self._slot():
-                    result = ingest_spool(self.engine, self.spool, insecure=False,
-                                          notify=True, record_run=False)
-            except (StoreError, _SlotTimeout) as exc:
-                log.info("server.drain.waiting", error=_first(exc))
-                return False
-            except Exception as exc:  # the drainer must outlive any one bug
-                log.warning("server.drain.failed", error_type=type(exc).__name__,
-                            error=_first(exc))
-                return False
+        try:
+            with self._slot():
+                # Under the spool's drain lock, not waited for: held, another worker
+                # process (or an `ingest-webhook --spool` run) is draining it.
+                result = ingest_spool(self.engine, self.spool, insecure=False, notify=True,
+                                      record_run=False, wait_seconds=None)
+        except SpoolBusyError:
+            return True  # another drainer has it
+        except (StoreError, _SlotTimeout) as exc:
+            log.info("server.drain.waiting", error=_first(exc))
+            return False
+        except Exception as exc:  # the drainer must outlive any one bug
+            log.warning("server.drain.failed", error_type=type(exc).__name__,
+                        error=_first(exc))
+            return False
         if result.entries:
             summary = result.to_json()["summary"]
             log.info("server.drained", **summary)
@@ -181,27 +180,6 @@ class Intake:
 
 class _SlotTimeout(Exception):
     pass
-
-
-@contextlib.contextmanager
-def _drain_lock(spool: Path) -> Iterator[bool]:
-    """An exclusive, non-blocking lock on ``spool/.drain.lock``: one drainer at a time
-    across the server's worker processes. (`ingest-webhook --spool` does not take it: run it
-    on the server's spool only while the server is stopped.)"""
-    spool.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(spool / ".drain.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
 
 
 def _first(exc: BaseException) -> str:

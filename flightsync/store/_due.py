@@ -7,16 +7,27 @@ committing to the caller.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import func, literal_column, or_, select, update
+from sqlalchemy import (
+    Integer,
+    Update,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from flightsync.models import FlightQuery
 from flightsync.store._columns import FlightKey
-from flightsync.store._fa_alerts import polled_recently
+from flightsync.store._fa_alerts import live_alert_exists, polled_recently
 from flightsync.store.tables import Flight
 
 _F = Flight.__table__  # type: ignore[attr-defined]
@@ -37,33 +48,30 @@ def claim_due(session: Session, *, now: datetime, limit: int, owner: str,
     other hosts never claim the same flight; an expired lease (crashed worker) is claimable.
     SQLite serializes writers, so the same UPDATE is safe there without row locks.
     """
-    free = or_(_F.c.lease_expires_at.is_(None), _F.c.lease_expires_at < now)
-    due = (_F.c.leg_index == 0, _F.c.tracked.is_(True), _F.c.next_sync_due_at <= (due_by or now),
-           free, ~polled_recently(now, alerted_every))
-    lease = {"lease_owner": owner, "lease_expires_at": now + timedelta(seconds=lease_seconds)}
+    expires = now + timedelta(seconds=lease_seconds)
     if postgres:
-        # The same order as on SQLite, in a form the departure index cannot give: otherwise
-        # the planner walks that index from the earliest departure, past every flight a run
-        # has already synced (no longer due), and a claim late in a run reads most of the
-        # table. First a window of the earliest due flights, from ix_flight_claim alone
-        # (migration 0008: due time, departure and id, tracked first legs only: no table
-        # read); then the leases, locks and alert checks on that window only. One
-        # statement: lock, lease and read back in one round trip.
-        left = (free, ~polled_recently(now, alerted_every))  # checked on the window's rows
-        leased = _claim_window(session, due=due, left=left, due_by=due_by or now, lease=lease,
-                               limit=limit, window=limit * CLAIM_WINDOW)
+        params = {"now": now, "due_by": due_by or now, "owner": owner, "expires": expires,
+                  "polled_since": now - timedelta(seconds=alerted_every or 0),
+                  "limit": limit, "window": limit * CLAIM_WINDOW}
+        conn = session.connection()
+        alerts = alerted_every is not None
+        leased = list(conn.execute(_claim_statement(windowed=True, alerts=alerts), params))
         if len(leased) < limit:  # the window crowded with leased flights: all the due ones
-            leased += _claim_window(session, due=due, left=left, due_by=due_by or now,
-                                    lease=lease, limit=limit - len(leased), window=None)
+            leased += conn.execute(_claim_statement(windowed=False, alerts=alerts),
+                                   {**params, "limit": limit - len(leased)})
         leased.sort(key=lambda r: (r[4] is None, r[4] or now, r[5]))
         return [FlightQuery(carrier=r[0], number=r[1], suffix=r[2], departure_date=r[3])
                 for r in leased]
+    free = or_(_F.c.lease_expires_at.is_(None), _F.c.lease_expires_at < now)
+    due = (_F.c.leg_index == 0, _F.c.tracked.is_(True), _F.c.next_sync_due_at <= (due_by or now),
+           free, ~polled_recently(now, alerted_every))
     ids = list(session.execute(
         select(_F.c.id).where(*due)
         .order_by(_F.c.scheduled_departure.asc().nulls_last(), _F.c.id).limit(limit)).scalars())
     if not ids:
         return []
-    session.execute(update(_F).where(_F.c.id.in_(ids)).values(**lease))
+    session.execute(update(_F).where(_F.c.id.in_(ids))
+                    .values(lease_owner=owner, lease_expires_at=expires))
     rows = session.execute(
         select(_F.c.carrier, _F.c.flight_number, _F.c.suffix, _F.c.departure_date)
         .where(_F.c.id.in_(ids))
@@ -78,29 +86,57 @@ CLAIM_WINDOW = 20
 room for every other worker's leased ones (each holds one claim, batch.size, at a time)."""
 
 
-def _claim_window(session: Session, *, due: tuple[Any, ...], left: tuple[Any, ...],
-                  due_by: datetime, lease: dict[str, Any], limit: int,
-                  window: int | None) -> list[Any]:
-    """Lease up to ``limit`` of the ``window`` earliest-departing due flights (None: of all
-    the due ones) that pass ``left``; their identity, departure and id."""
+@functools.cache
+def _claim_statement(*, windowed: bool, alerts: bool) -> Update:
+    """The PostgreSQL claim as one statement (lock, lease and read back in one round trip),
+    built once per process: building and keying the expression took ~1.5 ms of a claim's
+    ~6 (benchmarks/_claim.py). Parameters: now, due_by, owner, expires, polled_since (alerted
+    flights polled after it are left out, when ``alerts``), limit and window.
+
+    ``windowed``: lease up to ``limit`` of the ``window`` earliest-departing due flights,
+    read from ix_flight_claim alone (migration 0008: due time, departure and id, tracked
+    first legs only: no table read); the leases, locks and alert checks then run on that
+    window only. Otherwise: of all the due flights (the window crowded with leased ones).
+    The ``leg_index`` and ``tracked`` tests are literals, not parameters: the partial index's
+    predicate must be provable from them in every plan, a prepared statement's generic one
+    included.
+
+    The commit is asynchronous (``synchronous_commit`` off for this transaction only, set by
+    the statement itself rather than by one more round trip): a lease is soft state that
+    expires, and a PostgreSQL crash losing a just-committed one can only make its flights
+    claimable again, by another worker, while the first still syncs them: one flight synced
+    twice, both writes kept by the version check (the later one redone on the fresher row).
+    WAL is flushed in order, so any later synchronous commit (the run's own write) makes the
+    lease durable too. Waiting for the WAL flush was most of a claim's tail on a busy server.
+    It also means: a claim's session must not carry durable writes of its own.
+    """
     first = func.coalesce(_F.c.scheduled_departure, literal_column("'infinity'::timestamptz"))
-    if window is None:
-        chosen = select(_F.c.id).where(*due).order_by(first, _F.c.id)
-    else:
-        # Literals, not parameters: the partial index's predicate must be provable from
-        # them in every plan, a prepared statement's generic one included.
-        earliest = (select(_F.c.id, first.label("first"))
-                    .where(_F.c.leg_index == literal_column("0"),
-                           _F.c.tracked == literal_column("true"),
-                           _F.c.next_sync_due_at <= due_by)
-                    .order_by(first, _F.c.id).limit(window).cte("earliest"))
+    free = or_(_F.c.lease_expires_at.is_(None), _F.c.lease_expires_at < bindparam("now"))
+    left = [free]
+    if alerts:
+        left.append(~and_(live_alert_exists(), _F.c.last_attempt_at.is_not(None),
+                          _F.c.last_attempt_at > bindparam("polled_since")))
+    tracked_first_legs = (_F.c.leg_index == literal_column("0"),
+                          _F.c.tracked == literal_column("true"),
+                          _F.c.next_sync_due_at <= bindparam("due_by"))
+    if windowed:
+        earliest = (select(_F.c.id, first.label("first")).where(*tracked_first_legs)
+                    .order_by(first, _F.c.id).limit(bindparam("window", type_=Integer))
+                    .cte("earliest"))
         chosen = (select(_F.c.id).join(earliest, earliest.c.id == _F.c.id)
                   .where(*left).order_by(earliest.c.first, _F.c.id))
-    picked = chosen.limit(limit).with_for_update(of=_F, skip_locked=True).scalar_subquery()
-    return list(session.execute(
-        update(_F).where(_F.c.id.in_(picked)).values(**lease)
-        .returning(_F.c.carrier, _F.c.flight_number, _F.c.suffix, _F.c.departure_date,
-                   _F.c.scheduled_departure, _F.c.id)).all())
+    else:
+        chosen = select(_F.c.id).where(*tracked_first_legs, *left).order_by(first, _F.c.id)
+    picked = (chosen.limit(bindparam("limit", type_=Integer))
+              .with_for_update(of=_F, skip_locked=True).scalar_subquery())
+    return (update(_F)
+            .where(_F.c.id.in_(picked))
+            .values(lease_owner=bindparam("owner"), lease_expires_at=bindparam("expires"))
+            # SET LOCAL from inside the statement, for each row it leases (in the RETURNING
+            # list, not the WHERE: a volatile test there changes the plan, subquery and all).
+            .returning(_F.c.carrier, _F.c.flight_number, _F.c.suffix, _F.c.departure_date,
+                       _F.c.scheduled_departure, _F.c.id,
+                       func.set_config("synchronous_commit", "off", true())))
 
 
 def due_flights(session: Session, *, now: datetime, limit: int,

@@ -1,0 +1,124 @@
+"""The claim alone (issue 17, "claim time per round of 100"), without the sandbox or a sync:
+``python -m benchmarks._claim [FLIGHTS DUE ROUNDS REPEATS [URL]]``.
+
+Seeds FLIGHTS tracked flights (default 1,000,000; benchmarks/_seed.py), DUE of them due
+(default 10,000), then REPEATS times (default 3): makes DUE flights due again and times
+ROUNDS rounds (default 100) of ``claim_due`` of 100 exactly as ``batch --due`` does (a
+session from the engine's pool, the claim, the commit: the ``batch.due.claimed`` figure).
+Between rounds, untimed, the claimed flights are "synced": next due in a day, lease given
+back, as the run's write would leave them.
+
+In the same run and interleaved with the claims, the floor: one row's lease updated and
+committed by bare psycopg (a round trip, a WAL flush): what any claim pays at least.
+
+A URL (a migrated, seeded database) skips the seed, for iterating; otherwise a private
+database is made and dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from benchmarks._env import private_postgres
+from benchmarks._scale import _make_due, _percentile
+from benchmarks._seed import seed
+from flightsync.store import Database, migrate
+from flightsync.store import repository as repo
+
+LIMIT = 100
+ALERTED_EVERY = 7200.0  # the default flightaware_alerts.poll_every_seconds
+
+
+@dataclass(frozen=True)
+class Timings:
+    claims_ms: list[float]
+    floor_ms: list[float]
+    claimed: int
+
+    def to_json(self) -> dict[str, float | int]:
+        return {"claim_p50_ms": statistics.median(self.claims_ms),
+                "claim_p99_ms": _percentile(self.claims_ms, 0.99),
+                "claim_max_ms": max(self.claims_ms),
+                "floor_p50_ms": statistics.median(self.floor_ms),
+                "floor_p99_ms": _percentile(self.floor_ms, 0.99),
+                "rounds": len(self.claims_ms), "claimed": self.claimed}
+
+
+def time_claims(url: str, *, flights: int, due: int, rounds: int) -> Timings:
+    """Make ``due`` flights due, then time ``rounds`` claims of LIMIT (and as many floors)."""
+    import psycopg  # noqa: PLC0415
+
+    _make_due(url, due, flights)
+    owner = f"bench:{os.getpid()}"
+    started = datetime.now(UTC)
+    database = Database.open(url)
+    claims: list[float] = []
+    floors: list[float] = []
+    claimed = 0
+    try:
+        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as raw:
+            for _ in range(rounds):
+                asked = time.perf_counter()
+                with database.session() as session:
+                    got = repo.claim_due(session, now=datetime.now(UTC), due_by=started,
+                                         limit=LIMIT, owner=owner, lease_seconds=600,
+                                         postgres=True, alerted_every=ALERTED_EVERY)
+                claims.append((time.perf_counter() - asked) * 1000)
+                claimed += len(got)
+                if not got:
+                    break
+                # By identity (its index), as the run's write finds them.
+                raw.execute("UPDATE flight SET next_sync_due_at = now() + interval '1 day', "
+                            "lease_owner = NULL, lease_expires_at = NULL FROM "
+                            "unnest(%s::text[], %s::int4[], %s::date[]) AS k(c, n, d) "
+                            "WHERE (carrier, flight_number, suffix, departure_date, "
+                            "leg_index) = (k.c, k.n, '', k.d, 0)",
+                            ([q.carrier for q in got], [q.number for q in got],
+                             [q.departure_date for q in got]))
+                raw.commit()
+                asked = time.perf_counter()
+                raw.execute("UPDATE flight SET lease_expires_at = NULL WHERE id = 1")
+                raw.commit()
+                floors.append((time.perf_counter() - asked) * 1000)
+    finally:
+        database.close()
+    return Timings(claims_ms=claims, floor_ms=floors, claimed=claimed)
+
+
+@contextmanager
+def _seeded(flights: int, due: int, url: str | None) -> Iterator[str]:
+    if url is not None:
+        yield url
+        return
+    import psycopg  # noqa: PLC0415
+
+    with private_postgres("fs_claim") as private:
+        migrate.upgrade(private)
+        with psycopg.connect(private.replace("postgresql+psycopg://", "postgresql://")) as conn:
+            seed(conn, flights=flights, due=due, now=datetime.now(UTC), carriers=("LH",),
+                 first_day=datetime.now(UTC).date() + timedelta(days=1))
+        yield private
+
+
+def main() -> None:  # pragma: no cover - a tool run by hand
+    args = sys.argv[1:]
+    flights, due, rounds, repeats = (int(a) for a in args[:4]) if len(args) >= 4 else (
+        1_000_000, 10_000, 100, 3)
+    with _seeded(flights, due, args[4] if len(args) > 4 else None) as url:
+        for _ in range(repeats):
+            load = os.getloadavg()[0]
+            timings = time_claims(url, flights=flights, due=due, rounds=rounds)
+            print(json.dumps({**timings.to_json(), "load": round(load, 2),
+                              "at": datetime.now(UTC).strftime("%H:%M:%S")}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
