@@ -113,6 +113,33 @@ def test_a_month_budget_running_out_mid_batch_leaves_the_rest_due(
     assert cli.requests(PAID) - before == 4
 
 
+def test_a_budget_running_out_across_overlapping_rounds_leaves_the_rest_due(
+        cli: SandboxCli, tmp_path: Path) -> None:
+    """Rounds of 3 flights, each claimed while the one before still has calls queued: the
+    month budget's 4 calls sync 4 flights; the 6 others, whichever round they were in, are
+    left for later, still due, unleased and not failed, and the run exits 0."""
+    _seed_due(cli, tmp_path)
+    before = cli.requests(PAID)
+    config = cli.write_config("rounds", {
+        "http": {"max_workers": 1}, "batch": {"size": 3},
+        "providers": {PAID: {"cost_per_call": 0.5, "budget": {"month": 2.0}}}})
+    run = cli.run("batch", "--due", config=config)
+    assert run.exit_code == 0, run.stderr
+    summary = run.data["summary"]
+    assert (summary["synced"], summary["failed"], summary["left_for_later"]) == (4, 0, 6)
+    assert cli.requests(PAID) - before == 4
+    synced = {(r["flight"]["carrier"], r["flight"]["flight_number"])
+              for r in run.data["successful"]}
+    rows = cli.rows("SELECT carrier, flight_number, next_sync_due_at, last_error, lease_owner "
+                    "FROM flight WHERE leg_index = 0")
+    now = datetime.now(UTC).replace(tzinfo=None)
+    left = [r for r in rows if (r["carrier"], r["flight_number"]) not in synced]
+    assert len(left) == 6
+    assert all(r["last_error"] is None and r["lease_owner"] is None for r in left)
+    assert all(_naive(r["next_sync_due_at"]) <= now for r in left)  # still due
+    assert all(r["lease_owner"] is None for r in rows)
+
+
 def test_status_check_warns_at_80_percent_of_a_budget(cli: SandboxCli) -> None:
     """4 calls at 0.5 against a month budget of 2.5 is 80 %: `status --check` exits 3 with a
     `budget_warning` naming the provider; below 80 % it raises none."""

@@ -191,6 +191,59 @@ def test_an_interrupted_due_run_leaves_its_unfinished_flights_due(
         ("interrupted",)]
 
 
+OTHERS = ("LH402", "LH404", "LH406", "LH408", "LH410")  # answered at once, like ANSWERED
+
+
+def test_a_due_run_claims_past_a_hanging_round_and_an_interrupt_releases_every_open_one(
+        env: dict[str, str], state_dir: Path, sandbox: SandboxProcess, tmp_path: Path) -> None:
+    """Rounds of 2 flights on 8 workers, the hanging flight in the first round: the run goes on
+    claiming and writing the later rounds while that round waits (a run that finished each
+    round before claiming the next would write nothing more). SIGTERM then: every answered
+    flight written once, the hanging one still due and unleased, no lease left on any round,
+    the run `interrupted`."""
+    db = sqlite_file(state_dir)
+    flights = (HANGING, ANSWERED, *OTHERS)
+    sandbox.scenario(faults=[])
+    try:
+        for flight in flights:
+            assert run(["sync", flight, "--date", DAY], env).exit_code == 0
+    finally:
+        sandbox.scenario(hang_seconds=HANG_SECONDS,
+                         faults=[{"provider": "*", "kind": "hang", "flight": HANGING}])
+    conn = sqlite3.connect(db, timeout=30)
+    with conn:  # all due; the hanging one departs first, so the first claim takes it
+        conn.execute("UPDATE flight SET tracked = 1, "
+                     "next_sync_due_at = '2000-01-01 00:00:00.000000'")
+        conn.execute("UPDATE flight SET scheduled_departure = '2000-01-01 00:00:00.000000' "
+                     "WHERE carrier || flight_number = ?", (HANGING,))
+    conn.close()
+    config = write_config(tmp_path / "rounds.yaml", batch={"size": 2}, http={"max_workers": 8})
+    process = _start(["--json", "--config", str(config), "batch", "--due"], env)
+    _wait_for(lambda: _rows(db, "SELECT count(*) FROM flight WHERE next_sync_due_at > "
+                                "'2001-01-01'") == [(len(flights) - 1,)],
+              "every flight but the hanging one to be written", process)
+
+    elapsed, stdout, stderr = _interrupt(process, signal.SIGTERM)
+
+    assert process.returncode == 130, stderr
+    assert elapsed < DEADLINE_SECONDS, f"took {elapsed:.1f} s to stop"
+    result = json.loads(stdout)
+    assert result["interrupted"] is True
+    assert sorted(r["flight"]["carrier"] + str(r["flight"]["flight_number"])
+                  for r in result["successful"]) == sorted(flights[1:])
+    assert [(f["flight"], f["error"]["code"]) for f in result["failed"]] == [
+        (HANGING, "interrupted")]
+    due = dict(_rows(db, "SELECT carrier || flight_number, next_sync_due_at FROM flight"))
+    assert due[HANGING] == "2000-01-01 00:00:00.000000"
+    assert all(due[flight] > "2001" for flight in flights[1:])
+    assert dict(_rows(db, "SELECT carrier || flight_number, sync_attempts FROM flight "
+                          "WHERE carrier || flight_number <> 'BA117'")) == dict.fromkeys(
+        flights[1:], 2)
+    assert _rows(db, "SELECT count(*) FROM flight WHERE lease_owner IS NOT NULL") == [(0,)]
+    assert _rows(db, "SELECT outcome FROM sync_run WHERE kind = 'batch_due'") == [
+        ("interrupted",)]
+
+
 def test_a_run_killed_outright_is_reported_as_abandoned(
         env: dict[str, str], state_dir: Path, tmp_path: Path) -> None:
     """A run SIGKILLed mid-way leaves its row `running`; once older than

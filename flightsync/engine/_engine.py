@@ -66,6 +66,9 @@ WRITE_GROUP = 64  # flights per transaction in a batch: fewer commits, each flig
 WRITE_WAIT_SECONDS = 0.5
 # How often the calling thread looks up from waiting for answers to see an interrupt.
 INTERRUPT_POLL_SECONDS = 0.1
+# A run fed round by round (``batch --due``) takes its next round while fewer than this many
+# pool-fulls of calls are waiting: a claim takes a few to tens of ms, a pool-full 100 ms.
+REFILL_WAVES = 2
 
 
 @dataclass(slots=True)
@@ -339,15 +342,48 @@ class Engine:
     def _run(self, queries: Sequence[FlightQuery], *, force: bool,
              sources: Sequence[str] | None, notify: bool,
              progress: Callable[[int], None] | None = None) -> list[SyncResult]:
-        done, plans = self._plan(queries, force=force, sources=sources)
-        if progress is not None and done:
-            progress(len(done))
+        done = {result.query: result for group in self._stream(
+            queries, force=force, sources=sources, notify=notify, progress=progress)
+            for result in group}
+        return [done[q] for q in queries]
+
+    def _stream(self, queries: Sequence[FlightQuery], *, force: bool,
+                sources: Sequence[str] | None, notify: bool,
+                progress: Callable[[int], None] | None = None,
+                more: Callable[[], Sequence[FlightQuery]] | None = None,
+                ) -> Iterator[list[SyncResult]]:
+        """Sync ``queries``, and the flights ``more`` hands out (until it hands out none)
+        whenever fewer than REFILL_WAVES rounds of the pool's calls are waiting; yields each
+        group's results as they are written (the cache's and the interrupt's included)."""
         # Finished calls arrive on a queue: concurrent.futures.wait() walks (and locks) every
         # pending future on each call, quadratic over a 4,000-call batch (RESULTS.md).
         completed: SimpleQueue[Future[FetchOutcome]] = SimpleQueue()
-        futures, ready = self._submit(plans, completed)
+        futures: dict[Future[FetchOutcome], _Plan] = {}
+        ready: list[_Plan] = []
+        # Taking more while the pool still has this much queued keeps it busy across
+        # `batch --due` rounds instead of draining it at the end of each (issue 17).
+        refill_below = REFILL_WAVES * self.settings.http.max_workers
         deadline: float | None = None  # when the oldest ready flight must be written
-        while (futures or ready) and not self.interrupted:
+        # Planned even when interrupted already: each flight it was given gets its result.
+        settled = self._start(queries, force=force, sources=sources, completed=completed,
+                              futures=futures, ready=ready)
+        while True:
+            if settled:
+                if progress is not None:
+                    progress(len(settled))
+                yield settled
+                settled = []
+            if self.interrupted:
+                break
+            if more is not None and len(futures) < refill_below:
+                claimed = more()
+                if claimed:
+                    settled = self._start(claimed, force=force, sources=sources,
+                                          completed=completed, futures=futures, ready=ready)
+                    continue
+                more = None
+            if not futures and not ready:
+                break
             if futures and len(ready) < WRITE_GROUP:
                 if ready and deadline is None:
                     deadline = time.monotonic() + WRITE_WAIT_SECONDS
@@ -359,14 +395,22 @@ class Engine:
                     continue
             deadline = None
             group, ready = ready[:WRITE_GROUP], ready[WRITE_GROUP:]
-            for result in self._write(group, notify=notify):
-                done[result.query] = result
+            written = self._write(group, notify=notify)
             if progress is not None and group:
                 progress(len(group))
+            yield written
         if self.interrupted:
             self._take(drain(completed, timeout=0), futures, ready)  # those in meanwhile
-            self._write_finished(ready, futures.values(), done, notify=notify)
-        return [done[q] for q in queries]
+            yield self._write_finished(ready, futures.values(), notify=notify)
+
+    def _start(self, queries: Sequence[FlightQuery], *, force: bool,
+               sources: Sequence[str] | None, completed: SimpleQueue[Future[FetchOutcome]],
+               futures: dict[Future[FetchOutcome], _Plan], ready: list[_Plan],
+               ) -> list[SyncResult]:
+        """Plan ``queries`` and start their calls; the results the cache settled at once."""
+        settled, plans = self._plan(queries, force=force, sources=sources)
+        self._submit(plans, completed, futures, ready)
+        return list(settled.values())
 
     def _take(self, finished: Iterable[Future[FetchOutcome]],
               futures: dict[Future[FetchOutcome], _Plan], ready: list[_Plan]) -> None:
@@ -380,12 +424,13 @@ class Engine:
             if plan.pending == 0:
                 ready.append(plan)
 
-    def _write_finished(self, ready: list[_Plan], unfinished: Iterable[_Plan],
-                        done: dict[FlightQuery, SyncResult], *, notify: bool) -> None:
+    def _write_finished(self, ready: list[_Plan], unfinished: Iterable[_Plan], *,
+                        notify: bool) -> list[SyncResult]:
         """After an interrupt: write every answer that arrived. A flight some provider had
         answered is written as a partial sync (the others' outcome ``interrupted``); one no
         provider had answered yet is reported ``interrupted`` and nothing of it is written."""
         answered = list(ready)
+        results: list[SyncResult] = []
         for plan in {id(plan): plan for plan in unfinished}.values():  # one per flight
             for name in plan.providers:
                 if name not in plan.outcomes:
@@ -395,17 +440,16 @@ class Engine:
             if plan.observations:
                 answered.append(plan)
             else:
-                done[plan.query] = failed_result(plan.query, self._outcomes(plan), Interrupted(
-                    f"interrupted before any provider answered {plan.query.designator}"))
+                results.append(failed_result(plan.query, self._outcomes(plan), Interrupted(
+                    f"interrupted before any provider answered {plan.query.designator}")))
         for start in range(0, len(answered), WRITE_GROUP):
-            for result in self._write(answered[start:start + WRITE_GROUP], notify=notify):
-                done[result.query] = result
+            results.extend(self._write(answered[start:start + WRITE_GROUP], notify=notify))
+        return results
 
     def _submit(self, plans: Sequence[_Plan], completed: SimpleQueue[Future[FetchOutcome]],
-                ) -> tuple[dict[Future[FetchOutcome], _Plan], list[_Plan]]:
-        """Start every provider call the plans need; the plans needing none are ready."""
-        futures: dict[Future[FetchOutcome], _Plan] = {}
-        ready: list[_Plan] = []
+                futures: dict[Future[FetchOutcome], _Plan], ready: list[_Plan]) -> None:
+        """Start every provider call the plans need (added to ``futures``); the plans
+        needing none join ``ready``."""
         for plan in plans:
             for name in plan.providers:
                 if name not in plan.observations:
@@ -417,7 +461,6 @@ class Engine:
                     self.runbook.misses += 1
             if plan.pending == 0:
                 ready.append(plan)
-        return futures, ready
 
     def _absorb(self, plan: _Plan, outcome: FetchOutcome) -> None:
         plan.pending -= 1
