@@ -60,17 +60,20 @@ def _flights(count: int) -> list[FlightQuery]:
                         departure_date=first + timedelta(days=i // 9000)) for i in range(count)]
 
 
-def _write_all(database: Database, flights: list[FlightQuery], *, changed: bool) -> float:
-    """Seconds to write every flight, ``WRITE_GROUP`` per transaction, as the engine does.
+def _write_all(database: Database, flights: list[FlightQuery], *,
+               changed: bool) -> tuple[float, float]:
+    """Seconds to write every flight, ``WRITE_GROUP`` per transaction, as the engine does,
+    and the CPU seconds this process spent on it (flightsync's and the driver's own work,
+    the server's too on SQLite): on a shared machine the CPU moves less with the load.
 
     The resolved legs (the engine's output, the write path's input) are built before each
     group's clock starts, as the floors' rows are: the figure is the write path's time alone."""
-    elapsed = 0.0
+    elapsed = cpu = 0.0
     for at in range(0, len(flights), WRITE_GROUP):
         group = flights[at:at + WRITE_GROUP]
         now = datetime.now(UTC)
         legs = [[_leg(at + index, changed, now)] for index in range(len(group))]
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         with database.session() as session:
             stored = repo.load_legs(session, [repo.key_of(q) for q in group])
             writer = repo.GroupWriter(session, run_id="bench", now=now)
@@ -81,7 +84,8 @@ def _write_all(database: Database, flights: list[FlightQuery], *, changed: bool)
                     source_of_truth="lufthansa")
             writer.flush()
         elapsed += time.perf_counter() - started
-    return elapsed
+        cpu += time.process_time() - cpu_started
+    return elapsed, cpu
 
 
 def _measure(url: str, count: int) -> dict[str, float]:
@@ -89,16 +93,17 @@ def _measure(url: str, count: int) -> dict[str, float]:
     database = Database.open(url)
     try:
         flights = _flights(count)
-        inserted = _write_all(database, flights, changed=False)
+        inserted, _ = _write_all(database, flights, changed=False)
         if database.engine.dialect.name == "postgresql":
             # As autovacuum would after the inserts: the planner's figures for the table.
             with database.engine.begin() as conn:
                 conn.exec_driver_sql("ANALYZE")
-        updated = _write_all(database, flights, changed=True)
+        updated, cpu = _write_all(database, flights, changed=True)
     finally:
         database.close()
+    groups = -(-count // WRITE_GROUP)
     return {"insert_per_s": count / inserted, "changed_per_s": count / updated,
-            "changed_s": updated}
+            "changed_s": updated, "cpu_ms_per_group": round(1000 * cpu / groups, 2)}
 
 
 @contextmanager
@@ -125,7 +130,8 @@ def write_rows(root: Path, *, flights: int) -> list[Row]:
     rows = [Row("db_writes_sqlite", f"{title} (SQLite)", "changed flights written per second",
                 "flights/s", 5000, at_most=False, value=sqlite["changed_per_s"],
                 detail={"flights": flights, "insert_per_s": sqlite["insert_per_s"],
-                        "group": WRITE_GROUP, "floor_per_s": sqlite_floor}),
+                        "group": WRITE_GROUP, "floor_per_s": sqlite_floor,
+                        "cpu_ms_per_group": sqlite["cpu_ms_per_group"]}),
             Row("db_writes_sqlite_floor", f"{title} (SQLite) against bare sqlite3 "
                 "executemany of the same rows", "flightsync / floor", "ratio", 0.5,
                 at_most=False, value=sqlite["changed_per_s"] / sqlite_floor)]
@@ -147,7 +153,8 @@ def write_rows(root: Path, *, flights: int) -> list[Row]:
                     value=pg["changed_per_s"] if pg else None,
                     detail={"flights": flights, "insert_per_s": pg["insert_per_s"],
                             "group": WRITE_GROUP, "floor_per_s": pg_floor,
-                            "same_statements_per_s": pg_same} if pg else {},
+                            "same_statements_per_s": pg_same,
+                            "cpu_ms_per_group": pg["cpu_ms_per_group"]} if pg else {},
                     note="" if pg else "PostgreSQL at 127.0.0.1:5432 not reachable"))
     rows.append(Row("db_writes_postgres_floor", f"{title} (PostgreSQL) against bare psycopg "
                     "COPY of the same rows", "flightsync / floor", "ratio", 0.5, at_most=False,

@@ -45,6 +45,8 @@ def test_quick_run_prints_every_scenario_and_valid_json(tmp_path: Path) -> None:
     # Every provider the benchmark asks, once per flight.
     assert rows["batch_8"]["detail"]["requests"] == 8 * len(PROVIDERS)
     assert rows["db_writes_sqlite"]["detail"]["flights"] == 70
+    # The write rows' client CPU per group, which moves less than wall time with the load.
+    assert rows["db_writes_sqlite"]["detail"]["cpu_ms_per_group"] > 0
 
 
 def test_schema_heads_read_without_alembic_match_alembic() -> None:
