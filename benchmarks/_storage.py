@@ -246,7 +246,7 @@ def _round(engine: Engine, clock: ManualClock, kind: str,
         result = engine.batch(queries, notify=False)
     else:
         result = engine.batch_due(limit=1_000_000, notify=False)
-    return len(result.results)
+    return result.flights
 
 
 def render(runs: list[StorageRun]) -> str:

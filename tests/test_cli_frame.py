@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -491,7 +492,7 @@ def test_batch_reads_stdin_and_passes_concurrency(monkeypatch: pytest.MonkeyPatc
     class Recorder:
         def batch(self, queries: Any, *, notify: bool, progress: Any) -> BatchResult:
             seen.update(queries=list(queries), notify=notify)
-            return BatchResult(run_id="r", results=(), elapsed_ms=0)
+            return BatchResult.of("r", (), datetime.now(UTC))
 
     @contextmanager
     def opener(settings: Settings, *, run_kind: str, run_id: str) -> Iterator[Any]:

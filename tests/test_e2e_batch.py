@@ -280,6 +280,36 @@ def test_due_dry_run_lists_due_flights_without_claiming(cli: SandboxCli) -> None
     assert cli.rows("SELECT count(*) AS n FROM flight WHERE lease_owner IS NOT NULL")[0]["n"] == 0
 
 
+def test_due_rounds_overlap_within_the_limit_and_sync_each_flight_once(
+        cli: SandboxCli) -> None:
+    """`batch --due --limit 5` in rounds of 2 (each claimed while the one before is still
+    at work): the 5 first in the due order synced once each, the other 2 still due and no
+    lease left; the next run takes exactly those 2."""
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()  # still tracked
+    flights = [f"LH{400 + 2 * n}" for n in range(7)]
+    for flight in flights:
+        assert cli.sync(flight, tomorrow).exit_code == 0
+    with sa.create_engine(cli.database_url).begin() as conn:  # all due
+        conn.execute(sa.text("UPDATE flight SET next_sync_due_at = :past"),
+                     {"past": "2000-01-01 00:00:00.000000"})  # the store's UTC text form
+    order = [f["flight"] for f in cli.run("batch", "--due", "--dry-run").data["flights"]]
+    config = cli.write_config("rounds", {"batch": {"size": 2}})
+
+    first = cli.run("batch", "--due", "--limit", "5", config=config)
+
+    assert first.exit_code == 0, first.stderr
+    assert first.data["summary"]["synced"] == 5
+    synced = [f"LH{r['flight']['flight_number']}" for r in first.data["successful"]]
+    assert sorted(synced) == sorted(order[:5])
+    attempts = {f"LH{r['flight_number']}": r["sync_attempts"] for r in cli.rows(
+        "SELECT flight_number, sync_attempts FROM flight WHERE leg_index = 0")}
+    assert attempts == {f: 2 if f in synced else 1 for f in flights}
+    assert cli.rows("SELECT count(*) AS n FROM flight WHERE lease_owner IS NOT NULL")[0]["n"] == 0
+    second = cli.run("batch", "--due", config=config)
+    assert sorted(f"LH{r['flight']['flight_number']}" for r in second.data["successful"]) == (
+        sorted(set(flights) - set(synced)))
+
+
 def test_a_provider_without_credentials_is_warned_about_by_fetching_runs_only(
         cli: SandboxCli, tmp_path: Path) -> None:
     """FlightAware without its key: a batch that fetches logs one provider.skipped warning

@@ -3,13 +3,14 @@ and merging (engine/_merge.py), and run results (engine/_results.py)."""
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from flightsync.engine import BatchResult, read_batch
+from flightsync.engine import BatchResult, _results, read_batch
 from flightsync.engine._input import MAX_LINE
 from flightsync.engine._merge import align_legs, merge
 from flightsync.engine._results import failed_result, sync_status_of
@@ -337,3 +338,30 @@ def test_batch_result_json_and_exit_code() -> None:
     bad = with_bad_lines.to_json()
     assert bad["requested"] == 4 and bad["failed"] == rejected
     assert bad["summary"]["failed"] == 1
+
+
+@pytest.mark.parametrize("indent", [None, 2])
+def test_batch_result_written_a_flight_at_a_time_is_the_same_document(
+        indent: int | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """BatchResult.write_json writes exactly what json.dumps of to_json() would (one line
+    for a pipe, indented for a terminal), also once the results have gone from memory to
+    the temporary file; the results keep their order."""
+    monkeypatch.setattr(_results, "SPOOL_BYTES", 64)  # to the file after the first result
+    failure = failed_result(FlightQuery(carrier="LH", number=9, departure_date=DAY), [],
+                            InputError("nobody \u00e9 knows", code="flight_not_found"))
+    results = [success(1), success(2, from_cache=True), failure,
+               success(3, status=SyncStatus.CONFLICT)]
+    rejected = [{"line": 4, "flight": "XX", "date": "", "error": {
+        "code": "invalid_flight", "message": "line 4: bad"}}]
+    for batch in (BatchResult.of("run1", results, datetime.now(UTC)),
+                  BatchResult.of("run2", [], datetime.now(UTC), rejected),
+                  BatchResult.of("run3", results, datetime.now(UTC), rejected,
+                                 interrupted=True)):
+        out = io.StringIO()
+        batch.write_json(out, indent=indent)
+        assert out.getvalue() == json.dumps(batch.to_json(), indent=indent,
+                                            ensure_ascii=False, default=str)
+    document = json.loads(out.getvalue())
+    assert [r["flight"]["flight_number"] for r in document["successful"]] == [1, 2, 3]
+    assert [f["flight"] for f in document["failed"]] == ["LH9", "XX"]
+    assert document["summary"]["synced"] == 2 and document["summary"]["failed"] == 2

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from flightsync.cli._state import AppState
+    from flightsync.engine import BatchResult
 
 Human = Callable[["Console", Any], None]
 
@@ -163,9 +164,26 @@ def sync_result(console: Console, data: Mapping[str, Any], *, summary: bool = Tr
 BATCH_ROWS_MAX = 10
 
 
-def batch_result(console: Console, data: Mapping[str, Any]) -> None:
+def batch_result_out(state: AppState, result: BatchResult) -> None:
+    """A batch's result: its JSON written a flight at a time (a `batch --due` of 40,000 never
+    holds its whole document), or the view for a person, which reads no more rows than it
+    shows."""
+    if state.json_mode:
+        result.write_json(sys.stdout, indent=2 if sys.stdout.isatty() else None)
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+        return
+    from rich.console import Console  # noqa: PLC0415
+
+    batch_result(Console(highlight=False), result.to_json(rows=BATCH_ROWS_MAX + 1),
+                 by_status=result.log.by_status)
+
+
+def batch_result(console: Console, data: Mapping[str, Any], *,
+                 by_status: Mapping[str, int] | None = None) -> None:
     """One row per flight for a handful (``BATCH_ROWS_MAX``), counts per outcome above that;
-    the failed ones are listed either way (the first ``BATCH_ROWS_MAX``), then the summary."""
+    the failed ones are listed either way (the first ``BATCH_ROWS_MAX``), then the summary.
+    ``by_status``: the successful flights per sync status, when ``data`` lists only some."""
     successful = data.get("successful", [])
     if len(successful) <= BATCH_ROWS_MAX:
         rows = [{"flight": r["flight"]["carrier"] + str(r["flight"]["flight_number"])
@@ -173,20 +191,23 @@ def batch_result(console: Console, data: Mapping[str, Any]) -> None:
                  "from_cache": r["from_cache"]} for r in successful]
         records(console, rows, "synced")
     else:
-        by_status: dict[str, int] = {}
-        for r in successful:
-            by_status[r["sync_status"]] = by_status.get(r["sync_status"], 0) + 1
+        if by_status is None:
+            counted: dict[str, int] = {}
+            for r in successful:
+                counted[r["sync_status"]] = counted.get(r["sync_status"], 0) + 1
+            by_status = counted
         console.print("synced: " + ", ".join(f"{count} {name}" for name, count
                                              in sorted(by_status.items())))
+    summary = data.get("summary", {})
     failed = data.get("failed") or []
     if failed:
         records(console, [{"line": f.get("line"), "flight": f.get("flight"),
                            "date": f.get("date"), "error": f["error"]["message"]}
                           for f in failed[:BATCH_ROWS_MAX]], "failed")
-        if len(failed) > BATCH_ROWS_MAX:
-            console.print(f"... and {len(failed) - BATCH_ROWS_MAX} more failed (--json "
+        total = max(len(failed), summary.get("failed") or 0)
+        if total > BATCH_ROWS_MAX:
+            console.print(f"... and {total - BATCH_ROWS_MAX} more failed (--json "
                           "lists every one)")
-    summary = data.get("summary", {})
     console.print(" ".join(f"{k}={v}" for k, v in summary.items())
                   + f" run_id={data.get('run_id')}")
 

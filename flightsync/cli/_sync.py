@@ -156,10 +156,9 @@ def batch(
                 _progress(state, len(parsed.queries)) as step:
             result = engine.batch(parsed.queries, notify=not no_notify, progress=step)
         result = result.with_rejected(parsed.rejected)
-    _render.emit(state, result.to_json(), _render.batch_result)
+    _render.batch_result_out(state, result)
     if result.interrupted:
-        written = sum(1 for r in result.results if r.success)
-        _render.note(f"interrupted: {written} of {len(result.results)} flights synced; the "
+        _render.note(f"interrupted: {result.written} of {result.flights} flights synced; the "
                      "others were not written")
     raise typer.Exit(result.exit_code)
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from flightsync.engine import _fa_alerts_registry, _prune, _sources
-from flightsync.engine._results import BatchResult
+from flightsync.engine._results import BatchResult, ResultLog
 from flightsync.engine._results import left_for_later as _left_outcomes
 from flightsync.models import FlightQuery, FlightStatus, Leg, SyncResult
 from flightsync.store import repository as repo
@@ -52,19 +52,23 @@ def batch_due(engine: Engine, *, limit: int, notify: bool,
         # The partitioned audit tables' coming months (PostgreSQL; nothing elsewhere).
         repo.ensure_partitions(session, now=started)
     rounds = _Rounds(engine, limit=limit, due_by=started)
-    results: list[SyncResult] = []
+    # Each round's results go to the log (their JSON text) as the round closes: none is
+    # kept to the end, so the run's memory does not grow with its size.
+    finished = ResultLog()
     try:
         for group in engine._stream((), force=True, sources=None, notify=notify,
                                     progress=progress, more=rounds.claim):
-            results.extend(rounds.settle(group))
+            closed = rounds.settle(group)
+            engine.runbook.count(closed)
+            finished.add(closed)
     finally:
         rounds.release_open()  # an error mid-round: its flights' leases are given back
-    engine.runbook.finish(results, requested=len(results), outcome=engine.outcome_override)
+    engine.runbook.finish(requested=finished.flights, outcome=engine.outcome_override)
     if not engine.interrupted:
-        _sources.relearn_after(engine.database, engine.policy, results)
+        _sources.relearn_after(engine.database, engine.policy, fetched=finished.synced > 0)
         _fa_alerts_registry.retire_finished(engine.alert_desk())
         _prune.after_batch(engine)  # retention, within its own time budget
-    return BatchResult.of(engine.run_id, results, started, interrupted=engine.interrupted)
+    return BatchResult.of(engine.run_id, finished, started, interrupted=engine.interrupted)
 
 
 @dataclass(slots=True, eq=False)

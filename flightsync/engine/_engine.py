@@ -26,7 +26,13 @@ from flightsync.engine._choose import providers_for
 from flightsync.engine._clock import Clock, SystemClock
 from flightsync.engine._fetch import Fetcher, FetchOutcome, drain
 from flightsync.engine._merge import Merged, merge, operating_carrier
-from flightsync.engine._results import BatchResult, failed_result, failure_of, sync_status_of
+from flightsync.engine._results import (
+    BatchResult,
+    failed_result,
+    failure_of,
+    log_of,
+    sync_status_of,
+)
 from flightsync.engine._runbook import RunBook
 from flightsync.engine._screen import screen
 from flightsync.engine._stored import keep_observations, keep_settled, stored_observations_of
@@ -286,9 +292,10 @@ class Engine:
         results = self._run(unique, force=force, sources=None, notify=notify,
                             progress=progress)
         self.runbook.finish(results, outcome=self.outcome_override)
+        log = log_of(results)
         if not self.interrupted:  # an interrupted run ends now; the next one relearns
-            _sources.relearn_after(self.database, self.policy, results)
-        return BatchResult.of(self.run_id, results, started, interrupted=self.interrupted)
+            _sources.relearn_after(self.database, self.policy, fetched=log.synced > 0)
+        return BatchResult.of(self.run_id, log, started, interrupted=self.interrupted)
 
     def batch_due(self, *, limit: int, notify: bool = True,
                   progress: Callable[[int], None] | None = None) -> BatchResult:

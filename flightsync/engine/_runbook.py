@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 import structlog
@@ -45,10 +45,8 @@ class RunBook:
                            host=socket.gethostname(), now=self._now(),
                            requested=requested)
 
-    def finish(self, latest: Sequence[SyncResult], requested: int | None = None, *,
-               outcome: str | None = None) -> None:
-        """Add ``latest`` to the totals and write them (and the cache counters) out;
-        ``outcome`` (``interrupted``) replaces the one the results decide."""
+    def count(self, latest: Iterable[SyncResult]) -> None:
+        """Add ``latest`` to the totals, to be written by the next ``finish``."""
         tally = self._tally
         for r in latest:
             tally["results"] += 1
@@ -61,6 +59,13 @@ class RunBook:
                 tally["synced"] += 1
             if r.sync_status == SyncStatus.CONFLICT:
                 tally["conflicts"] += 1
+
+    def finish(self, latest: Iterable[SyncResult] = (), requested: int | None = None, *,
+               outcome: str | None = None) -> None:
+        """Add ``latest`` to the totals and write them (and the cache counters) out;
+        ``outcome`` (``interrupted``) replaces the one the results decide."""
+        self.count(latest)
+        tally = self._tally
         failed, total = tally["failed"], tally["results"]
         counts = {
             "synced": tally["synced"], "from_cache": tally["from_cache"], "failed": failed,

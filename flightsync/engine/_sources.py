@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from flightsync.errors import FlightsyncError
-from flightsync.models import OBSERVED_FIELDS, TIME_FIELDS, SyncResult, to_json_value
+from flightsync.models import OBSERVED_FIELDS, TIME_FIELDS, to_json_value
 from flightsync.policy import Dependence, Policy, Trust
 from flightsync.store import Database
 from flightsync.store import repository as repo
@@ -154,6 +154,9 @@ def recompute(database: Database, policy: Policy, *, now: datetime | None = None
         rows = repo.latest_observation_values(session, since=since, limit=LEARN_FROM)
     claims = list(claims_of(rows))
     legs = len({leg for leg, _, _ in rows})
+    # The rows' value dicts (~40 MB at LEARN_FROM) go before the estimate's own peak, not
+    # after it: a `batch --due` of 10,000 peaked at 275 MB here (benchmarks/RESULTS.md).
+    del rows
     tolerance = policy.time_tolerance_minutes
     # Passes seeded across fields pick the right camp where two camps of sources each agree
     # among themselves (benchmarks/fusion/README.md: 0.83 -> 0.96 on the real data).
@@ -213,10 +216,11 @@ def figures_behind(field: str, observed: Mapping[str, Any], trust: Trust | None,
 RELEARN_EVERY = timedelta(hours=1)
 
 
-def relearn_after(database: Database, policy: Policy, results: Sequence[SyncResult]) -> None:
-    """Relearn the scores after a batch that fetched something new, at most once per
-    RELEARN_EVERY; a failure is logged and does not undo the flights the batch wrote."""
-    if not any(r.success and not r.from_cache for r in results):
+def relearn_after(database: Database, policy: Policy, *, fetched: bool) -> None:
+    """Relearn the scores after a batch that ``fetched`` something new (a flight synced not
+    from the cache), at most once per RELEARN_EVERY; a failure is logged and does not undo
+    the flights the batch wrote."""
+    if not fetched:
         return
     with database.session() as session:
         last = repo.last_scores_at(session)
