@@ -127,8 +127,13 @@ def _claim_statement(*, windowed: bool, alerts: bool) -> Update:
         earliest = (select(_F.c.id, first.label("first")).where(*tracked_first_legs)
                     .order_by(first, _F.c.id).limit(bindparam("window", type_=Integer))
                     .cte("earliest"))
+        # The due test again, on the row itself: a row another worker leased and synced
+        # meanwhile is locked at its newest version and only the row's own tests are
+        # re-checked on it (READ COMMITTED), not the window's, read before.
         chosen = (select(_F.c.id).join(earliest, earliest.c.id == _F.c.id)
-                  .where(*left).order_by(earliest.c.first, _F.c.id))
+                  .where(_F.c.tracked == literal_column("true"),
+                         _F.c.next_sync_due_at <= bindparam("due_by"), *left)
+                  .order_by(earliest.c.first, _F.c.id))
     else:
         chosen = select(_F.c.id).where(*tracked_first_legs, *left).order_by(first, _F.c.id)
     picked = (chosen.limit(bindparam("limit", type_=Integer))
