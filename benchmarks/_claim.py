@@ -12,7 +12,9 @@ In the same run and interleaved with the claims, the floor: one row's lease upda
 committed by bare psycopg (a round trip, a WAL flush): what any claim pays at least.
 
 A URL (a migrated, seeded database) skips the seed, for iterating; otherwise a private
-database is made and dropped.
+database is made and dropped. ``CLAIMERS=N`` in the environment: N processes claim at once
+(workers on N hosts), each until nothing is left; ``claimed_twice`` counts the flights more
+than one claim took (0: each claimed once).
 """
 
 from __future__ import annotations
@@ -41,7 +43,13 @@ ALERTED_EVERY = 7200.0  # the default flightaware_alerts.poll_every_seconds
 class Timings:
     claims_ms: list[float]
     floor_ms: list[float]
-    claimed: int
+    keys: list[tuple[str, int, str]]  # every flight claimed, as (carrier, number, date)
+
+    @classmethod
+    def merged(cls, parts: list[Timings]) -> Timings:
+        return cls(claims_ms=[ms for p in parts for ms in p.claims_ms],
+                   floor_ms=[ms for p in parts for ms in p.floor_ms],
+                   keys=[k for p in parts for k in p.keys])
 
     def to_json(self) -> dict[str, float | int]:
         return {"claim_p50_ms": statistics.median(self.claims_ms),
@@ -49,20 +57,33 @@ class Timings:
                 "claim_max_ms": max(self.claims_ms),
                 "floor_p50_ms": statistics.median(self.floor_ms),
                 "floor_p99_ms": _percentile(self.floor_ms, 0.99),
-                "rounds": len(self.claims_ms), "claimed": self.claimed}
+                "rounds": len(self.claims_ms), "claimed": len(self.keys),
+                "claimed_twice": len(self.keys) - len(set(self.keys))}
 
 
-def time_claims(url: str, *, flights: int, due: int, rounds: int) -> Timings:
-    """Make ``due`` flights due, then time ``rounds`` claims of LIMIT (and as many floors)."""
+def time_claims(url: str, *, flights: int, due: int, rounds: int,
+                claimers: int = 1) -> Timings:
+    """Make ``due`` flights due, then time up to ``rounds`` claims of LIMIT (and as many
+    floors) in each of ``claimers`` processes at once (workers on as many hosts)."""
+    _make_due(url, due, flights)
+    started = datetime.now(UTC)
+    if claimers == 1:
+        return _rounds(url, started, rounds)
+    import multiprocessing  # noqa: PLC0415
+
+    with multiprocessing.get_context("spawn").Pool(claimers) as pool:
+        return Timings.merged(pool.starmap(_rounds, [(url, started, rounds)] * claimers))
+
+
+def _rounds(url: str, started: datetime, rounds: int) -> Timings:
+    """One claimer: claim rounds until ``rounds`` or nothing is left."""
     import psycopg  # noqa: PLC0415
 
-    _make_due(url, due, flights)
     owner = f"bench:{os.getpid()}"
-    started = datetime.now(UTC)
     database = Database.open(url)
     claims: list[float] = []
     floors: list[float] = []
-    claimed = 0
+    keys: list[tuple[str, int, str]] = []
     try:
         with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as raw:
             for _ in range(rounds):
@@ -72,9 +93,9 @@ def time_claims(url: str, *, flights: int, due: int, rounds: int) -> Timings:
                                          limit=LIMIT, owner=owner, lease_seconds=600,
                                          postgres=True, alerted_every=ALERTED_EVERY)
                 claims.append((time.perf_counter() - asked) * 1000)
-                claimed += len(got)
                 if not got:
                     break
+                keys += [(q.carrier, q.number, q.departure_date.isoformat()) for q in got]
                 # By identity (its index), as the run's write finds them.
                 raw.execute("UPDATE flight SET next_sync_due_at = now() + interval '1 day', "
                             "lease_owner = NULL, lease_expires_at = NULL FROM "
@@ -90,7 +111,7 @@ def time_claims(url: str, *, flights: int, due: int, rounds: int) -> Timings:
                 floors.append((time.perf_counter() - asked) * 1000)
     finally:
         database.close()
-    return Timings(claims_ms=claims, floor_ms=floors, claimed=claimed)
+    return Timings(claims_ms=claims, floor_ms=floors, keys=keys)
 
 
 @contextmanager
@@ -110,13 +131,16 @@ def _seeded(flights: int, due: int, url: str | None) -> Iterator[str]:
 
 def main() -> None:  # pragma: no cover - a tool run by hand
     args = sys.argv[1:]
+    claimers = int(os.environ.get("CLAIMERS", "1"))
     flights, due, rounds, repeats = (int(a) for a in args[:4]) if len(args) >= 4 else (
         1_000_000, 10_000, 100, 3)
     with _seeded(flights, due, args[4] if len(args) > 4 else None) as url:
         for _ in range(repeats):
             load = os.getloadavg()[0]
-            timings = time_claims(url, flights=flights, due=due, rounds=rounds)
-            print(json.dumps({**timings.to_json(), "load": round(load, 2),
+            timings = time_claims(url, flights=flights, due=due, rounds=rounds,
+                                  claimers=claimers)
+            print(json.dumps({**timings.to_json(), "claimers": claimers,
+                              "load": round(load, 2),
                               "at": datetime.now(UTC).strftime("%H:%M:%S")}), flush=True)
 
 

@@ -223,3 +223,28 @@ def test_two_drainers_at_once_apply_each_event_once_and_in_order(
     finally:
         engine.dispose()
     assert history[-len(gates):] == gates
+
+
+def test_the_servers_drainer_leaves_a_spool_another_drainer_holds(env: Path,
+                                                                  tmp_path: Path) -> None:
+    """`flightsync serve`'s drain thread, while an `ingest-webhook --spool` run (here: the
+    lock, held by this test) drains: it does not wait or apply anything ("another drainer
+    has it"), and drains the spool once the lock is free."""
+    from flightsync.config import load_settings  # noqa: PLC0415
+    from flightsync.engine import open_engine  # noqa: PLC0415
+    from flightsync.engine._lock import file_lock  # noqa: PLC0415
+    from flightsync.server._intake import Intake  # noqa: PLC0415
+
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    drop(spool, "evt", gate_event("S5"), "evt_s", age=5)
+    before = stored_gate(env)
+    with open_engine(load_settings(None, dict(os.environ)), run_kind="webhook") as engine:
+        intake = Intake(engine, spool, concurrent_writes=1, slot_wait_seconds=5)
+        with file_lock(spool / ".drain.lock", owner="run_id=by-hand"):
+            assert intake.drain_once() is True
+            assert stored_gate(env) == before
+            assert (spool / "evt.json").exists()
+        assert intake.drain_once() is True
+    assert stored_gate(env) == "S5"
+    assert not (spool / "evt.json").exists()
