@@ -392,13 +392,12 @@ class GroupWriter:
             return text
         return to_json_value(value)
 
-    def _plain_values(self, rows: list[dict[str, Any]]) -> None:
-        """The observations' values as SQLAlchemy's JSON type takes them (the generic path)."""
-        plain = self._plain
+    @staticmethod
+    def _plain_values(rows: list[dict[str, Any]]) -> None:
+        """The observations' values as SQLAlchemy's JSON type takes them (the generic path):
+        ``add`` keeps each one as its ``observation_text``, so this decodes that text."""
         for row in rows:
-            values = row["values"]
-            row["values"] = (json.loads(values) if type(values) is JsonText else
-                             {k: v if type(v) in _PLAIN else plain(v) for k, v in values.items()})
+            row["values"] = json.loads(row["values"])
 
 
 def write_flight(
