@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 
 from benchmarks._env import private_postgres
 from benchmarks._scale import _make_due, _percentile
-from benchmarks._seed import seed
+from benchmarks._seed import mark_synced, seed
 from flightsync.store import Database, migrate
 from flightsync.store import repository as repo
 
@@ -96,14 +96,7 @@ def _rounds(url: str, started: datetime, rounds: int) -> Timings:
                 if not got:
                     break
                 keys += [(q.carrier, q.number, q.departure_date.isoformat()) for q in got]
-                # By identity (its index), as the run's write finds them.
-                raw.execute("UPDATE flight SET next_sync_due_at = now() + interval '1 day', "
-                            "lease_owner = NULL, lease_expires_at = NULL FROM "
-                            "unnest(%s::text[], %s::int4[], %s::date[]) AS k(c, n, d) "
-                            "WHERE (carrier, flight_number, suffix, departure_date, "
-                            "leg_index) = (k.c, k.n, '', k.d, 0)",
-                            ([q.carrier for q in got], [q.number for q in got],
-                             [q.departure_date for q in got]))
+                mark_synced(raw, got)
                 raw.commit()
                 asked = time.perf_counter()
                 raw.execute("UPDATE flight SET lease_expires_at = NULL WHERE id = 1")

@@ -10,12 +10,14 @@ a value of its type, so a later migration that adds one does not break the seed.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Date, Integer, LargeBinary, Table
 
+from flightsync.models import FlightQuery
 from flightsync.store._types import UTCDateTime
 from flightsync.store.tables import Conflict, Flight, FlightChange, SourceObservation
 
@@ -145,3 +147,16 @@ def _filler(kind: Any) -> str:
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def mark_synced(conn: Any, queries: Sequence[FlightQuery]) -> None:
+    """Make claimed seeded flights look synced by the worker that claimed them (next due a
+    day on, lease given back), found by identity as a run's write finds them; not committed.
+    What a claim harness or a claim race test does between two claims."""
+    conn.execute("UPDATE flight SET next_sync_due_at = now() + interval '1 day', "
+                 "lease_owner = NULL, lease_expires_at = NULL FROM "
+                 "unnest(%s::text[], %s::int4[], %s::text[], %s::date[]) AS k(c, n, s, d) "
+                 "WHERE (carrier, flight_number, suffix, departure_date, leg_index) "
+                 "= (k.c, k.n, k.s, k.d, 0)",
+                 ([q.carrier for q in queries], [q.number for q in queries],
+                  [q.suffix for q in queries], [q.departure_date for q in queries]))

@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
+from benchmarks._seed import mark_synced
 from flightsync.sandbox import Sandbox, SandboxConfig, sandbox_environment
 from flightsync.store import Database, migrate
 from flightsync.store import repository as repo
@@ -210,13 +211,7 @@ def test_claims_racing_with_other_workers_syncs_take_each_flight_once(pg_url: st
                     if not got:
                         return
                     claimed.extend((q.carrier, q.number, q.departure_date) for q in got)
-                    sync.execute(
-                        "UPDATE flight SET next_sync_due_at = now() + interval '1 day', "
-                        "lease_owner = NULL, lease_expires_at = NULL WHERE (carrier, "
-                        "flight_number, departure_date) IN (SELECT * FROM unnest("
-                        "%s::text[], %s::int4[], %s::date[]))",
-                        ([q.carrier for q in got], [q.number for q in got],
-                         [q.departure_date for q in got]))
+                    mark_synced(sync, got)
                     sync.commit()
         except BaseException as exc:  # reported by the test, not lost in the thread
             failures.append(exc)
