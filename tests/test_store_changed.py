@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, select, text, update
 
 from flightsync.models import OBSERVED_FIELDS, FlightQuery, FlightStatus
 from flightsync.store import Database, migrate
 from flightsync.store import repository as repo
-from flightsync.store._write import decompress_raw
-from flightsync.store.tables import SourceObservation
+from flightsync.store._write import HASH_FORM, decompress_raw, legacy_observation_hash
+from flightsync.store.tables import Flight, SourceObservation
 
 NOW = datetime(2026, 3, 1, 5, tzinfo=UTC)
 DAY = date(2026, 3, 1)
@@ -99,6 +99,31 @@ def test_a_changed_answer_is_stored_and_only_its_provider_gets_a_row(
     assert [row.source for row in _observations(database)] == [
         "amadeus", "lufthansa", "amadeus", "amadeus"]
 
+
+
+def test_hashes_stored_before_the_canonical_form_still_recognise_unchanged_answers(
+        database: Database) -> None:
+    """A database written before hash form 2 (json.dumps's sorted text hashed, no prefix):
+    the same answers again are confirmed, not stored twice, and the leg's hashes move to
+    form 2; a changed answer is still stored."""
+    _write(database, {"amadeus": "A1", "lufthansa": "A1"}, NOW)
+    said = _leg({"amadeus": "A1", "lufthansa": "A1"}).observations
+    legacy = {source: legacy_observation_hash(values) for source, (values, _, _) in said.items()}
+    flight = Flight.__table__  # type: ignore[attr-defined]
+    with database.session() as session:
+        session.execute(update(flight).values(observation_hashes=legacy))
+
+    later = NOW + timedelta(minutes=15)
+    _write(database, {"amadeus": "B7", "lufthansa": "A1"}, later)
+
+    rows = _observations(database)
+    assert [(row.source, row.observed_at, row.confirmed_at) for row in rows] == [
+        ("amadeus", NOW, NOW), ("lufthansa", NOW, later), ("amadeus", later, later)]
+    with database.session() as session:
+        hashes = session.execute(select(flight.c.observation_hashes)).scalar_one()
+    assert sorted(hashes) == ["amadeus", "lufthansa"]
+    assert all(value.startswith(HASH_FORM) for value in hashes.values())
+    assert hashes["lufthansa"] != legacy["lufthansa"]
 
 def test_explain_reads_the_confirmed_claim(database: Database) -> None:
     """The latest observation per source (what explain and a source-limited sync read) is

@@ -18,13 +18,16 @@ from flightsync.models import OBSERVED_FIELDS, FlightQuery, FlightStatus, to_jso
 from flightsync.store import Database, migrate
 from flightsync.store import repository as repo
 from flightsync.store._bulk import SQLiteRows, select_rows
-from flightsync.store._types import json_column, json_text, json_value
+from flightsync.store._types import canonical_json, json_column, json_text, json_value
 from flightsync.store._write import (
     _INSERT_CONFLICT,
     _INSERT_OBS,
     _UPDATE_FLIGHT,
+    HASH_FORM,
     compress_raw,
+    legacy_observation_hash,
     observation_hash,
+    observation_json,
     observation_text,
 )
 from flightsync.store.tables import Conflict, Flight, SourceObservation
@@ -158,23 +161,30 @@ def test_json_text_and_content_hash_match_json_dumps_of_plain_values() -> None:
     plain = {k: to_json_value(v) for k, v in values.items()}
     assert json_text(values) == json.dumps(plain)
     assert json_text("\u00e9") == json.dumps("\u00e9")
-    expected = hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()
+    canonical = json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    expected = hashlib.sha256(canonical.encode()).hexdigest()
     assert repo.content_hash(values) == expected
     with pytest.raises(TypeError):
         json_text({"x": object()})
+    with pytest.raises(TypeError):
+        canonical_json({"x": object()})
 
 
 def test_observation_text_is_the_hashed_and_stored_form() -> None:
-    """An observation is encoded once: its text is json.dumps of its plain values with keys
-    sorted, its hash is the one stored before this text was also the stored one (so stored
-    hashes still recognise unchanged answers), and the bulk path stores the text as it is."""
+    """An observation is encoded once, canonically: its text is its plain values as compact
+    JSON with keys sorted (json.dumps's own reading of them), its hash is of that text in
+    the marked form 2, the hash stored before form 2 is json.dumps's sorted text's, and the
+    bulk path stores the text as it is."""
     values: dict[str, Any] = {"status": FlightStatus.LANDED, "codeshares": ("UA1",),
                               "scheduled_departure": ODD_TIMES[0], "departure_gate": "B\u00e9",
-                              "_rejected": [{"field": "x"}]}
+                              "departure_date": date(2026, 3, 1), "_rejected": [{"field": "x"}]}
     plain = {k: to_json_value(v) for k, v in values.items()}
     text = observation_text(values)
-    assert text == json.dumps(plain, sort_keys=True)
-    assert observation_hash(text) == hashlib.blake2b(
+    assert text == json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert json.loads(text) == plain
+    assert observation_hash(observation_json(values)) == HASH_FORM + hashlib.blake2b(
+        text.encode(), digest_size=16).hexdigest()
+    assert legacy_observation_hash(values) == hashlib.blake2b(
         json.dumps(plain, sort_keys=True).encode(), digest_size=16).hexdigest()
     assert json_column(text) == text
     assert json_column(str(text)) == json.dumps(str(text))  # a plain str is a JSON string

@@ -33,7 +33,7 @@ from flightsync.models import (
 )
 from flightsync.store._bulk import SQLiteRows
 from flightsync.store._bulk_pg import PostgresRows
-from flightsync.store._types import JsonText, json_encoder, json_text
+from flightsync.store._types import JsonText, canonical_json, json_encoder, json_text
 from flightsync.store.tables import Conflict, Flight, FlightChange, SourceObservation
 
 _F = Flight.__table__  # type: ignore[attr-defined]
@@ -55,8 +55,7 @@ _INSERT_CONFLICT = _CONFLICT.insert()
 _PLAIN = frozenset((str, int, float, bool, type(None)))  # exact types: enums are str too
 
 
-_json_sorted = json_encoder(sort_keys=True)  # the content hash's form
-_HASHED = tuple(sorted(OBSERVED_FIELDS))  # sorted already: the encoder's sort is then cheap
+_HASHED = tuple(sorted(OBSERVED_FIELDS))  # every field, None for the unset ones
 
 
 def encode(value: Any) -> str | None:
@@ -66,22 +65,39 @@ def encode(value: Any) -> str | None:
 
 def content_hash(values: Mapping[str, Any]) -> str:
     get = values.get
-    text = _json_sorted({k: get(k) for k in _HASHED})
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(canonical_json({k: get(k) for k in _HASHED})).hexdigest()
+
+
+def observation_json(values: Mapping[str, Any]) -> bytes:
+    """The canonical JSON of everything a provider reported for a leg (its values and the
+    rejections): what its hash is taken of and, decoded, what ``source_observation.values``
+    stores, so that each observation is encoded once (readers decode it)."""
+    return canonical_json(values)
 
 
 def observation_text(values: Mapping[str, Any]) -> JsonText:
-    """The JSON text of everything a provider reported for a leg (its values and the
-    rejections), keys sorted: what ``source_observation.values`` stores and what its hash is
-    taken of, so that each observation is encoded once (readers decode it; key order is no
-    part of what it means)."""
-    return JsonText(_json_sorted(values))
+    """``observation_json`` as the text the bulk paths store as it is."""
+    return JsonText(canonical_json(values).decode())
 
 
-def observation_hash(text: str) -> str:
-    """What recognises a provider's unchanged answer: a hash of its ``observation_text``, not
-    of its raw text or its own update time."""
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+HASH_FORM = "2:"
+"""What starts an observation hash of the canonical (orjson) form. Hashes stored before it
+(``legacy_observation_hash``: 32 hex digits, no prefix) are still recognised, and replaced by
+this form at the leg's next sync, so an upgrade stores no observation twice."""
+
+
+def observation_hash(data: bytes) -> str:
+    """What recognises a provider's unchanged answer: a hash of its ``observation_json``,
+    not of its raw text or its own update time."""
+    return HASH_FORM + hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+_legacy_sorted = json_encoder(sort_keys=True)
+
+
+def legacy_observation_hash(values: Mapping[str, Any]) -> str:
+    """The observation hash stored before ``HASH_FORM``: of json.dumps's sorted text."""
+    return hashlib.blake2b(_legacy_sorted(values).encode(), digest_size=16).hexdigest()
 
 
 # zlib's fastest level: on the providers' answers in tests/fixtures (0.8-9.4 KB) it takes half
@@ -276,15 +292,18 @@ class GroupWriter:
         hashes = dict(before)
         fresh: list[tuple[str, JsonText]] = []
         for provider, (values, updated_at, _raw) in leg.observations.items():
-            text = observation_text(values)
-            said = observation_hash(text)
-            if old is not None and before.get(provider) == said:
+            data = observation_json(values)
+            said = observation_hash(data)
+            stored = before.get(provider)
+            if old is not None and stored is not None and (
+                    stored == said or (not stored.startswith(HASH_FORM)
+                                       and stored == legacy_observation_hash(values))):
                 self._confirms.append({"b_flight": old.id, "b_source": provider,
                                        "confirmed_at": self._now,
                                        "provider_updated_at": updated_at})
             else:
-                hashes[provider] = said
-                fresh.append((provider, text))
+                fresh.append((provider, JsonText(data.decode())))
+            hashes[provider] = said
         return hashes, fresh
 
     def flush(self) -> None:
@@ -446,5 +465,6 @@ def _record_from_values(query: FlightQuery, leg: LegWrite, version: int,
 
 
 __all__ = ["GroupWriter", "LegWrite", "StoredLeg", "WriteOutcome", "compress_raw",
-           "content_hash", "decompress_raw", "encode", "observation_hash", "observation_text",
+           "content_hash", "decompress_raw", "encode", "legacy_observation_hash", "observation_hash",
+           "observation_json", "observation_text",
            "write_flight"]
