@@ -56,6 +56,7 @@ _PLAIN = frozenset((str, int, float, bool, type(None)))  # exact types: enums ar
 
 
 _HASHED = tuple(sorted(OBSERVED_FIELDS))  # every field, None for the unset ones
+_FIELDS = frozenset(OBSERVED_FIELDS)
 
 
 def encode(value: Any) -> str | None:
@@ -64,8 +65,10 @@ def encode(value: Any) -> str | None:
 
 
 def content_hash(values: Mapping[str, Any]) -> str:
-    get = values.get
-    return hashlib.sha256(canonical_json({k: get(k) for k in _HASHED})).hexdigest()
+    if type(values) is not dict or values.keys() != _FIELDS:  # the engine's hold them all
+        get = values.get
+        values = {k: get(k) for k in _HASHED}
+    return hashlib.sha256(canonical_json(values)).hexdigest()
 
 
 def observation_json(values: Mapping[str, Any]) -> bytes:
@@ -185,8 +188,9 @@ class GroupWriter:
         self._run_id = run_id
         self._now = now
         self._inserts: list[dict[str, Any]] = []
-        # Child rows of each new leg (parallel to _inserts) wait for its id.
-        self._waiting: list[list[dict[str, Any]]] = []
+        # Child rows of each new leg (parallel to _inserts) wait for its id: its audit rows,
+        # observations and conflicts.
+        self._waiting: list[tuple[list[dict[str, Any]], ...]] = []
         # Updates by their set of keys (whether the values and the origin change): each set
         # is one executemany, found without comparing every row's keys.
         self._updates: dict[tuple[bool, bool], list[dict[str, Any]]] = {}
@@ -212,7 +216,15 @@ class GroupWriter:
             row_values = _row_values(leg.values)
             new_hash = content_hash(leg.values)
             conflict_fields = {c.field for c in leg.conflicts if c.escalated}
-            children: list[dict[str, Any]] = []
+            # The leg's child rows go straight to their tables' rows, or wait for a new leg's id.
+            if old is None:
+                changes: list[dict[str, Any]] = []
+                observed: list[dict[str, Any]] = []
+                conflicts: list[dict[str, Any]] = []
+                self._waiting.append((changes, observed, conflicts))
+            else:
+                changes, observed, conflicts = (self._changes, self._observations,
+                                                self._conflicts)
             hashes, fresh = self._observed(leg, old)
             flight_id: int | None
             if old is None:
@@ -226,7 +238,6 @@ class GroupWriter:
                     content_hash=new_hash, observation_hashes=hashes, version=1,
                     has_open_conflict=bool(conflict_fields), created_at=now, updated_at=now,
                 ))
-                self._waiting.append(children)
                 diffs: list[tuple[str, Any, Any]] = [
                     (name, None, value) for name, value in leg.values.items()
                     if value is not None]
@@ -255,31 +266,27 @@ class GroupWriter:
             decisions = leg.decisions
             for name, before, after in diffs:
                 source, rule = decisions.get(name, (None, ""))
-                children.append({
+                changes.append({
                     "flight_id": flight_id, "field": name, "old": encode(before),
                     "new": encode(after), "source": source, "rule": rule,
-                    "run_id": run_id, "version": version, "at": now, "_table": _CHANGE})
+                    "run_id": run_id, "version": version, "at": now})
             changed.extend((leg.leg_index, name) for name, _, _ in diffs)
             observations = leg.observations
             for provider, said_text in fresh:
                 _, updated_at, raw = observations[provider]
                 # The values' text as hashed: the bulk paths store it as it is.
-                children.append({
+                observed.append({
                     "flight_id": flight_id, "source": provider, "values": said_text,
                     "provider_updated_at": updated_at, "observed_at": now,
-                    "confirmed_at": now, "run_id": run_id, "raw_zlib": compress_raw(raw),
-                    "_table": _OBS})
+                    "confirmed_at": now, "run_id": run_id, "raw_zlib": compress_raw(raw)})
             already = old.open_conflicts if old is not None else frozenset()
             for c in leg.conflicts:
                 if c.escalated and c.field not in already:
-                    children.append({
+                    conflicts.append({
                         "flight_id": flight_id, "field": c.field,
                         "candidates": {s: self._plain(v) for s, v in c.values.items()},
-                        "status": "open", "rule": c.rule, "created_at": now,
-                        "_table": _CONFLICT})
+                        "status": "open", "rule": c.rule, "created_at": now})
                     opened += 1
-            if old is not None:
-                self._sort(children)
             records.append(_record_from_values(query, leg, version, now))
         return WriteOutcome(records=tuple(records), changed=tuple(changed),
                             opened_conflicts=opened)
@@ -367,22 +374,14 @@ class GroupWriter:
 
     def _adopt(self, ids: Sequence[int]) -> None:
         """The new legs' ids given to their waiting child rows."""
+        tables = (self._changes, self._observations, self._conflicts)
         for flight_id, children in zip(ids, self._waiting, strict=True):
-            for row in children:
-                row["flight_id"] = flight_id
-            self._sort(children)
+            for rows, table in zip(children, tables, strict=True):
+                for row in rows:
+                    row["flight_id"] = flight_id
+                table.extend(rows)
 
     # -- helpers -------------------------------------------------------------------------
-    def _sort(self, children: list[dict[str, Any]]) -> None:
-        for row in children:
-            table = row.pop("_table")
-            if table is _CHANGE:
-                self._changes.append(row)
-            elif table is _OBS:
-                self._observations.append(row)
-            else:
-                self._conflicts.append(row)
-
     def _clear(self) -> None:
         for rows in (self._inserts, self._waiting, self._changes, self._observations,
                      self._confirms, self._conflicts, self._keys):
@@ -445,7 +444,8 @@ def _differs(old: Any, new: Any) -> bool:
 
 
 def _row_values(values: Mapping[str, Any]) -> dict[str, Any]:
-    row = {name: values.get(name) for name in OBSERVED_FIELDS}
+    row = (dict(values) if type(values) is dict and values.keys() == _FIELDS
+           else {name: values.get(name) for name in OBSERVED_FIELDS})
     status = row["status"]
     row["status"] = status.value if isinstance(status, FlightStatus) else (status or "unknown")
     row["codeshares"] = list(row["codeshares"] or ())
@@ -464,7 +464,6 @@ def _record_from_values(query: FlightQuery, leg: LegWrite, version: int,
     )
 
 
-__all__ = ["GroupWriter", "LegWrite", "StoredLeg", "WriteOutcome", "compress_raw",
-           "content_hash", "decompress_raw", "encode", "legacy_observation_hash", "observation_hash",
-           "observation_json", "observation_text",
-           "write_flight"]
+__all__ = ["HASH_FORM", "GroupWriter", "LegWrite", "StoredLeg", "WriteOutcome", "compress_raw",
+           "content_hash", "decompress_raw", "encode", "legacy_observation_hash",
+           "observation_hash", "observation_json", "observation_text", "write_flight"]
